@@ -1,0 +1,40 @@
+/**
+ * The one libc symbol table. Written in Deno's format; ffi/bun.ts translates it.
+ *
+ * Conventions that keep both runtimes on their fast FFI paths:
+ * - addresses are `usize` (plain numbers in, never pointer objects);
+ * - memory the call reads or writes is a `buffer` (a Uint8Array);
+ * - byte counts returned by read/write are declared `i32`: the kernel never
+ *   returns more than 2 GiB from one call and -1 stays -1, so no bigint is made.
+ * Variadic functions (ioctl, open, syscall, mremap) are declared with fixed
+ * integer parameters, which the x86_64 and arm64 calling conventions allow.
+ */
+export const libcSymbols = {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  writev: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  pread: { name: "pread64", parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** ioctl whose argument is an integer (USERFAULTFD_IOC_NEW takes its flags by value). */
+  ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "usize"], result: "i32" },
+  mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "usize" },
+  munmap: { parameters: ["usize", "usize"], result: "i32" },
+  mprotect: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  mremap: { parameters: ["usize", "usize", "usize", "i32", "usize"], result: "usize" },
+  memcpy: { parameters: ["usize", "usize", "usize"], result: "usize" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
+  getpid: { parameters: [], result: "i32" },
+  gettid: { parameters: [], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
+  __errno_location: { parameters: [], result: "usize" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export type LibcSymbols = typeof libcSymbols;

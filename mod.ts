@@ -1,0 +1,5 @@
+/**
+ * ummu: the kernel's memory events for Deno and Bun.
+ * @module
+ */
+export { UmmuArgumentError, ClosedError, UmmuError } from "./src/errors.ts";
