@@ -1,0 +1,132 @@
+/**
+ * Mappings: anonymous, memfd (shmem) and hugetlb memory that the library maps,
+ * with one zero-copy ArrayBuffer view each.
+ *
+ * The view rule: a Mapping hands out exactly one ArrayBuffer (`buffer`); every
+ * typed array a program builds over it shares it. `close()` detaches that
+ * buffer before it unmaps, so a stale view has length 0 and reads `undefined`
+ * instead of touching unmapped memory (which would kill the process).
+ */
+import { runtime } from "../ffi/platform.ts";
+import * as m from "../ffi/mman.ts";
+import { check, closeFd, cstring, libc, mmap, munmap, PAGE_SIZE } from "./libc.ts";
+import { ClosedError, UmmuArgumentError } from "./errors.ts";
+
+/** What kind of memory to map. */
+export type MappingKind = "anonymous" | "memfd" | "hugetlb";
+
+/** Options of {@link Mapping.create}. */
+export interface MappingOptions {
+  /** Default "anonymous" (private). "memfd" is shared shmem; "hugetlb" is a hugetlbfs memfd. */
+  kind?: MappingKind;
+  /** Huge page size for "hugetlb" (default 2 MiB). */
+  hugePageSize?: number;
+}
+
+/** A memory mapping owned by ummu, with a zero-copy view. */
+export class Mapping {
+  #addr: number;
+  #buffer: ArrayBuffer | null = null;
+  #closed = false;
+  /** Length in bytes (a multiple of the page size). */
+  readonly length: number;
+  /** The memfd behind a "memfd" or "hugetlb" mapping, or -1. */
+  readonly fd: number;
+  readonly kind: MappingKind;
+  /** The page size of this memory (4 KiB, or the huge page size). */
+  readonly pageSize: number;
+  readonly #ownsFd: boolean;
+
+  private constructor(addr: number, length: number, fd: number, kind: MappingKind, pageSize: number, ownsFd: boolean) {
+    this.#addr = addr;
+    this.length = length;
+    this.fd = fd;
+    this.kind = kind;
+    this.pageSize = pageSize;
+    this.#ownsFd = ownsFd;
+  }
+
+  /**
+   * Maps `length` bytes (rounded up to the page size), without populating them.
+   * @example
+   * ```ts
+   * const mem = Mapping.create(1 << 20);
+   * new Uint8Array(mem.buffer)[0] = 1;
+   * mem.close();
+   * ```
+   */
+  static create(length: number, options: MappingOptions = {}): Mapping {
+    const kind = options.kind ?? "anonymous";
+    const pageSize = kind === "hugetlb" ? options.hugePageSize ?? 2 << 20 : PAGE_SIZE;
+    if (!(length > 0) || !Number.isSafeInteger(length)) {
+      throw new UmmuArgumentError(`Mapping length must be a positive integer, got ${length}`);
+    }
+    const len = Math.ceil(length / pageSize) * pageSize;
+    if (kind === "anonymous") {
+      const addr = mmap(len, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE | m.MAP_ANONYMOUS | m.MAP_NORESERVE);
+      return new Mapping(addr, len, -1, kind, pageSize, false);
+    }
+    const flags = m.MFD_CLOEXEC | (kind === "hugetlb" ? m.MFD_HUGETLB | (Math.log2(pageSize) << 26) : 0);
+    const fd = check(libc.memfd_create(cstring(`ummu-${kind}`), flags), "memfd_create",
+      kind === "hugetlb" ? "no huge pages of that size: echo N > /proc/sys/vm/nr_hugepages" : "");
+    try {
+      check(libc.ftruncate(fd, len), "ftruncate(memfd)");
+      const addr = mmap(len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0);
+      return new Mapping(addr, len, fd, kind, pageSize, true);
+    } catch (e) {
+      libc.close(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * A second mapping of the same memfd (MINOR faults are served by writing the
+   * page through one mapping and UFFDIO_CONTINUE on the other). The alias does
+   * not own the fd: close it before or after the original, either order.
+   */
+  alias(): Mapping {
+    if (this.fd < 0) throw new UmmuArgumentError("only memfd and hugetlb mappings have aliases");
+    this.#checkOpen();
+    const addr = mmap(this.length, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, this.fd, 0);
+    return new Mapping(addr, this.length, this.fd, this.kind, this.pageSize, false);
+  }
+
+  /** Start address, as a bigint. */
+  get address(): bigint {
+    return BigInt(this.#addr);
+  }
+
+  /** Start address as a number (exact: user addresses are below 2^47). */
+  get base(): number {
+    this.#checkOpen();
+    return this.#addr;
+  }
+
+  /** The one zero-copy view of this mapping; detached by close(). */
+  get buffer(): ArrayBuffer {
+    this.#checkOpen();
+    return this.#buffer ??= runtime.view(this.#addr, this.length);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Detaches the view, unmaps, and closes the memfd it owns. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#buffer) this.#buffer.transfer(0); // detach: stale views become empty, not dangling
+    this.#buffer = null;
+    munmap(this.#addr, this.length);
+    if (this.#ownsFd) closeFd(this.fd, "close(memfd)");
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError("Mapping");
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * FaultHandler: serves a userfaultfd from a Worker that the library starts, so
+ * that the JS main thread (or any thread) can touch registered memory: it
+ * blocks in the kernel, and the Worker, which never touches that memory,
+ * resolves the fault.
+ */
+import { eventfd, libc, PAGE_SIZE, signalEventfd } from "../libc.ts";
+import { UmmuArgumentError } from "../errors.ts";
+import type { UffdEvent } from "./events.ts";
+import type { UserfaultFd } from "./uffd.ts";
+import type { PageSource } from "./sources.ts";
+import {
+  type HandlerInit,
+  type HandlerMessage,
+  type RangeSpec,
+  type SourceErrorPolicy,
+  STATE_FAILED,
+  STATUS,
+} from "./protocol.ts";
+
+/** A registered range the handler serves. */
+export interface HandledRange {
+  /** Start (page-aligned) and length of memory already registered on the uffd. */
+  address: bigint | number;
+  length: number;
+  /** Where MISSING (and MINOR, with `alias`) pages come from. Default zero pages. */
+  source?: PageSource;
+  /** Pages to resolve per MISSING fault (default 1). */
+  readahead?: number;
+  /** WP faults: copy the page into this buffer (same offset) before the write lands. */
+  snapshot?: SharedArrayBuffer;
+  /** MINOR faults: a second mapping of the same memfd (Mapping.alias()) to fill through. */
+  alias?: bigint | number;
+}
+
+/** Options of {@link FaultHandler.start}. */
+export interface FaultHandlerOptions {
+  ranges: HandledRange[];
+  /**
+   * Spin this long (µs) reading the fd before blocking in poll(). Saves the
+   * handler's wakeup when faults come in bursts on another CPU. Default 0.
+   */
+  spinMicros?: number;
+  /**
+   * When a source throws: "zero" (default) maps a zero page and reports the
+   * error (the toucher continues with zeros); "poison" marks the page
+   * poisoned, so the access raises SIGBUS (fatal to a JS runtime: for native
+   * code that handles it).
+   */
+  onSourceError?: SourceErrorPolicy;
+  /** Non-cooperative events (unmap, remove, remap, fork) the Worker read. */
+  onEvent?: (event: UffdEvent) => void;
+  /** Close the UserfaultFd too when the handler closes (default true). */
+  ownsUffd?: boolean;
+}
+
+/** Counters of a running handler. */
+export interface FaultHandlerStats {
+  faults: number;
+  pages: number;
+  wpFaults: number;
+  minorFaults: number;
+  events: number;
+  errors: number;
+  spinHits: number;
+}
+
+const STOP_TIMEOUT_MS = 2000;
+
+/** A running fault handler: one Worker serving one userfaultfd. */
+export class FaultHandler {
+  readonly #uffd: UserfaultFd;
+  readonly #worker: Worker;
+  readonly #status: Int32Array;
+  readonly #wakeFd: number;
+  readonly #owns: boolean;
+  #stopped: Promise<void>;
+  #closed = false;
+  /** The errors the handler met (source errors, a fatal Worker error); newest last. */
+  readonly errors: Error[] = [];
+
+  private constructor(uffd: UserfaultFd, worker: Worker, status: Int32Array, wakeFd: number, owns: boolean, stopped: Promise<void>) {
+    this.#uffd = uffd;
+    this.#worker = worker;
+    this.#status = status;
+    this.#wakeFd = wakeFd;
+    this.#owns = owns;
+    this.#stopped = stopped;
+  }
+
+  /**
+   * Starts the Worker and resolves once it serves faults.
+   * @example
+   * ```ts
+   * const mem = Mapping.create(1 << 20);
+   * const uffd = UserfaultFd.open();
+   * uffd.register(mem.address, mem.length, ["missing"]);
+   * const handler = await FaultHandler.start(uffd, { ranges: [{ address: mem.address, length: mem.length }] });
+   * new Uint8Array(mem.buffer)[4096]; // faults, served by the Worker with a zero page
+   * await handler.close();
+   * mem.close();
+   * ```
+   */
+  static async start(uffd: UserfaultFd, options: FaultHandlerOptions): Promise<FaultHandler> {
+    const ranges: RangeSpec[] = options.ranges.map((r) => {
+      const start = Number(r.address);
+      if (start % PAGE_SIZE !== 0 || !(r.length > 0) || r.length % PAGE_SIZE !== 0) {
+        throw new UmmuArgumentError(`handled range 0x${start.toString(16)}+${r.length} must be page-aligned and non-empty`);
+      }
+      const readahead = r.readahead ?? 1;
+      if (!Number.isInteger(readahead) || readahead < 1 || readahead > 512) {
+        throw new UmmuArgumentError(`readahead must be an integer in 1..512, got ${readahead}`);
+      }
+      return {
+        start,
+        length: r.length,
+        source: r.source ?? { kind: "zero" },
+        readahead,
+        snapshot: r.snapshot,
+        alias: r.alias === undefined ? undefined : Number(r.alias),
+      };
+    });
+    const status = new Int32Array(new SharedArrayBuffer(4 * STATUS.words));
+    const wakeFd = eventfd();
+    const worker = new Worker(new URL("./handler_worker.ts", import.meta.url), { type: "module" });
+    let handler: FaultHandler | null = null;
+    let readyResolve!: () => void, readyReject!: (e: Error) => void, stoppedResolve!: () => void;
+    const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });
+    const stopped = new Promise<void>((res) => { stoppedResolve = res; });
+    const errorsBeforeReady: Error[] = [];
+    worker.onmessage = (e: MessageEvent<HandlerMessage>) => {
+      const msg = e.data;
+      if (msg.type === "ready") readyResolve();
+      else if (msg.type === "stopped") stoppedResolve();
+      else if (msg.type === "event") options.onEvent?.(msg.event as UffdEvent);
+      else {
+        const err = new Error(msg.type === "fatal"
+          ? `fault handler failed: ${msg.message}`
+          : `page source failed at offset ${msg.offset}: ${msg.message}`);
+        (handler ? handler.errors : errorsBeforeReady).push(err);
+        if (msg.type === "fatal") readyReject(err);
+      }
+    };
+    worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault?.();
+      const err = new Error(`fault handler Worker error: ${e.message}`);
+      (handler ? handler.errors : errorsBeforeReady).push(err);
+      readyReject(err);
+      stoppedResolve();
+    };
+    const init: HandlerInit = {
+      uffd: uffd.fd,
+      wakeFd,
+      status: status.buffer as SharedArrayBuffer,
+      ranges,
+      spinMicros: options.spinMicros ?? 0,
+      onSourceError: options.onSourceError ?? "zero",
+      pageSize: PAGE_SIZE,
+    };
+    worker.postMessage(init);
+    handler = new FaultHandler(uffd, worker, status, wakeFd, options.ownsUffd ?? true, stopped);
+    handler.errors.push(...errorsBeforeReady);
+    try {
+      await ready;
+    } catch (e) {
+      await handler.close();
+      throw e;
+    }
+    return handler;
+  }
+
+  /** Counters, read from shared memory (each wraps at 2^32). */
+  get stats(): FaultHandlerStats {
+    const s = this.#status;
+    const at = (i: number) => Atomics.load(s, i) >>> 0;
+    return {
+      faults: at(STATUS.faults),
+      pages: at(STATUS.pages),
+      wpFaults: at(STATUS.wpFaults),
+      minorFaults: at(STATUS.minorFaults),
+      events: at(STATUS.events),
+      errors: at(STATUS.errors),
+      spinHits: at(STATUS.spinHits),
+    };
+  }
+
+  /** True once the Worker failed and closed the uffd (faults then resolve as ordinary memory). */
+  get failed(): boolean {
+    return Atomics.load(this.#status, STATUS.state) === STATE_FAILED;
+  }
+
+  /**
+   * Stops the Worker, then closes the uffd (if owned): every thread still
+   * blocked on a fault wakes and faults normally. Releases the eventfd and
+   * the Worker. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    signalEventfd(this.#wakeFd);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([
+      this.#stopped.then(() => false),
+      new Promise<boolean>((res) => { timer = setTimeout(() => res(true), STOP_TIMEOUT_MS); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.errors.push(new Error("fault handler did not stop in time (a page source hung); terminated"));
+    this.#worker.terminate();
+    // If the Worker failed, it closed the fd itself: never close a number that may be reused.
+    if (Atomics.load(this.#status, STATUS.state) === STATE_FAILED) {
+      (this.#uffd as unknown as { markClosed(): void }).markClosed();
+    } else if (this.#owns) this.#uffd.close();
+    libc.close(this.#wakeFd);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

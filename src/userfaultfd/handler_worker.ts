@@ -1,0 +1,312 @@
+/**
+ * The fault-handler Worker. It owns no memory that can fault: it polls the
+ * uffd and an eventfd, reads up to 64 messages per read(), and resolves each
+ * fault with one ioctl from buffers allocated once. Numbers only on the hot
+ * path: 64-bit fields are read and written as two 32-bit halves.
+ */
+import * as u from "../../ffi/userfaultfd.ts";
+import * as m from "../../ffi/mman.ts";
+import { runtime } from "../../ffi/platform.ts";
+import { cstring, errno, libc, pollPair } from "../libc.ts";
+import { decodeEvent } from "./events.ts";
+import type { HandlerInit, HandlerMessage, RangeSpec } from "./protocol.ts";
+import { STATE_FAILED, STATE_RUNNING, STATE_STOPPED, STATUS } from "./protocol.ts";
+import type { PageSourceModule } from "./sources.ts";
+
+const EAGAIN = 11, EEXIST = 17, ENOENT = 2, ESRCH = 3, EINTR = 4;
+const MSG = u.SIZEOF_UFFD_MSG;
+const BATCH = 64;
+const TWO32 = 2 ** 32;
+
+const post = (msg: HandlerMessage) => (self as unknown as Worker).postMessage(msg);
+
+function put64(dv: DataView, off: number, v: number): void {
+  dv.setUint32(off, v >>> 0, true);
+  dv.setUint32(off + 4, Math.floor(v / TWO32), true);
+}
+function get64(dv: DataView, off: number): number {
+  return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * TWO32;
+}
+/** The signed result field of a resolving ioctl (bytes done, or -errno). */
+function getS64(dv: DataView, off: number): number {
+  return dv.getInt32(off + 4, true) * TWO32 + dv.getUint32(off, true);
+}
+
+interface Range extends RangeSpec {
+  end: number;
+  fileFd: number;
+  sharedAddr: number;
+  module: PageSourceModule | null;
+  view: Uint8Array | null; // the registered memory, for snapshots
+  snapshotBytes: Uint8Array | null;
+  resolved: Uint8Array; // one byte per page: 1 once resolved (bounds readahead)
+}
+
+async function main(init: HandlerInit): Promise<void> {
+  const { uffd, wakeFd, pageSize } = init;
+  const status = new Int32Array(init.status);
+  const ranges: Range[] = [];
+  let maxPages = 1;
+  for (const r of init.ranges) {
+    const range: Range = {
+      ...r,
+      end: r.start + r.length,
+      fileFd: -1,
+      sharedAddr: 0,
+      module: null,
+      view: null,
+      snapshotBytes: r.snapshot ? new Uint8Array(r.snapshot) : null,
+      resolved: new Uint8Array(r.length / pageSize),
+    };
+    if (r.source.kind === "file") {
+      range.fileFd = libc.open(cstring(r.source.path), m.O_RDONLY | m.O_CLOEXEC, 0);
+      if (range.fileFd < 0) throw new Error(`open(${r.source.path}) failed: errno ${errno()}`);
+    } else if (r.source.kind === "shared") {
+      range.sharedAddr = runtime.addressOf(new Uint8Array(r.source.buffer)) + (r.source.offset ?? 0);
+    } else if (r.source.kind === "module") {
+      range.module = (await import(r.source.url)) as PageSourceModule;
+      if (typeof range.module.fill !== "function") throw new Error(`${r.source.url} does not export fill()`);
+      await range.module.init?.(r.source.options);
+    }
+    if (r.snapshot) range.view = new Uint8Array(runtime.view(r.start, r.length));
+    maxPages = Math.max(maxPages, r.readahead);
+    ranges.push(range);
+  }
+
+  // Staging memory for sources that produce bytes: an anonymous mapping, so its address is fixed.
+  const stagingLen = maxPages * pageSize;
+  const stagingAddr = Number(libc.mmap(0, stagingLen, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE | m.MAP_ANONYMOUS, -1, 0));
+  const staging = new Uint8Array(runtime.view(stagingAddr, stagingLen));
+
+  const msgs = new Uint8Array(MSG * BATCH);
+  const mdv = new DataView(msgs.buffer);
+  const arg = new Uint8Array(64);
+  const adv = new DataView(arg.buffer);
+  const pollfds = pollPair(uffd, wakeFd);
+  const pdv = new DataView(pollfds.buffer);
+
+  // One resolving ioctl over [dst, dst+len); returns bytes done (>0), or -errno.
+  function resolve(request: number, dst: number, len: number, src: number, mode: number): number {
+    arg.fill(0);
+    if (request === u.UFFDIO_COPY || request === u.UFFDIO_MOVE) {
+      put64(adv, 0, dst);
+      put64(adv, 8, src);
+      put64(adv, 16, len);
+      put64(adv, 24, mode);
+      if (libc.ioctl(uffd, request, arg) === 0) return len;
+      const n = getS64(adv, 32);
+      return n > 0 ? n : -errno();
+    }
+    put64(adv, 0, dst);
+    put64(adv, 8, len);
+    put64(adv, 16, mode);
+    if (libc.ioctl(uffd, request, arg) === 0) return len;
+    const n = getS64(adv, 24);
+    return n > 0 ? n : -errno();
+  }
+
+  function wake(dst: number, len: number): void {
+    put64(adv, 0, dst);
+    put64(adv, 8, len);
+    libc.ioctl(uffd, u.UFFDIO_WAKE, arg);
+  }
+
+  // Resolve [page, page+len) with a request, resuming partial progress and
+  // skipping pages that are already there. Returns false if the range vanished.
+  function resolveAll(request: number, page: number, len: number, src: number, mode: number): boolean {
+    let done = 0;
+    let stalls = 0;
+    while (done < len) {
+      const r = resolve(request, page + done, len - done, src ? src + done : 0, mode);
+      if (r > 0) {
+        done += r;
+      } else if (r === -EEXIST) {
+        wake(page + done, pageSize);
+        done += pageSize;
+      } else if (r === -EAGAIN && stalls++ < 100) {
+        continue; // a non-cooperative event is pending; the next read() takes it
+      } else if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) {
+        return false; // unmapped or unregistered meanwhile: nothing waits on it any more
+      } else {
+        throw new Error(`resolving ioctl 0x${request.toString(16)} failed: errno ${-r}`);
+      }
+    }
+    return true;
+  }
+
+  async function fillPages(range: Range, offset: number, dest: Uint8Array): Promise<void> {
+    const s = range.source;
+    if (s.kind === "file") {
+      const n = libc.pread(range.fileFd, dest, dest.length, (s.offset ?? 0) + offset);
+      if (n < 0) throw new Error(`pread(${s.path}) failed: errno ${errno()}`);
+      if (n < dest.length) dest.fill(0, n); // past the end of the file
+    } else if (s.kind === "module") {
+      await range.module!.fill(offset, dest);
+    }
+  }
+
+  async function onMissing(range: Range, page: number): Promise<void> {
+    const first = (page - range.start) / pageSize;
+    // Readahead stops at the range end and at the first page already resolved.
+    let count = 1;
+    const limit = Math.min(range.readahead, range.resolved.length - first);
+    while (count < limit && range.resolved[first + count] === 0) count++;
+    const len = count * pageSize;
+    const offset = page - range.start;
+    const s = range.source;
+    let ok: boolean;
+    // Counted before the ioctl wakes the toucher, so its next read of stats is exact.
+    Atomics.add(status, STATUS.pages, count);
+    try {
+      if (s.kind === "zero") {
+        ok = resolveAll(u.UFFDIO_ZEROPAGE, page, len, 0, 0);
+      } else if (s.kind === "shared") {
+        const avail = s.buffer.byteLength - (s.offset ?? 0) - offset;
+        if (avail >= len) {
+          ok = resolveAll(u.UFFDIO_COPY, page, len, range.sharedAddr + offset, 0);
+        } else {
+          const dest = staging.subarray(0, len);
+          dest.fill(0);
+          if (avail > 0) dest.set(new Uint8Array(s.buffer, (s.offset ?? 0) + offset, avail));
+          ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0);
+        }
+      } else {
+        await fillPages(range, offset, staging.subarray(0, len));
+        ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0);
+      }
+    } catch (e) {
+      Atomics.add(status, STATUS.errors, 1);
+      post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
+      Atomics.sub(status, STATUS.pages, count);
+      if (init.onSourceError === "poison") resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0);
+      else resolveAll(u.UFFDIO_ZEROPAGE, page, pageSize, 0, 0);
+      range.resolved[first] = 1;
+      return;
+    }
+    if (ok) range.resolved.fill(1, first, first + count);
+    else Atomics.sub(status, STATUS.pages, count);
+  }
+
+  function onWriteProtect(range: Range, page: number): void {
+    if (range.snapshotBytes) {
+      const off = page - range.start;
+      range.snapshotBytes.set(range.view!.subarray(off, off + pageSize), off);
+    }
+    put64(adv, 0, page);
+    put64(adv, 8, pageSize);
+    put64(adv, 16, 0); // mode 0: unprotect and wake
+    Atomics.add(status, STATUS.wpFaults, 1);
+    for (let tries = 0; libc.ioctl(uffd, u.UFFDIO_WRITEPROTECT, arg) !== 0; tries++) {
+      const e = errno();
+      if (e === ENOENT || e === ESRCH || (e === EAGAIN && tries > 100)) return;
+      if (e !== EAGAIN) throw new Error(`UFFDIO_WRITEPROTECT failed: errno ${e}`);
+    }
+  }
+
+  async function onMinor(range: Range, page: number): Promise<void> {
+    const offset = page - range.start;
+    if (range.alias !== undefined && range.source.kind !== "zero") {
+      const alias = new Uint8Array(runtime.view(range.alias + offset, pageSize));
+      try {
+        if (range.source.kind === "shared") {
+          alias.set(new Uint8Array(range.source.buffer, (range.source.offset ?? 0) + offset, pageSize));
+        } else await fillPages(range, offset, alias);
+      } catch (e) {
+        Atomics.add(status, STATUS.errors, 1);
+        post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    Atomics.add(status, STATUS.minorFaults, 1);
+    resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0);
+  }
+
+  function findRange(addr: number): Range | null {
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
+      if (addr >= r.start && addr < r.end) return r;
+    }
+    return null;
+  }
+
+  async function handle(off: number): Promise<void> {
+    const event = msgs[off];
+    if (event !== u.UFFD_EVENT_PAGEFAULT) {
+      const ev = decodeEvent(mdv, off);
+      Atomics.add(status, STATUS.events, 1);
+      if (ev.kind === "unmap" || ev.kind === "remove") {
+        // Pages of the range are gone: they may fault again and must be served again.
+        const s = Number(ev.start), e = Number(ev.end);
+        for (const r of ranges) {
+          const a = Math.max(s, r.start), b = Math.min(e, r.end);
+          if (a < b) r.resolved.fill(0, (a - r.start) / pageSize, (b - r.start) / pageSize);
+        }
+      }
+      post({ type: "event", event: ev });
+      return;
+    }
+    const flags = mdv.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true);
+    const addr = get64(mdv, off + u.UFFD_MSG_OFF.pagefault_address);
+    const page = addr - (addr % pageSize);
+    Atomics.add(status, STATUS.faults, 1);
+    const range = findRange(page);
+    if (range === null) {
+      // Registered by someone else on this fd: zero it rather than leave the thread blocked.
+      resolveAll(u.UFFDIO_ZEROPAGE, page, pageSize, 0, 0);
+      return;
+    }
+    if (flags & u.UFFD_PAGEFAULT_FLAG_WP) onWriteProtect(range, page);
+    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) await onMinor(range, page);
+    else await onMissing(range, page);
+  }
+
+  Atomics.store(status, STATUS.state, STATE_RUNNING);
+  post({ type: "ready" });
+
+  const spinMs = init.spinMicros / 1000;
+  for (;;) {
+    const n = libc.read(uffd, msgs, msgs.length);
+    if (n > 0) {
+      for (let off = 0; off < n; off += MSG) await handle(off);
+      continue;
+    }
+    const e = errno();
+    if (e !== EAGAIN && e !== EINTR) throw new Error(`read(userfaultfd) failed: errno ${e}`);
+    if (spinMs > 0) {
+      // Spin briefly: a fault that arrives now costs no wakeup of this thread.
+      const until = performance.now() + spinMs;
+      let got = 0;
+      for (let i = 0;; i++) {
+        got = libc.read(uffd, msgs, msgs.length);
+        if (got > 0 || ((i & 15) === 15 && performance.now() > until)) break;
+        libc.sched_yield();
+      }
+      if (got > 0) {
+        Atomics.add(status, STATUS.spinHits, 1);
+        for (let off = 0; off < got; off += MSG) await handle(off);
+        continue;
+      }
+    }
+    const r = libc.poll(pollfds, 2, -1);
+    if (r < 0 && errno() !== EINTR) throw new Error(`poll failed: errno ${errno()}`);
+    if (pdv.getInt16(14, true) !== 0) break; // the eventfd: stop
+    if (pdv.getInt16(6, true) & (m.POLLERR | m.POLLNVAL)) throw new Error("userfaultfd poll error");
+  }
+  for (const r of ranges) if (r.fileFd >= 0) libc.close(r.fileFd);
+  libc.munmap(stagingAddr, stagingLen);
+}
+
+self.onmessage = async (e: MessageEvent<HandlerInit>) => {
+  const init = e.data;
+  const status = new Int32Array(init.status);
+  try {
+    await main(init);
+    Atomics.store(status, STATUS.state, STATE_STOPPED);
+  } catch (err) {
+    // Nobody may stay blocked on a fault this Worker can no longer serve:
+    // closing the uffd wakes every faulter, and the memory faults normally.
+    Atomics.store(status, STATUS.state, STATE_FAILED);
+    libc.close(init.uffd);
+    post({ type: "fatal", message: err instanceof Error ? err.message : String(err) });
+  }
+  post({ type: "stopped" });
+};

@@ -1,0 +1,55 @@
+/**
+ * The contract between FaultHandler (main side) and its Worker: the init
+ * message and the layout of the shared status words.
+ */
+import type { PageSource } from "./sources.ts";
+
+/** Index of each Int32 word in the status SharedArrayBuffer. */
+export const STATUS = {
+  /** 0 starting, 1 running, 2 stopped (main closes the uffd), 3 failed (the Worker closed the uffd). */
+  state: 0,
+  faults: 1,
+  pages: 2,
+  errors: 3,
+  wpFaults: 4,
+  minorFaults: 5,
+  events: 6,
+  spinHits: 7,
+  words: 8,
+} as const;
+export const STATE_STARTING = 0;
+export const STATE_RUNNING = 1;
+export const STATE_STOPPED = 2;
+export const STATE_FAILED = 3;
+
+/** What to do with the faulting page when its source throws. */
+export type SourceErrorPolicy = "zero" | "poison";
+
+export interface RangeSpec {
+  start: number;
+  length: number;
+  source: PageSource;
+  readahead: number;
+  /** WP faults copy the page here (same offset) before unprotecting. */
+  snapshot?: SharedArrayBuffer;
+  /** MINOR faults: address of a second mapping of the same memfd, to fill through. */
+  alias?: number;
+}
+
+export interface HandlerInit {
+  uffd: number;
+  wakeFd: number;
+  status: SharedArrayBuffer;
+  ranges: RangeSpec[];
+  spinMicros: number;
+  onSourceError: SourceErrorPolicy;
+  pageSize: number;
+}
+
+/** Messages from the Worker. */
+export type HandlerMessage =
+  | { type: "ready" }
+  | { type: "stopped" }
+  | { type: "source-error"; offset: number; message: string }
+  | { type: "fatal"; message: string }
+  | { type: "event"; event: unknown };

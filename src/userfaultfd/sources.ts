@@ -1,0 +1,66 @@
+/**
+ * Page sources: where the bytes of a missing page come from. A source is
+ * plain data (it crosses to the handler Worker by structured clone) and is
+ * run inside that Worker, never on the thread that faulted.
+ */
+
+/** Fill with zeros (UFFDIO_ZEROPAGE: no copy at all). */
+export interface ZeroSource {
+  kind: "zero";
+}
+/** Read the page from a file with pread(2), at `offset` + the page's offset in the range. */
+export interface FileSource {
+  kind: "file";
+  path: string;
+  offset?: number;
+}
+/** Copy the page straight out of a SharedArrayBuffer (UFFDIO_COPY from its address). */
+export interface SharedSource {
+  kind: "shared";
+  buffer: SharedArrayBuffer;
+  offset?: number;
+}
+/**
+ * A module of your own, imported inside the handler Worker. It exports
+ * `fill(offset, dest)` (sync or async) and optionally `init(options)`.
+ * `dest` is the staging memory for the pages, `offset` their offset in the range.
+ */
+export interface ModuleSource {
+  kind: "module";
+  url: string;
+  options?: unknown;
+}
+/** Where missing pages come from. */
+export type PageSource = ZeroSource | FileSource | SharedSource | ModuleSource;
+
+/** What a {@link ModuleSource} module exports. */
+export interface PageSourceModule {
+  init?(options: unknown): void | Promise<void>;
+  fill(offset: number, dest: Uint8Array): void | Promise<void>;
+}
+
+/** Constructors for page sources. */
+export const sources = {
+  /** Zero-filled pages. */
+  zero(): ZeroSource {
+    return { kind: "zero" };
+  },
+  /** Pages read from a file. */
+  file(path: string, offset = 0): FileSource {
+    return { kind: "file", path, offset };
+  },
+  /** Pages copied from a SharedArrayBuffer (no intermediate copy). */
+  shared(buffer: SharedArrayBuffer, offset = 0): SharedSource {
+    return { kind: "shared", buffer, offset };
+  },
+  /** Pages copied from bytes given up front (copied once into shared memory). */
+  bytes(bytes: Uint8Array): SharedSource {
+    const sab = new SharedArrayBuffer(bytes.byteLength);
+    new Uint8Array(sab).set(bytes);
+    return { kind: "shared", buffer: sab, offset: 0 };
+  },
+  /** Pages produced by your module (imported inside the handler Worker). */
+  module(url: string | URL, options?: unknown): ModuleSource {
+    return { kind: "module", url: String(url), options };
+  },
+};
