@@ -1,5 +1,42 @@
 /**
- * ummu: the kernel's memory events for Deno and Bun.
+ * ummu: the kernel's memory events for Deno and Bun: userfaultfd, ummunotify,
+ * user_events.
  * @module
  */
-export { UmmuArgumentError, ClosedError, UmmuError } from "./src/errors.ts";
+export { ClosedError, UmmuArgumentError, UmmuError } from "./src/errors.ts";
+export { Mapping, type MappingKind, type MappingOptions } from "./src/memory.ts";
+export { FdReadiness } from "./src/poller.ts";
+export {
+  type UffdCapabilities,
+  UffdBuilder,
+  type UffdSource,
+  UserfaultFd,
+  type UserfaultFdOptions,
+  type WakeOption,
+} from "./src/userfaultfd/uffd.ts";
+export type {
+  ForkEvent,
+  PageFaultEvent,
+  RemapEvent,
+  RemoveEvent,
+  UffdEvent,
+  UnmapEvent,
+} from "./src/userfaultfd/events.ts";
+export type { FeatureName, IoctlName, RegisterMode } from "./src/userfaultfd/features.ts";
+export {
+  FaultHandler,
+  type FaultHandlerOptions,
+  type FaultHandlerStats,
+  type HandledRange,
+} from "./src/userfaultfd/handler.ts";
+export type { SourceErrorPolicy } from "./src/userfaultfd/protocol.ts";
+export {
+  type FileSource,
+  type ModuleSource,
+  type PageSource,
+  type PageSourceModule,
+  type SharedSource,
+  sources,
+  type ZeroSource,
+} from "./src/userfaultfd/sources.ts";
+export { type DirtyRange, DirtyTracker } from "./src/userfaultfd/dirty.ts";

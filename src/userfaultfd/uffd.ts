@@ -9,6 +9,7 @@ import { runtime } from "../../ffi/platform.ts";
 import { check, closeFd, cstring, errno, libc, PAGE_SIZE } from "../libc.ts";
 import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 import { decodeEvent, type UffdEvent } from "./events.ts";
+import { FdReadiness } from "../poller.ts";
 import {
   type FeatureName,
   featureMask,
@@ -297,6 +298,36 @@ export class UserfaultFd {
     const out = this.#pending.splice(0);
     this.#readInto(out);
     return out;
+  }
+
+  /**
+   * Every event, as an async iterator, for a thread that serves faults raised
+   * by other threads (Workers, native code). A polling Worker waits on the fd,
+   * so the calling thread stays free between events. Must not be used by a
+   * thread that itself touches the registered memory.
+   * @example
+   * ```ts
+   * for await (const ev of uffd.events()) {
+   *   if (ev.kind === "pagefault") uffd.zeropage(ev.address & ~4095n, 4096);
+   * }
+   * ```
+   */
+  async *events(): AsyncGenerator<UffdEvent, void, undefined> {
+    const ready = new FdReadiness(this.fd);
+    try {
+      for (;;) {
+        if (this.#closed) return;
+        const batch = this.readEvents();
+        if (batch.length > 0) {
+          yield* batch;
+          continue;
+        }
+        ready.rearm();
+        await ready.readable();
+      }
+    } finally {
+      await ready.close();
+    }
   }
 
   /** Closes the fd: blocked faulters wake and fault normally, ranges are unregistered. Idempotent. */

@@ -1,0 +1,62 @@
+/**
+ * FdReadiness: await "this fd is readable" without blocking the calling
+ * thread, the same way on every runtime. A Worker blocks in poll() on the fd
+ * and an eventfd; it raises a shared word and notifies; the caller waits with
+ * Atomics.waitAsync, drains the fd itself, and re-arms.
+ */
+import { eventfd, libc, signalEventfd } from "./libc.ts";
+import { ClosedError } from "./errors.ts";
+
+// word 0: 0 = armed (the Worker polls), 1 = readable (the Worker waits for re-arm), 2 = stop, 3 = stopped
+const ARMED = 0, READABLE = 1, STOP = 2, STOPPED = 3;
+
+/** Readiness notifications for one fd, from a polling Worker. */
+export class FdReadiness {
+  readonly #word = new Int32Array(new SharedArrayBuffer(4));
+  readonly #wakeFd: number;
+  readonly #worker: Worker;
+  #closed = false;
+
+  /** Starts polling `fd` for POLLIN. The fd stays owned by the caller. */
+  constructor(fd: number) {
+    this.#wakeFd = eventfd();
+    this.#worker = new Worker(new URL("./poller_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.postMessage({ fd, wakeFd: this.#wakeFd, word: this.#word.buffer });
+  }
+
+  /**
+   * Resolves when the fd is (or was, since the last re-arm) readable. The
+   * caller then reads until EAGAIN and calls rearm().
+   */
+  async readable(): Promise<void> {
+    for (;;) {
+      if (this.#closed) throw new ClosedError("FdReadiness");
+      const v = Atomics.load(this.#word, 0);
+      if (v === READABLE) return;
+      if (v !== ARMED) throw new ClosedError("FdReadiness");
+      const r = Atomics.waitAsync(this.#word, 0, ARMED);
+      if (r.async) await r.value;
+    }
+  }
+
+  /** Lets the Worker poll again (after the caller drained the fd). */
+  rearm(): void {
+    if (Atomics.compareExchange(this.#word, 0, READABLE, ARMED) === READABLE) Atomics.notify(this.#word, 0);
+  }
+
+  /** Stops and joins the Worker; closes the eventfd. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    Atomics.store(this.#word, 0, STOP);
+    Atomics.notify(this.#word, 0);
+    signalEventfd(this.#wakeFd);
+    const deadline = Date.now() + 2000;
+    while (Atomics.load(this.#word, 0) !== STOPPED && Date.now() < deadline) {
+      const r = Atomics.waitAsync(this.#word, 0, STOP, 50);
+      if (r.async) await r.value;
+    }
+    this.#worker.terminate();
+    libc.close(this.#wakeFd);
+  }
+}

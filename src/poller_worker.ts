@@ -1,0 +1,27 @@
+/** The Worker behind FdReadiness: poll(fd, eventfd) -> raise the word -> wait to be re-armed. */
+import { errno, libc, pollPair } from "./libc.ts";
+
+const ARMED = 0, READABLE = 1, STOPPED = 3;
+const EINTR = 4;
+
+self.onmessage = (e: MessageEvent<{ fd: number; wakeFd: number; word: SharedArrayBuffer }>) => {
+  const { fd, wakeFd } = e.data;
+  const word = new Int32Array(e.data.word);
+  const fds = pollPair(fd, wakeFd);
+  const dv = new DataView(fds.buffer);
+  for (;;) {
+    // Wait until armed (the caller drained the fd), unless told to stop.
+    while (Atomics.load(word, 0) === READABLE) Atomics.wait(word, 0, READABLE);
+    if (Atomics.load(word, 0) !== ARMED) break;
+    dv.setInt16(6, 0, true);
+    dv.setInt16(14, 0, true);
+    const r = libc.poll(fds, 2, -1);
+    if (r < 0 && errno() === EINTR) continue;
+    if (r < 0 || dv.getInt16(14, true) !== 0) break;
+    if (dv.getInt16(6, true) !== 0 && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {
+      Atomics.notify(word, 0);
+    }
+  }
+  Atomics.store(word, 0, STOPPED);
+  Atomics.notify(word, 0);
+};

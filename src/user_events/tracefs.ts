@@ -1,0 +1,166 @@
+/**
+ * tracefs access through libc (no runtime file APIs, so the same code runs in
+ * Deno, Bun and Workers): finding the mount, reading and writing its control
+ * files, and ftrace's side of a tracepoint (enable, the `trace` buffer, `id`).
+ */
+import { check, cstring, errno, libc } from "../libc.ts";
+import { UmmuError } from "../errors.ts";
+import * as m from "../../ffi/mman.ts";
+
+const CANDIDATES = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+const ENOENT = 2;
+
+let cachedRoot: string | null = null;
+
+/** Where tracefs is mounted, or null (it has a `trace` file when it is). */
+export function findTracefs(): string | null {
+  if (cachedRoot !== null) return cachedRoot;
+  for (const dir of CANDIDATES) {
+    if (exists(`${dir}/trace`)) return (cachedRoot = dir);
+  }
+  return null;
+}
+
+/** The tracefs root; throws UmmuError(ENOENT) saying how to mount it when it is not mounted. */
+export function tracefsRoot(): string {
+  const root = findTracefs();
+  if (root === null) {
+    throw new UmmuError(
+      "open(/sys/kernel/tracing)",
+      ENOENT,
+      "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing (as root), or add it to /etc/fstab",
+    );
+  }
+  return root;
+}
+
+/** True if `path` can be opened for reading (or exists but is write-only). */
+export function exists(path: string): boolean {
+  const fd = libc.open(cstring(path), m.O_RDONLY | m.O_CLOEXEC, 0);
+  if (fd >= 0) {
+    libc.close(fd);
+    return true;
+  }
+  return errno() !== ENOENT;
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** The whole content of a (pseudo) file, read with read(2) until EOF. */
+export function readBytes(path: string): Uint8Array {
+  const fd = check(libc.open(cstring(path), m.O_RDONLY | m.O_CLOEXEC, 0), `open(${path})`);
+  try {
+    let buf = new Uint8Array(16384);
+    let len = 0;
+    for (;;) {
+      if (buf.length - len < 4096) {
+        const bigger = new Uint8Array(buf.length * 2);
+        bigger.set(buf.subarray(0, len));
+        buf = bigger;
+      }
+      const n = check(libc.read(fd, buf.subarray(len), buf.length - len), `read(${path})`);
+      if (n === 0) break;
+      len += n;
+    }
+    return buf.slice(0, len);
+  } finally {
+    libc.close(fd);
+  }
+}
+
+export function readText(path: string): string {
+  return decoder.decode(readBytes(path));
+}
+
+/** Writes `text` to a control file in one write(2); `truncate` opens with O_TRUNC (clears `trace`). */
+export function writeText(path: string, text: string, truncate = false): void {
+  const flags = m.O_WRONLY | m.O_CLOEXEC | (truncate ? m.O_TRUNC : 0);
+  const fd = check(libc.open(cstring(path), flags, 0), `open(${path})`);
+  try {
+    const b = encoder.encode(text);
+    if (b.length > 0) check(libc.write(fd, b, b.length), `write(${path})`);
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** The tracefs folder of an event: `<root>/events/<system>/<event>`. */
+export function eventDir(system: string, event: string): string {
+  return `${tracefsRoot()}/events/${system}/${event}`;
+}
+
+/** The tracepoint id (what perf_event_open takes as `config`), from `events/<system>/<event>/id`. */
+export function tracepointId(system: string, event: string): number {
+  return Number(readText(`${eventDir(system, event)}/id`).trim());
+}
+
+/** Enables (or disables) an event for ftrace: writes 1 (0) to `events/<system>/<event>/enable`. */
+export function setFtraceEnabled(system: string, event: string, on: boolean): void {
+  writeText(`${eventDir(system, event)}/enable`, on ? "1" : "0");
+}
+
+/** Empties the ftrace ring buffer (opens `trace` with O_TRUNC). */
+export function clearTrace(): void {
+  writeText(`${tracefsRoot()}/trace`, "", true);
+}
+
+/** The text of the ftrace `trace` file (a non-consuming read of the ring buffer). */
+export function readTrace(): string {
+  return readText(`${tracefsRoot()}/trace`);
+}
+
+/** One line of the ftrace `trace` output. */
+export interface TraceLine {
+  task: string;
+  pid: number;
+  cpu: number;
+  timestamp: number;
+  event: string;
+  /** What follows `event: `, as printed by the kernel. */
+  body: string;
+}
+
+// "  deno-1234  [001] ..... 12.345678: name: body"; the task may contain spaces and dashes.
+const LINE = /^\s*(.+)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+):\s+([^:\s]+):\s?(.*)$/;
+
+/** Parses the `trace` text into lines, optionally only those of one event. */
+export function parseTrace(text: string, event?: string): TraceLine[] {
+  const out: TraceLine[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line.trim() === "") continue;
+    const mm = LINE.exec(line);
+    if (!mm) continue;
+    if (event !== undefined && mm[5] !== event) continue;
+    out.push({
+      task: mm[1].trim(),
+      pid: Number(mm[2]),
+      cpu: Number(mm[3]),
+      timestamp: Number(mm[4]),
+      event: mm[5],
+      body: mm[6],
+    });
+  }
+  return out;
+}
+
+/** `available_events` as [system, event] pairs. */
+export function availableEvents(): [string, string][] {
+  return readText(`${tracefsRoot()}/available_events`).split("\n").filter((l) => l.includes(":"))
+    .map((l) => {
+      const i = l.indexOf(":");
+      return [l.slice(0, i), l.slice(i + 1)];
+    });
+}
+
+/** The field lines of `events/<system>/<event>/format` after the common fields: "type name" strings. */
+export function eventFormatFields(system: string, event: string): { decl: string; offset: number; size: number }[] {
+  const text = readText(`${eventDir(system, event)}/format`);
+  const out: { decl: string; offset: number; size: number }[] = [];
+  for (const line of text.split("\n")) {
+    const mm = /^\s*field:(.*?);\s*offset:(\d+);\s*size:(\d+);/.exec(line);
+    if (!mm || mm[1].includes("common_")) continue;
+    out.push({ decl: mm[1].trim(), offset: Number(mm[2]), size: Number(mm[3]) });
+  }
+  return out;
+}
