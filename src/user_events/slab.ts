@@ -1,0 +1,72 @@
+/**
+ * The enable words. The kernel sets or clears one bit of a 32-bit word in our
+ * memory when tracers attach or detach (DIAG_IOCSREG's enable_addr and
+ * enable_bit). Those words live in a SharedArrayBuffer so that Workers can test
+ * them too; one word hosts up to 32 tracepoints on distinct bits. The buffer
+ * must stay alive (and mapped) while the kernel may write it: the slab is kept
+ * referenced by every registration and by the UserEvents that owns them, and
+ * registrations are undone (DIAG_IOCSUNREG) before it can be released.
+ */
+import { runtime } from "../../ffi/platform.ts";
+import { UmmuArgumentError } from "../errors.ts";
+
+export class EnableSlab {
+  /** The shared memory; hand it to Workers with the tracepoint handle. */
+  readonly buffer: SharedArrayBuffer;
+  /** The words, for Atomics.load. */
+  readonly words: Int32Array;
+  /** Address of word 0 (the kernel writes at address + 4 * word). */
+  readonly address: number;
+  readonly #used: Uint32Array;
+
+  /** A slab of `words` 32-bit enable words (32 tracepoints each). */
+  constructor(words = 16, buffer?: SharedArrayBuffer) {
+    this.buffer = buffer ?? new SharedArrayBuffer(words * 4);
+    this.words = new Int32Array(this.buffer);
+    this.address = runtime.addressOf(this.words);
+    this.#used = new Uint32Array(this.words.length);
+    if (this.address % 4 !== 0) throw new Error("enable slab is not 4-byte aligned");
+  }
+
+  /** Wraps a slab received from another thread (no bits are allocated from it here). */
+  static fromBuffer(buffer: SharedArrayBuffer): EnableSlab {
+    return new EnableSlab(0, buffer);
+  }
+
+  get capacity(): number {
+    return this.words.length * 32;
+  }
+
+  /** Reserves a bit: the given one (throws if taken), else the lowest free one. */
+  allocate(word?: number, bit?: number): { word: number; bit: number } {
+    if (word !== undefined || bit !== undefined) {
+      const w = word ?? 0;
+      const b = bit ?? 31;
+      if (!(w >= 0 && w < this.words.length && b >= 0 && b < 32 && Number.isInteger(w) && Number.isInteger(b))) {
+        throw new UmmuArgumentError(`enable word ${w} bit ${b} is outside the slab (${this.words.length} words of 32 bits)`);
+      }
+      if (this.#used[w] & (1 << b)) throw new UmmuArgumentError(`enable word ${w} bit ${b} is already in use`);
+      this.#used[w] |= 1 << b;
+      return { word: w, bit: b };
+    }
+    for (let w = 0; w < this.#used.length; w++) {
+      if (this.#used[w] === 0xffffffff) continue;
+      for (let b = 0; b < 32; b++) {
+        if ((this.#used[w] & (1 << b)) === 0) {
+          this.#used[w] |= 1 << b;
+          return { word: w, bit: b };
+        }
+      }
+    }
+    throw new UmmuArgumentError(`enable slab is full (${this.capacity} tracepoints); pass a bigger slab`);
+  }
+
+  release(word: number, bit: number): void {
+    this.#used[word] &= ~(1 << bit);
+  }
+
+  /** Bits in use (for tests). */
+  inUse(word: number): number {
+    return this.#used[word];
+  }
+}

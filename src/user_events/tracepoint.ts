@@ -1,0 +1,426 @@
+/**
+ * Raw user_events tracepoints: register on tracefs' user_events_data with a
+ * name and typed fields, test the enable bit with one Atomics.load, emit with
+ * writev through a prebuilt iovec, unregister, delete.
+ *
+ *     const ue = UserEvents.open();
+ *     const tp = ue.register("myapp_request", "u32 status; __data_loc char[] path");
+ *     if (tp.enabled) tp.emit(200, "/index.html");
+ *     ue.close();
+ */
+import { runtime } from "../../ffi/platform.ts";
+import { check, cstring, errno, libc } from "../libc.ts";
+import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+import * as ue from "../../ffi/user_events.ts";
+import * as m from "../../ffi/mman.ts";
+import { EnableSlab } from "./slab.ts";
+import { commandString, FieldError, type FieldLayout, type FieldSpec, formatFields, parseFields, PayloadEncoder } from "./fields.ts";
+import { EBADF, EBUSY, EINVAL, ENOENT, EPERM, openError, registerError, writeError } from "./diagnose.ts";
+import { availableEvents, eventFormatFields, findTracefs, tracefsRoot } from "./tracefs.ts";
+
+export interface RegisterOptions {
+  /** USER_EVENT_REG_PERSIST: the event outlives its last registration (needs CAP_PERFMON). */
+  persist?: boolean;
+  /** USER_EVENT_REG_MULTI_FORMAT: same name, several formats (tracepoint "name.<id>" in user_events_multi). */
+  multiFormat?: boolean;
+  /** Choose the enable word and bit in the slab (default: the next free bit). */
+  word?: number;
+  bit?: number;
+}
+
+/** What a Worker needs to emit on a tracepoint registered elsewhere (structured-cloneable). */
+export interface TracepointHandle {
+  name: string;
+  fields: string;
+  fd: number;
+  writeIndex: number;
+  slab: SharedArrayBuffer;
+  word: number;
+  bit: number;
+  flags: number;
+}
+
+/** Anything that encodes an event into a buffer whose address changes only with `generation`. */
+export interface EventBuffer {
+  buf: Uint8Array;
+  generation: number;
+}
+
+/**
+ * The write side of one registration: fd, write index and a 2-entry iovec
+ * {write index, payload}. Entry 0 points at the 4-byte index; entry 1 at the
+ * payload buffer, whose length is set per event. No allocation per event.
+ */
+export class Emitter {
+  readonly fd: number;
+  readonly writeIndex: number;
+  readonly #iov: Uint8Array;
+  readonly #iov32: Uint32Array;
+  readonly #src: EventBuffer;
+  #gen = -1;
+  readonly #label: string;
+
+  constructor(fd: number, writeIndex: number, src: EventBuffer, label: string) {
+    this.fd = fd;
+    this.writeIndex = writeIndex;
+    this.#src = src;
+    this.#label = label;
+    // [iovec 0 (16)][iovec 1 (16)][write index (4) + pad]: one stable ArrayBuffer.
+    const ab = new ArrayBuffer(40);
+    this.#iov = new Uint8Array(ab);
+    this.#iov32 = new Uint32Array(ab);
+    const dv = new DataView(ab);
+    dv.setUint32(32, writeIndex, true);
+    const base = runtime.addressOf(this.#iov);
+    dv.setBigUint64(0, BigInt(base + 32), true);
+    dv.setBigUint64(8, 4n, true);
+    this.#rebase();
+  }
+
+  #rebase(): void {
+    const dv = new DataView(this.#iov.buffer);
+    dv.setBigUint64(16, BigInt(runtime.addressOf(this.#src.buf)), true);
+    this.#gen = this.#src.generation;
+  }
+
+  /** Writes `len` payload bytes. true: written; false: nobody listens (EBADF). */
+  write(len: number): boolean {
+    if (this.#gen !== this.#src.generation) this.#rebase();
+    this.#iov32[6] = len; // iovec 1 .iov_len (low word; the high word stays 0)
+    if (libc.writev(this.fd, this.#iov, 2) >= 0) return true;
+    const e = errno();
+    if (e === EBADF) return false;
+    throw writeError(e, this.#label);
+  }
+}
+
+function enabledTest(words: Int32Array, word: number, bit: number): () => boolean {
+  const mask = 1 << bit;
+  return () => (Atomics.load(words, word) & mask) !== 0;
+}
+
+/** A registered tracepoint (or, in a Worker, a handle to one). */
+export class Tracepoint {
+  /** The registered name (for multi-format events the tracepoint is `name.<id>`). */
+  readonly name: string;
+  readonly layout: readonly FieldLayout[];
+  /** The field string as registered ("u32 a; char[8] b"). */
+  readonly fields: string;
+  readonly flags: number;
+  /** Set when the kernel refused a requested flag and the registration went ahead without it. */
+  readonly note: string;
+  readonly word: number;
+  readonly bit: number;
+  readonly slab: EnableSlab;
+  readonly #words: Int32Array;
+  readonly #mask: number;
+  readonly #encoder: PayloadEncoder;
+  readonly #emitter: Emitter;
+  readonly #owner: UserEvents | null;
+  #closed = false;
+  #tpName: string | null = null;
+
+  /** @internal */
+  constructor(
+    owner: UserEvents | null,
+    name: string,
+    layout: readonly FieldLayout[],
+    fd: number,
+    writeIndex: number,
+    slab: EnableSlab,
+    word: number,
+    bit: number,
+    flags: number,
+    note: string,
+  ) {
+    this.#owner = owner;
+    this.name = name;
+    this.layout = layout;
+    this.fields = formatFields(layout);
+    this.flags = flags;
+    this.note = note;
+    this.slab = slab;
+    this.word = word;
+    this.bit = bit;
+    this.#words = slab.words;
+    this.#mask = 1 << bit;
+    this.#encoder = new PayloadEncoder(layout);
+    this.#emitter = new Emitter(fd, writeIndex, this.#encoder, name);
+  }
+
+  /** Re-creates a tracepoint from a handle (in a Worker): it can test `enabled` and emit, not unregister. */
+  static fromHandle(h: TracepointHandle): Tracepoint {
+    return new Tracepoint(null, h.name, parseFields(h.fields), h.fd, h.writeIndex, EnableSlab.fromBuffer(h.slab), h.word, h.bit, h.flags, "");
+  }
+
+  /** True while some tracer (ftrace, perf, eBPF) listens: one Atomics.load and a bit test. */
+  get enabled(): boolean {
+    return (Atomics.load(this.#words, this.word) & this.#mask) !== 0;
+  }
+
+  /** A function form of `enabled`, for hot loops. */
+  enabledFn(): () => boolean {
+    return enabledTest(this.#words, this.word, this.bit);
+  }
+
+  get writeIndex(): number {
+    return this.#emitter.writeIndex;
+  }
+
+  get fd(): number {
+    return this.#emitter.fd;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The kernel's system: "user_events", or "user_events_multi" for multi-format events. */
+  get system(): string {
+    return this.flags & ue.USER_EVENT_REG_MULTI_FORMAT ? ue.USER_EVENTS_MULTI_SYSTEM : ue.USER_EVENTS_SYSTEM;
+  }
+
+  /** The tracepoint's name in tracefs (`events/<system>/<tracepointName>`). */
+  get tracepointName(): string {
+    if (this.#tpName !== null) return this.#tpName;
+    if (!(this.flags & ue.USER_EVENT_REG_MULTI_FORMAT)) return (this.#tpName = this.name);
+    // Multi-format events are "name.<hex id>": find ours by its format.
+    // The format file rewrites "char[8] c" as "char c[]": compare names, offsets and sizes.
+    const want = this.layout.map((f) => `${f.name}@${f.offset + ue.SIZEOF_TRACE_ENTRY}:${f.size}`).join(";");
+    const nameOf = (decl: string) => decl.slice(decl.lastIndexOf(" ") + 1).replace(/\[.*$/, "");
+    for (const [sys, ev] of availableEvents()) {
+      if (sys !== ue.USER_EVENTS_MULTI_SYSTEM || !ev.startsWith(`${this.name}.`)) continue;
+      const have = eventFormatFields(sys, ev).map((f) => `${nameOf(f.decl)}@${f.offset}:${f.size}`).join(";");
+      if (have === want) return (this.#tpName = ev);
+    }
+    throw new UmmuError(`find(${this.name}.*)`, ENOENT, "the multi-format tracepoint is not in available_events");
+  }
+
+  /** Emits one event (values in field order). true: written; false: nobody listens now (EBADF). */
+  emit(...values: unknown[]): boolean {
+    if (this.#closed) throw new ClosedError(`tracepoint ${this.name}`);
+    return this.#emitter.write(this.#encoder.encode(values));
+  }
+
+  /** Emits a payload encoded by the caller (the bytes after the write index). */
+  emitRaw(payload: Uint8Array): boolean {
+    if (this.#closed) throw new ClosedError(`tracepoint ${this.name}`);
+    this.#encoder.ensure(payload.length);
+    this.#encoder.buf.set(payload);
+    return this.#emitter.write(payload.length);
+  }
+
+  /** What a Worker needs: pass it with postMessage and call Tracepoint.fromHandle there. */
+  handle(): TracepointHandle {
+    return {
+      name: this.name,
+      fields: this.fields,
+      fd: this.#emitter.fd,
+      writeIndex: this.#emitter.writeIndex,
+      slab: this.slab.buffer,
+      word: this.word,
+      bit: this.bit,
+      flags: this.flags,
+    };
+  }
+
+  /** DIAG_IOCSUNREG: the kernel stops updating (and clears) the enable bit. Idempotent. */
+  unregister(): void {
+    if (this.#closed) return;
+    if (this.#owner === null) throw new UmmuArgumentError("a tracepoint made from a handle cannot unregister; its owner does");
+    this.#owner._unregister(this);
+    this.#closed = true;
+  }
+
+  /** @internal */
+  _markClosed(): void {
+    this.#closed = true;
+  }
+}
+
+function flagNames(flags: number): string {
+  const n: string[] = [];
+  if (flags & ue.USER_EVENT_REG_PERSIST) n.push("USER_EVENT_REG_PERSIST");
+  if (flags & ue.USER_EVENT_REG_MULTI_FORMAT) n.push("USER_EVENT_REG_MULTI_FORMAT");
+  return n.join("|");
+}
+
+const NAME_RE = /^[^\s:;]+$/;
+
+/**
+ * One open user_events_data file descriptor and the enable slab of its
+ * registrations. close() unregisters every tracepoint (so the kernel stops
+ * writing to the slab) and closes the fd.
+ */
+export class UserEvents {
+  readonly fd: number;
+  readonly slab: EnableSlab;
+  readonly path: string;
+  readonly #live = new Set<Tracepoint>();
+  #closed = false;
+
+  private constructor(fd: number, slab: EnableSlab, path: string) {
+    this.fd = fd;
+    this.slab = slab;
+    this.path = path;
+  }
+
+  /** The path of user_events_data; throws a clear ENOENT if tracefs is not mounted. */
+  static dataPath(): string {
+    return `${tracefsRoot()}/user_events_data`;
+  }
+
+  /** True if this kernel has user_events (tracefs mounted and user_events_data present). */
+  static available(): boolean {
+    const root = findTracefs();
+    if (root === null) return false;
+    const fd = libc.open(cstring(`${root}/user_events_data`), m.O_RDONLY | m.O_CLOEXEC, 0);
+    if (fd >= 0) {
+      libc.close(fd);
+      return true;
+    }
+    return errno() !== ENOENT;
+  }
+
+  /** Opens user_events_data. `slab`: share enable words with other UserEvents (default: a new 16-word slab). */
+  static open(opts: { slab?: EnableSlab } = {}): UserEvents {
+    const root = findTracefs();
+    if (root === null) throw openError("/sys/kernel/tracing/user_events_data", ENOENT);
+    const path = `${root}/user_events_data`;
+    const fd = libc.open(cstring(path), m.O_RDWR | m.O_CLOEXEC, 0);
+    if (fd < 0) throw openError(path, errno());
+    return new UserEvents(fd, opts.slab ?? new EnableSlab(), path);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Live registrations. */
+  get tracepoints(): Tracepoint[] {
+    return [...this.#live];
+  }
+
+  /**
+   * Registers a tracepoint. `fields`: a field string ("u32 a; __data_loc char[] msg")
+   * or FieldSpec objects. A declaration the kernel would reject throws
+   * UmmuArgumentError naming it; kernel refusals throw UmmuError (EADDRINUSE,
+   * EMFILE, EPERM, EINVAL...). A flag the kernel does not know (EINVAL) is
+   * dropped and said in `note`.
+   */
+  register(name: string, fields: string | readonly FieldSpec[] = [], opts: RegisterOptions = {}): Tracepoint {
+    if (this.#closed) throw new ClosedError("UserEvents");
+    if (!NAME_RE.test(name)) {
+      throw new UmmuArgumentError(`tracepoint name "${name}" must be non-empty, without spaces, ':' or ';'`);
+    }
+    let layout: FieldLayout[];
+    try {
+      layout = parseFields(fields);
+    } catch (e) {
+      if (e instanceof FieldError) {
+        throw new UmmuArgumentError(`${name}: ${e.message} (the kernel would answer EINVAL)`);
+      }
+      throw e;
+    }
+    const command = commandString(name, layout);
+    const cmdBytes = cstring(command);
+    if (cmdBytes.length > ue.MAX_EVENT_DESC) {
+      throw new UmmuArgumentError(
+        `${name}: the command is ${cmdBytes.length} bytes with its NUL; the kernel takes at most ${ue.MAX_EVENT_DESC} (it would answer EINVAL)`,
+      );
+    }
+    let flags = (opts.persist ? ue.USER_EVENT_REG_PERSIST : 0) | (opts.multiFormat ? ue.USER_EVENT_REG_MULTI_FORMAT : 0);
+    const { word, bit } = this.slab.allocate(opts.word, opts.bit);
+    let note = "";
+    let index: number;
+    try {
+      let r = this.#reg(cmdBytes, word, bit, flags);
+      if (r.errno === EINVAL && flags !== 0) {
+        // Older kernels reject unknown flags with EINVAL: retry without them.
+        const again = this.#reg(cmdBytes, word, bit, 0);
+        if (again.errno === 0) {
+          note = `the kernel rejected ${flagNames(flags)} (EINVAL: PERSIST needs Linux 6.5+, MULTI_FORMAT 6.10+); registered without it`;
+          flags = 0;
+        }
+        r = again;
+      }
+      if (r.errno !== 0) throw registerError(r.errno, name, command, flags);
+      index = r.index;
+    } catch (e) {
+      this.slab.release(word, bit);
+      throw e;
+    }
+    const tp = new Tracepoint(this, name, layout, this.fd, index, this.slab, word, bit, flags, note);
+    this.#live.add(tp);
+    return tp;
+  }
+
+  #reg(cmd: Uint8Array, word: number, bit: number, flags: number): { errno: number; index: number } {
+    const reg = new Uint8Array(new ArrayBuffer(ue.SIZEOF_USER_REG));
+    const dv = new DataView(reg.buffer);
+    dv.setUint32(ue.USER_REG_OFF.size, ue.SIZEOF_USER_REG, true);
+    dv.setUint8(ue.USER_REG_OFF.enable_bit, bit);
+    dv.setUint8(ue.USER_REG_OFF.enable_size, 4);
+    dv.setUint16(ue.USER_REG_OFF.flags, flags, true);
+    dv.setBigUint64(ue.USER_REG_OFF.enable_addr, BigInt(this.slab.address + word * 4), true);
+    dv.setBigUint64(ue.USER_REG_OFF.name_args, BigInt(runtime.addressOf(cmd)), true);
+    const r = libc.ioctl(this.fd, ue.DIAG_IOCSREG, reg);
+    if (r < 0) return { errno: errno(), index: -1 };
+    return { errno: 0, index: dv.getUint32(ue.USER_REG_OFF.write_index, true) };
+  }
+
+  /** @internal DIAG_IOCSUNREG for one tracepoint. */
+  _unregister(tp: Tracepoint): void {
+    if (!this.#live.has(tp)) return;
+    const un = new Uint8Array(new ArrayBuffer(ue.SIZEOF_USER_UNREG));
+    const dv = new DataView(un.buffer);
+    dv.setUint32(ue.USER_UNREG_OFF.size, ue.SIZEOF_USER_UNREG, true);
+    dv.setUint8(ue.USER_UNREG_OFF.disable_bit, tp.bit);
+    dv.setBigUint64(ue.USER_UNREG_OFF.disable_addr, BigInt(this.slab.address + tp.word * 4), true);
+    check(libc.ioctl(this.fd, ue.DIAG_IOCSUNREG, un), `ioctl(DIAG_IOCSUNREG, ${tp.name})`);
+    this.#live.delete(tp);
+    this.slab.release(tp.word, tp.bit);
+  }
+
+  /**
+   * DIAG_IOCSDEL on a separate user_events_data fd: deletes the event `name`
+   * (every format of a multi-format name). EBUSY while any registration or
+   * open user_events_data fd still references it.
+   */
+  static delete(name: string): void {
+    const path = UserEvents.dataPath();
+    const fd = libc.open(cstring(path), m.O_RDWR | m.O_CLOEXEC, 0);
+    if (fd < 0) throw openError(path, errno());
+    try {
+      if (libc.ioctl(fd, ue.DIAG_IOCSDEL, cstring(name)) < 0) {
+        const e = errno();
+        const hints: Record<number, string> = {
+          [ENOENT]: `no user_events event named "${name}"`,
+          [EBUSY]:
+            `"${name}" is still in use: unregister it, close every user_events_data fd that registered it (processes that hold it must close or exit), and stop tracers`,
+          [EPERM]: "deleting a persistent event needs CAP_PERFMON or CAP_SYS_ADMIN",
+        };
+        throw new UmmuError(`ioctl(DIAG_IOCSDEL, "${name}")`, e, hints[e] ?? "");
+      }
+    } finally {
+      libc.close(fd);
+    }
+  }
+
+  /** Unregisters every tracepoint, then closes the fd. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    let first: unknown = null;
+    for (const tp of [...this.#live]) {
+      try {
+        this._unregister(tp);
+      } catch (e) {
+        first ??= e;
+      }
+      tp._markClosed();
+    }
+    this.#closed = true;
+    check(libc.close(this.fd), "close(user_events_data)");
+    if (first) throw first;
+  }
+}
