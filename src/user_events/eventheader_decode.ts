@@ -1,0 +1,355 @@
+/**
+ * Our EventHeader decoder (for tests and readers): the tracepoint name's
+ * attributes, the 8-byte header, the extensions (ActivityId, Metadata) and
+ * the payload decoded by the metadata. Written from the specification, not
+ * from our encoder, and strict: it throws on anything malformed.
+ */
+import { ExtensionKind, FieldEncoding as E, FieldFormat as F, HeaderFlags } from "./eventheader.ts";
+
+export interface TracepointNameInfo {
+  provider: string;
+  level: number;
+  keyword: bigint;
+  /** Options after the keyword, e.g. "Gmygroup". */
+  options: string;
+  group?: string;
+}
+
+/** Parses `ProviderName_L<level>K<keyword>[options]`. */
+export function parseTracepointName(name: string): TracepointNameInfo {
+  const mm = /^(.+)_L([0-9a-f]+)K([0-9a-f]+)((?:[A-Z][0-9a-z]*)*)$/.exec(name);
+  if (!mm) throw new SyntaxError(`"${name}" is not an EventHeader tracepoint name`);
+  const options = mm[4];
+  const g = /G([0-9a-z]*)/.exec(options);
+  return {
+    provider: mm[1],
+    level: parseInt(mm[2], 16),
+    keyword: BigInt(`0x${mm[3]}`),
+    options,
+    ...(g ? { group: g[1] } : {}),
+  };
+}
+
+export interface DecodedField {
+  name: string;
+  attributes: Record<string, string>;
+  encoding: number;
+  format: number;
+  tag: number;
+  /** Constant array length, "variable", or undefined. */
+  array?: number | "variable";
+  /** number | bigint | string | boolean | Uint8Array | DecodedField[] (struct) | arrays of these. */
+  value: unknown;
+}
+
+export interface DecodedEvent {
+  flags: number;
+  version: number;
+  id: number;
+  tag: number;
+  opcode: number;
+  level: number;
+  activityId?: Uint8Array;
+  relatedId?: Uint8Array;
+  name: string;
+  attributes: Record<string, string>;
+  fields: DecodedField[];
+  /** Bytes after the last field (perf pads raw records to 8 bytes). */
+  trailing: number;
+}
+
+interface MetaField {
+  name: string;
+  attributes: Record<string, string>;
+  encoding: number;
+  format: number;
+  tag: number;
+  array?: number | "variable";
+  children: MetaField[];
+}
+
+function splitAttributes(s: string): { name: string; attributes: Record<string, string> } {
+  // ';' separates attributes; ";;" inside a value is a literal ';'.
+  const parts: string[] = [];
+  let cur = "";
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === ";") {
+      if (s[i + 1] === ";") {
+        cur += ";";
+        i++;
+        continue;
+      }
+      parts.push(cur);
+      cur = "";
+    } else cur += s[i];
+  }
+  parts.push(cur);
+  const attributes: Record<string, string> = {};
+  for (const p of parts.slice(1)) {
+    const eq = p.indexOf("=");
+    if (eq < 0) attributes[p] = "";
+    else attributes[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return { name: parts[0], attributes };
+}
+
+class Reader {
+  pos = 0;
+  readonly dv: DataView;
+  constructor(readonly b: Uint8Array, readonly end: number) {
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+  need(n: number): void {
+    if (this.pos + n > this.end) throw new RangeError(`EventHeader: truncated at byte ${this.pos} (need ${n})`);
+  }
+  u8(): number {
+    this.need(1);
+    return this.b[this.pos++];
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.dv.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const v = this.b.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+  zstring(): string {
+    const z = this.b.indexOf(0, this.pos);
+    if (z < 0 || z >= this.end) throw new RangeError("EventHeader: unterminated name");
+    const s = new TextDecoder().decode(this.b.subarray(this.pos, z));
+    this.pos = z + 1;
+    return s;
+  }
+}
+
+function readMetaField(r: Reader): MetaField {
+  const { name, attributes } = splitAttributes(r.zstring());
+  const enc = r.u8();
+  let format = 0;
+  let tag = 0;
+  if (enc & E.ChainFlag) {
+    const f = r.u8();
+    format = f & F.ValueMask;
+    if (f & F.ChainFlag) tag = r.u16();
+  }
+  let array: number | "variable" | undefined;
+  if ((enc & (E.CArrayFlag | E.VArrayFlag)) === (E.CArrayFlag | E.VArrayFlag)) {
+    throw new SyntaxError(`field ${name}: both array flags set`);
+  }
+  if (enc & E.CArrayFlag) {
+    array = r.u16();
+    if (array === 0) throw new SyntaxError(`field ${name}: constant array of length 0`);
+  } else if (enc & E.VArrayFlag) array = "variable";
+  const base = enc & E.ValueMask;
+  const children: MetaField[] = [];
+  if (base === E.Struct) {
+    if (format === 0) throw new SyntaxError(`struct ${name} with 0 fields`);
+    for (let i = 0; i < format; i++) children.push(readMetaField(r));
+  }
+  return { name, attributes, encoding: base, format, tag, array, children };
+}
+
+const td = new TextDecoder();
+
+function readValue(r: Reader, f: MetaField): unknown {
+  const dv = r.dv;
+  const fmt = f.format;
+  switch (f.encoding) {
+    case E.Struct: {
+      return f.children.map((c) => decodeField(r, c));
+    }
+    case E.Value8: {
+      const v = r.u8();
+      if (fmt === F.SignedInt) return (v << 24) >> 24;
+      if (fmt === F.Boolean) return v !== 0;
+      if (fmt === F.String8) return String.fromCharCode(v);
+      return v;
+    }
+    case E.Value16: {
+      r.need(2);
+      const p = r.pos;
+      r.pos += 2;
+      if (fmt === F.Port) return dv.getUint16(p, false);
+      if (fmt === F.SignedInt) return dv.getInt16(p, true);
+      if (fmt === F.Boolean) return dv.getUint16(p, true) !== 0;
+      if (fmt === F.StringUtf) return String.fromCharCode(dv.getUint16(p, true));
+      return dv.getUint16(p, true);
+    }
+    case E.Value32: {
+      r.need(4);
+      const p = r.pos;
+      r.pos += 4;
+      if (fmt === F.SignedInt || fmt === F.Errno || fmt === F.Time) return dv.getInt32(p, true);
+      if (fmt === F.Float) return dv.getFloat32(p, true);
+      if (fmt === F.Boolean) return dv.getUint32(p, true) !== 0;
+      if (fmt === F.IPAddress || fmt === F.IPAddressObsolete) return Array.from(r.b.subarray(p, p + 4)).join(".");
+      if (fmt === F.StringUtf) return String.fromCodePoint(dv.getUint32(p, true));
+      return dv.getUint32(p, true);
+    }
+    case E.Value64: {
+      r.need(8);
+      const p = r.pos;
+      r.pos += 8;
+      if (fmt === F.SignedInt || fmt === F.Time) return dv.getBigInt64(p, true);
+      if (fmt === F.Float) return dv.getFloat64(p, true);
+      return dv.getBigUint64(p, true);
+    }
+    case E.Value128: {
+      const b = r.bytes(16);
+      if (fmt === F.Uuid) {
+        const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+        return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+      }
+      return b;
+    }
+    case E.ZStringChar8: {
+      const z = r.b.indexOf(0, r.pos);
+      if (z < 0 || z >= r.end) throw new RangeError(`field ${f.name}: unterminated string`);
+      const s = r.b.subarray(r.pos, z);
+      r.pos = z + 1;
+      return fmt === F.HexBytes ? s.slice() : td.decode(s);
+    }
+    case E.ZStringChar16: {
+      let s = "";
+      for (;;) {
+        r.need(2);
+        const c = dv.getUint16(r.pos, true);
+        r.pos += 2;
+        if (c === 0) break;
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    case E.ZStringChar32: {
+      let s = "";
+      for (;;) {
+        r.need(4);
+        const c = dv.getUint32(r.pos, true);
+        r.pos += 4;
+        if (c === 0) break;
+        s += String.fromCodePoint(c);
+      }
+      return s;
+    }
+    case E.StringLength16Char8:
+    case E.BinaryLength16Char8: {
+      const n = r.u16();
+      const b = r.bytes(n);
+      const isBinary = f.encoding === E.BinaryLength16Char8 ? fmt === 0 || fmt === F.HexBytes : fmt === F.HexBytes;
+      return isBinary ? b : td.decode(b);
+    }
+    case E.StringLength16Char16: {
+      const n = r.u16();
+      r.need(2 * n);
+      let s = "";
+      for (let i = 0; i < n; i++) s += String.fromCharCode(dv.getUint16(r.pos + 2 * i, true));
+      r.pos += 2 * n;
+      return s;
+    }
+    case E.StringLength16Char32: {
+      const n = r.u16();
+      r.need(4 * n);
+      let s = "";
+      for (let i = 0; i < n; i++) s += String.fromCodePoint(dv.getUint32(r.pos + 4 * i, true));
+      r.pos += 4 * n;
+      return s;
+    }
+  }
+  throw new SyntaxError(`field ${f.name}: unknown encoding ${f.encoding}`);
+}
+
+function decodeField(r: Reader, f: MetaField): DecodedField {
+  let value: unknown;
+  if (f.array === undefined) value = readValue(r, f);
+  else {
+    const n = f.array === "variable" ? r.u16() : f.array;
+    const arr: unknown[] = [];
+    for (let i = 0; i < n; i++) arr.push(readValue(r, f));
+    value = arr;
+  }
+  return {
+    name: f.name,
+    attributes: f.attributes,
+    encoding: f.encoding,
+    format: f.format,
+    tag: f.tag,
+    ...(f.array !== undefined ? { array: f.array } : {}),
+    value,
+  };
+}
+
+/** Decodes one EventHeader event (what follows struct trace_entry in a raw record). */
+export function decodeEventHeader(data: Uint8Array): DecodedEvent {
+  const r = new Reader(data, data.length);
+  const flags = r.u8();
+  if (!(flags & HeaderFlags.LittleEndian)) throw new SyntaxError("big-endian EventHeader events are not supported");
+  const version = r.u8();
+  const id = r.u16();
+  const tag = r.u16();
+  const opcode = r.u8();
+  const level = r.u8();
+  let activityId: Uint8Array | undefined;
+  let relatedId: Uint8Array | undefined;
+  let meta: MetaField[] | null = null;
+  let name = "";
+  let attributes: Record<string, string> = {};
+  if (flags & HeaderFlags.Extension) {
+    for (;;) {
+      const size = r.u16();
+      const kind = r.u16();
+      r.need(size);
+      const extEnd = r.pos + size;
+      switch (kind & ExtensionKind.ValueMask) {
+        case ExtensionKind.ActivityId:
+          if (size !== 16 && size !== 32) throw new SyntaxError(`ActivityId extension of ${size} bytes`);
+          activityId = data.slice(r.pos, r.pos + 16);
+          if (size === 32) relatedId = data.slice(r.pos + 16, r.pos + 32);
+          break;
+        case ExtensionKind.Metadata: {
+          const mr = new Reader(data, extEnd);
+          mr.pos = r.pos;
+          ({ name, attributes } = splitAttributes(mr.zstring()));
+          meta = [];
+          while (mr.pos < extEnd) meta.push(readMetaField(mr));
+          break;
+        }
+      }
+      r.pos = extEnd;
+      if (!(kind & ExtensionKind.ChainFlag)) break;
+    }
+  }
+  if (meta === null) throw new SyntaxError("no Metadata extension: the event cannot be decoded without a manifest");
+  const fields = meta.map((f) => decodeField(r, f));
+  return {
+    flags,
+    version,
+    id,
+    tag,
+    opcode,
+    level,
+    ...(activityId ? { activityId } : {}),
+    ...(relatedId ? { relatedId } : {}),
+    name,
+    attributes,
+    fields,
+    trailing: data.length - r.pos,
+  };
+}
+
+/** Field values by name (structs become objects), for assertions. */
+export function fieldValues(fields: DecodedField[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (f.encoding === E.Struct) {
+      out[f.name] = Array.isArray(f.value) && f.array !== undefined
+        ? (f.value as DecodedField[][]).map(fieldValues)
+        : fieldValues(f.value as DecodedField[]);
+    } else out[f.name] = f.value;
+  }
+  return out;
+}
