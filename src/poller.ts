@@ -6,6 +6,7 @@
  */
 import { eventfd, libc, signalEventfd } from "./libc.ts";
 import { ClosedError } from "./errors.ts";
+import { spawnWorker } from "./worker.ts";
 
 // word 0: 0 = armed (the Worker polls), 1 = readable (the Worker waits for re-arm), 2 = stop, 3 = stopped
 const ARMED = 0, READABLE = 1, STOP = 2, STOPPED = 3;
@@ -17,11 +18,24 @@ export class FdReadiness {
   readonly #worker: Worker;
   #closed = false;
 
+  private constructor(wakeFd: number, worker: Worker) {
+    this.#wakeFd = wakeFd;
+    this.#worker = worker;
+  }
+
   /** Starts polling `fd` for POLLIN. The fd stays owned by the caller. */
-  constructor(fd: number) {
-    this.#wakeFd = eventfd();
-    this.#worker = new Worker(new URL("./poller_worker.ts", import.meta.url), { type: "module" });
-    this.#worker.postMessage({ fd, wakeFd: this.#wakeFd, word: this.#word.buffer });
+  static async start(fd: number): Promise<FdReadiness> {
+    const wakeFd = eventfd();
+    let worker: Worker;
+    try {
+      worker = await spawnWorker(new URL("./poller_worker.ts", import.meta.url));
+    } catch (e) {
+      libc.close(wakeFd);
+      throw e;
+    }
+    const r = new FdReadiness(wakeFd, worker);
+    worker.postMessage({ fd, wakeFd, word: r.#word.buffer });
+    return r;
   }
 
   /**

@@ -1,5 +1,6 @@
 /** The Worker behind FdReadiness: poll(fd, eventfd) -> raise the word -> wait to be re-armed. */
 import { errno, libc, pollPair } from "./libc.ts";
+import { announceLoaded } from "./worker.ts";
 
 const ARMED = 0, READABLE = 1, STOPPED = 3;
 const EINTR = 4;
@@ -25,3 +26,5 @@ self.onmessage = (e: MessageEvent<{ fd: number; wakeFd: number; word: SharedArra
   Atomics.store(word, 0, STOPPED);
   Atomics.notify(word, 0);
 };
+
+announceLoaded();

@@ -6,6 +6,7 @@
  */
 import { eventfd, libc, PAGE_SIZE, signalEventfd } from "../libc.ts";
 import { UmmuArgumentError } from "../errors.ts";
+import { spawnWorker } from "../worker.ts";
 import type { UffdEvent } from "./events.ts";
 import type { UserfaultFd } from "./uffd.ts";
 import type { PageSource } from "./sources.ts";
@@ -121,8 +122,8 @@ export class FaultHandler {
       };
     });
     const status = new Int32Array(new SharedArrayBuffer(4 * STATUS.words));
+    const worker = await spawnWorker(new URL("./handler_worker.ts", import.meta.url));
     const wakeFd = eventfd();
-    const worker = new Worker(new URL("./handler_worker.ts", import.meta.url), { type: "module" });
     let handler: FaultHandler | null = null;
     let readyResolve!: () => void, readyReject!: (e: Error) => void, stoppedResolve!: () => void;
     const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });

@@ -12,6 +12,7 @@ import { decodeEvent } from "./events.ts";
 import type { HandlerInit, HandlerMessage, RangeSpec } from "./protocol.ts";
 import { STATE_FAILED, STATE_RUNNING, STATE_STOPPED, STATUS } from "./protocol.ts";
 import type { PageSourceModule } from "./sources.ts";
+import { announceLoaded } from "../worker.ts";
 
 const EAGAIN = 11, EEXIST = 17, ENOENT = 2, ESRCH = 3, EINTR = 4;
 const MSG = u.SIZEOF_UFFD_MSG;
@@ -310,3 +311,5 @@ self.onmessage = async (e: MessageEvent<HandlerInit>) => {
   }
   post({ type: "stopped" });
 };
+
+announceLoaded();

@@ -96,7 +96,7 @@ function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" 
 export class UserfaultFd {
   #fd: number;
   #closed = false;
-  /** Features in effect on this fd. */
+  /** Features in effect on this fd (exactly those requested). */
   readonly features: Set<FeatureName>;
   /** ioctls allowed on this fd (UFFDIO_API's answer). */
   readonly ioctls: Set<IoctlName>;
@@ -170,7 +170,8 @@ export class UserfaultFd {
       }
       throw new UmmuError("ioctl(UFFDIO_API)", e, "", detail);
     }
-    return new UserfaultFd(fd, Number(dv.getBigUint64(8, true)), dv.getBigUint64(16, true), via);
+    // The kernel answers with every feature it supports; what is in effect is what was asked.
+    return new UserfaultFd(fd, want, dv.getBigUint64(16, true), via);
   }
 
   /** Starts a {@link UffdBuilder}. */
@@ -313,7 +314,7 @@ export class UserfaultFd {
    * ```
    */
   async *events(): AsyncGenerator<UffdEvent, void, undefined> {
-    const ready = new FdReadiness(this.fd);
+    const ready = await FdReadiness.start(this.fd);
     try {
       for (;;) {
         if (this.#closed) return;
