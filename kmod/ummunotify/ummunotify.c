@@ -68,6 +68,26 @@ module_param(event_mask, uint, 0644);
 MODULE_PARM_DESC(event_mask,
 		 "Bit mask of mmu_notifier_event values to report (bit 0 UNMAP, 1 CLEAR, 2 PROTECTION_VMA, 3 PROTECTION_PAGE, 4 SOFT_DIRTY, 5 RELEASE, 6 MIGRATE, 7 EXCLUSIVE); default 0xff, all");
 
+/*
+ * Live objects, for leak checks (read-only parameters nr_files, nr_regions):
+ * they return to 0 when every file is closed.
+ */
+static atomic_long_t umn_nr_files = ATOMIC_LONG_INIT(0);
+static atomic_long_t umn_nr_regions = ATOMIC_LONG_INIT(0);
+
+static int umn_get_stat(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(kp->arg));
+}
+
+static const struct kernel_param_ops umn_stat_ops = {
+	.get = umn_get_stat,
+};
+module_param_cb(nr_files, &umn_stat_ops, &umn_nr_files, 0444);
+MODULE_PARM_DESC(nr_files, "Open /dev/ummunotify files (read-only)");
+module_param_cb(nr_regions, &umn_stat_ops, &umn_nr_regions, 0444);
+MODULE_PARM_DESC(nr_regions, "Live registrations over all files (read-only)");
+
 /* Events copied out per chunk; a read() loops over chunks. */
 #define UMN_CHUNK	(PAGE_SIZE / sizeof(struct ummunotify_event))
 
@@ -294,6 +314,7 @@ static int umn_open(struct inode *inode, struct file *file)
 	if (ret)
 		goto err;
 	uf->mm = mm;
+	atomic_long_inc(&umn_nr_files);
 
 	file->private_data = uf;
 	return stream_open(inode, file);
@@ -320,8 +341,11 @@ static int umn_release_file(struct inode *inode, struct file *file)
 	mmu_notifier_unregister(&uf->mn, uf->mm);
 
 	/* Live registrations and queued reports are simply freed. */
-	rbtree_postorder_for_each_entry_safe(reg, next, &uf->cookies, cookie_node)
+	rbtree_postorder_for_each_entry_safe(reg, next, &uf->cookies, cookie_node) {
 		kfree(reg);
+		atomic_long_dec(&umn_nr_regions);
+	}
+	atomic_long_dec(&umn_nr_files);
 
 	/* The counter page lives on while a mapping holds a reference. */
 	free_page((unsigned long)uf->counter);
@@ -373,6 +397,7 @@ static long umn_register(struct umn_file *uf,
 		umn_insert_cookie(uf, reg);
 		umn_it_insert(reg, &uf->itree);
 		uf->nregs++;
+		atomic_long_inc(&umn_nr_regions);
 	}
 	spin_unlock(&uf->lock);
 
@@ -406,6 +431,7 @@ static long umn_unregister(struct umn_file *uf, u64 __user *arg)
 	if (!reg)
 		return -EINVAL;
 	kfree(reg);
+	atomic_long_dec(&umn_nr_regions);
 	return 0;
 }
 
