@@ -16,7 +16,7 @@
  * array], format byte [| 0x80 tag follows], tag u16, array length u16).
  * Little-endian, 64-bit pointers (flags 0x03 | 0x04 extension).
  */
-import { Emitter, type Tracepoint, UserEvents } from "./tracepoint.ts";
+import { Emitter, Tracepoint, type TracepointHandle, UserEvents } from "./tracepoint.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { writeUtf8 } from "./fields.ts";
 
@@ -606,6 +606,12 @@ export class EventHeaderEncoder {
   }
 }
 
+/** What a Worker needs to emit an EventHeader event defined elsewhere (structured-cloneable). */
+export interface EventHeaderHandle {
+  tracepoint: TracepointHandle;
+  def: EventDefinition;
+}
+
 /** One EventHeader event definition bound to its (shared) tracepoint. */
 export class EventHeaderEvent {
   readonly encoder: EventHeaderEncoder;
@@ -614,17 +620,28 @@ export class EventHeaderEvent {
   readonly #word: number;
   readonly #mask: number;
   readonly #emitter: Emitter;
-  readonly #provider: EventHeaderProvider;
+  readonly #closed: () => boolean;
 
   /** @internal */
-  constructor(provider: EventHeaderProvider, tp: Tracepoint, encoder: EventHeaderEncoder) {
-    this.#provider = provider;
+  constructor(tp: Tracepoint, encoder: EventHeaderEncoder, closed: () => boolean) {
     this.tracepoint = tp;
     this.encoder = encoder;
+    this.#closed = closed;
     this.#words = tp.slab.words;
     this.#word = tp.word;
     this.#mask = 1 << tp.bit;
     this.#emitter = new Emitter(tp.fd, tp.writeIndex, encoder.buffer, tp.name);
+  }
+
+  /** Re-creates an event from a handle (in a Worker): it can test `enabled` and emit. */
+  static fromHandle(h: EventHeaderHandle): EventHeaderEvent {
+    const tp = Tracepoint.fromHandle(h.tracepoint);
+    return new EventHeaderEvent(tp, new EventHeaderEncoder(h.def), () => false);
+  }
+
+  /** What a Worker needs: pass it with postMessage and call EventHeaderEvent.fromHandle there. */
+  handle(): EventHeaderHandle {
+    return { tracepoint: this.tracepoint.handle(), def: this.encoder.def };
   }
 
   get name(): string {
@@ -638,7 +655,7 @@ export class EventHeaderEvent {
 
   /** Emits one event. true: written; false: nobody listens (EBADF). */
   emit(...values: unknown[]): boolean {
-    if (this.#provider.closed) throw new ClosedError(`EventHeader provider ${this.#provider.name}`);
+    if (this.#closed()) throw new ClosedError(`EventHeader event ${this.name}`);
     return this.#emitter.write(this.encoder.encode(values));
   }
 
@@ -692,7 +709,7 @@ export class EventHeaderProvider {
   /** Defines an event; its tracepoint is `Provider_L<level>K<keyword>[G<group>]`. */
   defineEvent(def: EventDefinition): EventHeaderEvent {
     const enc = new EventHeaderEncoder(def);
-    return new EventHeaderEvent(this, this.tracepoint(enc.level, enc.keyword), enc);
+    return new EventHeaderEvent(this.tracepoint(enc.level, enc.keyword), enc, () => this.#closed);
   }
 
   /** Unregisters the provider's tracepoints (and closes its UserEvents if it opened it). */

@@ -21,6 +21,7 @@ export {
   EVENTHEADER_COMMAND_TYPES,
   EventHeaderEncoder,
   EventHeaderEvent,
+  type EventHeaderHandle,
   EventHeaderProvider,
   ExtensionKind,
   FIELD_TYPES,
