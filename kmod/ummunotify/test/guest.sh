@@ -16,6 +16,8 @@ step() { printf '== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; rc=1; }
 
 step "kernel $(uname -r)"
+# a regular file on the 9p root for MADV_PAGEOUT of clean file pages
+export UMN_PAGEOUT_FILE=${UMN_PAGEOUT_FILE:-$(cd "$(dirname "$0")" && pwd)/umn-test.c}
 
 # Swap on a loop device over a tmpfs file: memory-backed, but the kernel
 # swaps to it like to a disk, which is all MADV_PAGEOUT needs.
@@ -28,6 +30,20 @@ if [ -e /dev/loop-control ] && command -v mkswap >/dev/null && command -v losetu
 	else
 		step "no swap (could not set it up): anonymous MADV_PAGEOUT is skipped"
 		swapdev=
+	fi
+fi
+
+# A small ext4 file system on a loop device, for shared file mappings that
+# are written back (page_mkclean): 9p and tmpfs do not write back pages.
+if command -v mkfs.ext4 >/dev/null && [ -e /dev/loop-control ]; then
+	if dd if=/dev/zero of=/tmp/umn-ext4.img bs=1M count=32 status=none &&
+		fsdev=$(losetup -f --show /tmp/umn-ext4.img) &&
+		mkfs.ext4 -q "$fsdev" && mkdir -p /mnt/umn-ext4 && mount "$fsdev" /mnt/umn-ext4; then
+		export UMN_SCRATCH_DIR=/mnt/umn-ext4
+		step "ext4 on $fsdev at $UMN_SCRATCH_DIR"
+	else
+		step "no scratch ext4: writeback is skipped"
+		fsdev=
 	fi
 fi
 
@@ -62,6 +78,10 @@ for i in 1 2 3; do
 	rmmod ummunotify || { fail "rmmod cycle $i"; break; }
 done
 
+if [ -n "${UMN_SCRATCH_DIR:-}" ]; then
+	umount /mnt/umn-ext4 && losetup -d "$fsdev"
+	rm -f /tmp/umn-ext4.img
+fi
 if [ -n "$swapdev" ]; then
 	swapoff "$swapdev" && losetup -d "$swapdev"
 	rm -f /tmp/umn-swap

@@ -1126,16 +1126,23 @@ static int s_migrate(struct opctx *c)
 static int r_migrate(struct opctx *c)
 {
 	void *pages[1] = { P(c->base, 1) };
-	int nodes[1] = { numa_target }, status[1] = { -1 };
+	int nodes[1], status[1] = { -1 };
 	long ret;
 
+	/* where is it now?  move it to another node */
+	if (syscall(SYS_move_pages, 0, 1, pages, NULL, status, 0) < 0 || status[0] < 0)
+		return -1;
+	nodes[0] = status[0] == 0 ? numa_target : 0;
 	c->hs = P(c->base, 1);
 	c->he = P(c->base, 2);
 	ret = syscall(SYS_move_pages, 0, 1, pages, nodes, status, MPOL_MF_MOVE);
 	if (ret < 0)
 		return -1;
-	c->extra = status[0];
-	return status[0] == numa_target ? 0 : -1;
+	if (status[0] != nodes[0]) {
+		printf("   page not migrated: status %d, wanted node %d\n", status[0], nodes[0]);
+		return -1;
+	}
+	return 0;
 }
 
 /* A shared file mapping truncated under us (memfd, tmpfs) */
@@ -1168,6 +1175,40 @@ static int r_madv_remove(struct opctx *c)
 	return madvise(c->hs, pg, MADV_REMOVE);
 }
 
+/* A dirty shared page of a real disk file written back: page_mkclean() */
+static int s_writeback(struct opctx *c)
+{
+	const char *dir = getenv("UMN_SCRATCH_DIR");
+	char path[512];
+
+	if (!dir) {
+		printf("   (no disk file system: set UMN_SCRATCH_DIR)\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/umn-writeback.dat", dir);
+	c->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (c->fd < 0 || ftruncate(c->fd, 4 * pg))
+		return -1;
+	c->len = 4 * pg;
+	c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->base == MAP_FAILED)
+		return -1;
+	memset(c->base, 1, c->len);
+	if (msync(c->base, c->len, MS_SYNC))	/* clean, before registering */
+		return -1;
+	c->base[pg] = 2;			/* dirty page 1 again */
+	c->rs = c->base;
+	c->re = c->base + c->len;
+	return 0;
+}
+
+static int r_writeback(struct opctx *c)
+{
+	c->hs = P(c->base, 1);
+	c->he = P(c->base, 2);
+	return msync(c->base, c->len, MS_SYNC);
+}
+
 static const struct op ops[] = {
 	{ "munmap", s_anon4, r_munmap, cleanup_munmap, 1 << EV_UNMAP, true },
 	{ "madvise(MADV_DONTNEED)", s_anon4, r_dontneed, cleanup_munmap, 1 << EV_CLEAR, true },
@@ -1179,8 +1220,9 @@ static const struct op ops[] = {
 	{ "mprotect(PROT_READ)", s_anon4, r_mprotect, cleanup_munmap, 1 << EV_PROTECTION_VMA, false },
 	{ "fork (parent write-protected)", s_anon4, r_fork, cleanup_munmap, 1 << EV_PROTECTION_PAGE, false },
 	{ "COW break in the parent after fork", s_cow, r_cow, cleanup_cow, 1 << EV_CLEAR, false },
-	{ "ftruncate of a shared memfd mapping", s_memfd, r_truncate, cleanup_file, 1 << EV_CLEAR, true },
+	{ "ftruncate of a shared memfd mapping", s_memfd, r_truncate, cleanup_file, 1 << EV_CLEAR, false },
 	{ "madvise(MADV_REMOVE) of a shared memfd", s_memfd, r_madv_remove, cleanup_file, 1 << EV_CLEAR, true },
+	{ "msync(MS_SYNC) writeback of a shared page", s_writeback, r_writeback, cleanup_file, 1 << EV_PROTECTION_PAGE, false },
 	{ "madvise(MADV_PAGEOUT) of file pages", s_file, r_pageout, cleanup_file, 1 << EV_CLEAR, false },
 	{ "madvise(MADV_PAGEOUT) of anon (swap-out)", s_anon_swap, r_pageout_anon, cleanup_munmap, 1 << EV_CLEAR, false },
 	{ "madvise(MADV_COLLAPSE) THP collapse", s_collapse, r_collapse, cleanup_munmap, 1 << EV_CLEAR, false },
@@ -1269,7 +1311,8 @@ static void t_operations(void)
 			CHECK((seen & op->expect) == op->expect, "%s: expected %s, saw %#x", op->name,
 			      ev_names[__builtin_ctz(op->expect)], seen);
 		}
-		printf("%s %-44s range->event:", failed == f0 ? "ok  " : "FAILED", op->name);
+		printf("%s %-44s %d invalidation%s, range->event:", failed == f0 ? "ok  " : "FAILED",
+		       op->name, d, d == 1 ? "" : "s");
 		for (int b = 0; b < EV_COUNT; b++)
 			if (seen & (1u << b))
 				printf(" %s", ev_names[b]);
