@@ -28,6 +28,7 @@ export {
   type FaultHandlerOptions,
   type FaultHandlerStats,
   type HandledRange,
+  type HandlerResources,
 } from "./src/userfaultfd/handler.ts";
 export type { SourceErrorPolicy } from "./src/userfaultfd/protocol.ts";
 export {
@@ -40,3 +41,4 @@ export {
   type ZeroSource,
 } from "./src/userfaultfd/sources.ts";
 export { type DirtyRange, DirtyTracker } from "./src/userfaultfd/dirty.ts";
+export { LazyMapping, type LazyMappingOptions, LiveSnapshot } from "./src/userfaultfd/lazy.ts";

@@ -1,13 +1,13 @@
 /** The Worker behind FdReadiness: poll(fd, eventfd) -> raise the word -> wait to be re-armed. */
 import { errno, libc, pollPair } from "./libc.ts";
-import { announceLoaded } from "./worker.ts";
+import { announceLoaded, onWorkerMessage } from "./worker.ts";
 
 const ARMED = 0, READABLE = 1, STOPPED = 3;
 const EINTR = 4;
 
-self.onmessage = (e: MessageEvent<{ fd: number; wakeFd: number; word: SharedArrayBuffer }>) => {
-  const { fd, wakeFd } = e.data;
-  const word = new Int32Array(e.data.word);
+onWorkerMessage<{ fd: number; wakeFd: number; word: SharedArrayBuffer }>((init) => {
+  const { fd, wakeFd } = init;
+  const word = new Int32Array(init.word);
   const fds = pollPair(fd, wakeFd);
   const dv = new DataView(fds.buffer);
   for (;;) {
@@ -25,6 +25,6 @@ self.onmessage = (e: MessageEvent<{ fd: number; wakeFd: number; word: SharedArra
   }
   Atomics.store(word, 0, STOPPED);
   Atomics.notify(word, 0);
-};
+});
 
 announceLoaded();

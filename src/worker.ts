@@ -39,3 +39,13 @@ export function spawnWorker(url: URL): Promise<Worker> {
 export function announceLoaded(): void {
   (self as unknown as Worker).postMessage(LOADED);
 }
+
+/** Sets a library Worker's message handler (typed once here, for every Worker module). */
+export function onWorkerMessage<T>(handler: (data: T) => void | Promise<void>): void {
+  (self as unknown as Worker).onmessage = (e: MessageEvent<T>) => void handler(e.data);
+}
+
+/** Posts from inside a library Worker. */
+export function postFromWorker(message: unknown): void {
+  (self as unknown as Worker).postMessage(message);
+}

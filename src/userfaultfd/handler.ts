@@ -4,7 +4,8 @@
  * blocks in the kernel, and the Worker, which never touches that memory,
  * resolves the fault.
  */
-import { eventfd, libc, PAGE_SIZE, signalEventfd } from "../libc.ts";
+import { eventfd, libc, mmap, munmap, openFile, PAGE_SIZE, signalEventfd } from "../libc.ts";
+import * as mm from "../../ffi/mman.ts";
 import { UmmuArgumentError } from "../errors.ts";
 import { spawnWorker } from "../worker.ts";
 import type { UffdEvent } from "./events.ts";
@@ -14,6 +15,7 @@ import {
   type HandlerInit,
   type HandlerMessage,
   type RangeSpec,
+  COMMAND_SWEEP,
   type SourceErrorPolicy,
   STATE_FAILED,
   STATUS,
@@ -68,6 +70,12 @@ export interface FaultHandlerStats {
 
 const STOP_TIMEOUT_MS = 2000;
 
+/** The operating-system resources a handler holds (for leak checks and diagnostics). */
+export interface HandlerResources {
+  fds: number[];
+  mappings: { address: number; length: number }[];
+}
+
 /** A running fault handler: one Worker serving one userfaultfd. */
 export class FaultHandler {
   readonly #uffd: UserfaultFd;
@@ -75,13 +83,23 @@ export class FaultHandler {
   readonly #status: Int32Array;
   readonly #wakeFd: number;
   readonly #owns: boolean;
+  readonly #held: HandlerResources;
   #stopped: Promise<void>;
   #closed = false;
   /** The errors the handler met (source errors, a fatal Worker error); newest last. */
   readonly errors: Error[] = [];
 
-  private constructor(uffd: UserfaultFd, worker: Worker, status: Int32Array, wakeFd: number, owns: boolean, stopped: Promise<void>) {
+  private constructor(
+    uffd: UserfaultFd,
+    worker: Worker,
+    status: Int32Array,
+    wakeFd: number,
+    owns: boolean,
+    held: HandlerResources,
+    stopped: Promise<void>,
+  ) {
     this.#uffd = uffd;
+    this.#held = held;
     this.#worker = worker;
     this.#status = status;
     this.#wakeFd = wakeFd;
@@ -103,7 +121,7 @@ export class FaultHandler {
    * ```
    */
   static async start(uffd: UserfaultFd, options: FaultHandlerOptions): Promise<FaultHandler> {
-    const ranges: RangeSpec[] = options.ranges.map((r) => {
+    const validated = options.ranges.map((r) => {
       const start = Number(r.address);
       if (start % PAGE_SIZE !== 0 || !(r.length > 0) || r.length % PAGE_SIZE !== 0) {
         throw new UmmuArgumentError(`handled range 0x${start.toString(16)}+${r.length} must be page-aligned and non-empty`);
@@ -121,9 +139,38 @@ export class FaultHandler {
         alias: r.alias === undefined ? undefined : Number(r.alias),
       };
     });
+    // Everything the Worker uses is opened here, so that close() can release
+    // it even if the Worker had to be terminated mid-fill.
+    const held: HandlerResources = { fds: [], mappings: [] };
+    const release = () => {
+      for (const fd of held.fds) libc.close(fd);
+      for (const mp of held.mappings) libc.munmap(mp.address, mp.length);
+    };
+    let ranges: RangeSpec[];
+    let staging: number, stagingLength: number;
+    try {
+      ranges = validated.map((r) => {
+        const fileFd = r.source.kind === "file" ? openFile(r.source.path, mm.O_RDONLY) : -1;
+        if (fileFd >= 0) held.fds.push(fileFd);
+        return { ...r, fileFd };
+      });
+      stagingLength = Math.max(...ranges.map((r) => r.readahead)) * PAGE_SIZE;
+      staging = mmap(stagingLength, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS);
+      held.mappings.push({ address: staging, length: stagingLength });
+    } catch (e) {
+      release();
+      throw e;
+    }
     const status = new Int32Array(new SharedArrayBuffer(4 * STATUS.words));
-    const worker = await spawnWorker(new URL("./handler_worker.ts", import.meta.url));
+    let worker: Worker;
+    try {
+      worker = await spawnWorker(new URL("./handler_worker.ts", import.meta.url));
+    } catch (e) {
+      release();
+      throw e;
+    }
     const wakeFd = eventfd();
+    held.fds.push(wakeFd);
     let handler: FaultHandler | null = null;
     let readyResolve!: () => void, readyReject!: (e: Error) => void, stoppedResolve!: () => void;
     const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });
@@ -157,9 +204,11 @@ export class FaultHandler {
       spinMicros: options.spinMicros ?? 0,
       onSourceError: options.onSourceError ?? "zero",
       pageSize: PAGE_SIZE,
+      staging,
+      stagingLength,
     };
     worker.postMessage(init);
-    handler = new FaultHandler(uffd, worker, status, wakeFd, options.ownsUffd ?? true, stopped);
+    handler = new FaultHandler(uffd, worker, status, wakeFd, options.ownsUffd ?? true, held, stopped);
     handler.errors.push(...errorsBeforeReady);
     try {
       await ready;
@@ -183,6 +232,21 @@ export class FaultHandler {
       errors: at(STATUS.errors),
       spinHits: at(STATUS.spinHits),
     };
+  }
+
+  /**
+   * Snapshot ranges: the Worker copies every page not yet copied into its
+   * snapshot and unprotects the ranges. Resolves when done.
+   */
+  async sweepSnapshots(): Promise<void> {
+    if (this.#closed) throw new Error("FaultHandler is closed");
+    Atomics.store(this.#status, STATUS.command, COMMAND_SWEEP);
+    signalEventfd(this.#wakeFd);
+    while (Atomics.load(this.#status, STATUS.command) === COMMAND_SWEEP) {
+      if (this.failed) throw this.errors.at(-1) ?? new Error("fault handler failed");
+      const r = Atomics.waitAsync(this.#status, STATUS.command, COMMAND_SWEEP, 100);
+      if (r.async) await r.value;
+    }
   }
 
   /** True once the Worker failed and closed the uffd (faults then resolve as ordinary memory). */
@@ -211,7 +275,13 @@ export class FaultHandler {
     if (Atomics.load(this.#status, STATUS.state) === STATE_FAILED) {
       (this.#uffd as unknown as { markClosed(): void }).markClosed();
     } else if (this.#owns) this.#uffd.close();
-    libc.close(this.#wakeFd);
+    for (const fd of this.#held.fds) libc.close(fd);
+    for (const mp of this.#held.mappings) munmap(mp.address, mp.length);
+  }
+
+  /** The fds and mappings this handler holds besides the uffd (all released by close()). */
+  resources(): HandlerResources {
+    return { fds: [...this.#held.fds], mappings: this.#held.mappings.map((mp) => ({ ...mp })) };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -7,19 +7,19 @@
 import * as u from "../../ffi/userfaultfd.ts";
 import * as m from "../../ffi/mman.ts";
 import { runtime } from "../../ffi/platform.ts";
-import { cstring, errno, libc, pollPair } from "../libc.ts";
+import { errno, libc, pollPair } from "../libc.ts";
 import { decodeEvent } from "./events.ts";
 import type { HandlerInit, HandlerMessage, RangeSpec } from "./protocol.ts";
-import { STATE_FAILED, STATE_RUNNING, STATE_STOPPED, STATUS } from "./protocol.ts";
+import { COMMAND_SWEEP, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, STATUS } from "./protocol.ts";
 import type { PageSourceModule } from "./sources.ts";
-import { announceLoaded } from "../worker.ts";
+import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
 
 const EAGAIN = 11, EEXIST = 17, ENOENT = 2, ESRCH = 3, EINTR = 4;
 const MSG = u.SIZEOF_UFFD_MSG;
 const BATCH = 64;
 const TWO32 = 2 ** 32;
 
-const post = (msg: HandlerMessage) => (self as unknown as Worker).postMessage(msg);
+const post = (msg: HandlerMessage) => postFromWorker(msg);
 
 function put64(dv: DataView, off: number, v: number): void {
   dv.setUint32(off, v >>> 0, true);
@@ -35,34 +35,30 @@ function getS64(dv: DataView, off: number): number {
 
 interface Range extends RangeSpec {
   end: number;
-  fileFd: number;
   sharedAddr: number;
   module: PageSourceModule | null;
   view: Uint8Array | null; // the registered memory, for snapshots
   snapshotBytes: Uint8Array | null;
   resolved: Uint8Array; // one byte per page: 1 once resolved (bounds readahead)
+  copied: Uint8Array; // snapshot ranges: 1 once the page's original bytes are in the snapshot
 }
 
 async function main(init: HandlerInit): Promise<void> {
   const { uffd, wakeFd, pageSize } = init;
   const status = new Int32Array(init.status);
   const ranges: Range[] = [];
-  let maxPages = 1;
   for (const r of init.ranges) {
     const range: Range = {
       ...r,
       end: r.start + r.length,
-      fileFd: -1,
       sharedAddr: 0,
       module: null,
       view: null,
       snapshotBytes: r.snapshot ? new Uint8Array(r.snapshot) : null,
       resolved: new Uint8Array(r.length / pageSize),
+      copied: new Uint8Array(r.snapshot ? r.length / pageSize : 0),
     };
-    if (r.source.kind === "file") {
-      range.fileFd = libc.open(cstring(r.source.path), m.O_RDONLY | m.O_CLOEXEC, 0);
-      if (range.fileFd < 0) throw new Error(`open(${r.source.path}) failed: errno ${errno()}`);
-    } else if (r.source.kind === "shared") {
+    if (r.source.kind === "shared") {
       range.sharedAddr = runtime.addressOf(new Uint8Array(r.source.buffer)) + (r.source.offset ?? 0);
     } else if (r.source.kind === "module") {
       range.module = (await import(r.source.url)) as PageSourceModule;
@@ -70,14 +66,12 @@ async function main(init: HandlerInit): Promise<void> {
       await range.module.init?.(r.source.options);
     }
     if (r.snapshot) range.view = new Uint8Array(runtime.view(r.start, r.length));
-    maxPages = Math.max(maxPages, r.readahead);
     ranges.push(range);
   }
 
-  // Staging memory for sources that produce bytes: an anonymous mapping, so its address is fixed.
-  const stagingLen = maxPages * pageSize;
-  const stagingAddr = Number(libc.mmap(0, stagingLen, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE | m.MAP_ANONYMOUS, -1, 0));
-  const staging = new Uint8Array(runtime.view(stagingAddr, stagingLen));
+  // Staging memory (mapped by the main side) for sources that produce bytes.
+  const stagingAddr = init.staging;
+  const staging = new Uint8Array(runtime.view(stagingAddr, init.stagingLength));
 
   const msgs = new Uint8Array(MSG * BATCH);
   const mdv = new DataView(msgs.buffer);
@@ -85,6 +79,7 @@ async function main(init: HandlerInit): Promise<void> {
   const adv = new DataView(arg.buffer);
   const pollfds = pollPair(uffd, wakeFd);
   const pdv = new DataView(pollfds.buffer);
+  const eventBuf = new Uint8Array(8);
 
   // One resolving ioctl over [dst, dst+len); returns bytes done (>0), or -errno.
   function resolve(request: number, dst: number, len: number, src: number, mode: number): number {
@@ -188,11 +183,35 @@ async function main(init: HandlerInit): Promise<void> {
     else Atomics.sub(status, STATUS.pages, count);
   }
 
-  function onWriteProtect(range: Range, page: number): void {
-    if (range.snapshotBytes) {
-      const off = page - range.start;
-      range.snapshotBytes.set(range.view!.subarray(off, off + pageSize), off);
+  // The snapshot is written by this thread only: a page is copied once, before any write lands.
+  function copyOut(range: Range, off: number): void {
+    const i = off / pageSize;
+    if (range.copied[i]) return;
+    range.snapshotBytes!.set(range.view!.subarray(off, off + pageSize), off);
+    range.copied[i] = 1;
+  }
+
+  function unprotect(page: number, len: number): void {
+    put64(adv, 0, page);
+    put64(adv, 8, len);
+    put64(adv, 16, 0); // mode 0: unprotect and wake
+    for (let tries = 0; libc.ioctl(uffd, u.UFFDIO_WRITEPROTECT, arg) !== 0; tries++) {
+      const e = errno();
+      if (e === ENOENT || e === ESRCH || (e === EAGAIN && tries > 100)) return;
+      if (e !== EAGAIN) throw new Error(`UFFDIO_WRITEPROTECT failed: errno ${e}`);
     }
+  }
+
+  function sweep(): void {
+    for (const r of ranges) {
+      if (!r.snapshotBytes) continue;
+      for (let off = 0; off < r.length; off += pageSize) copyOut(r, off);
+      unprotect(r.start, r.length);
+    }
+  }
+
+  function onWriteProtect(range: Range, page: number): void {
+    if (range.snapshotBytes) copyOut(range, page - range.start);
     put64(adv, 0, page);
     put64(adv, 8, pageSize);
     put64(adv, 16, 0); // mode 0: unprotect and wake
@@ -289,15 +308,22 @@ async function main(init: HandlerInit): Promise<void> {
     }
     const r = libc.poll(pollfds, 2, -1);
     if (r < 0 && errno() !== EINTR) throw new Error(`poll failed: errno ${errno()}`);
-    if (pdv.getInt16(14, true) !== 0) break; // the eventfd: stop
+    if (pdv.getInt16(14, true) !== 0) {
+      // The eventfd: a command, or stop.
+      if (Atomics.load(status, STATUS.command) === COMMAND_SWEEP) {
+        libc.read(wakeFd, eventBuf, 8);
+        sweep();
+        Atomics.store(status, STATUS.command, 0);
+        Atomics.notify(status, STATUS.command);
+        continue;
+      }
+      break;
+    }
     if (pdv.getInt16(6, true) & (m.POLLERR | m.POLLNVAL)) throw new Error("userfaultfd poll error");
   }
-  for (const r of ranges) if (r.fileFd >= 0) libc.close(r.fileFd);
-  libc.munmap(stagingAddr, stagingLen);
 }
 
-self.onmessage = async (e: MessageEvent<HandlerInit>) => {
-  const init = e.data;
+onWorkerMessage<HandlerInit>(async (init) => {
   const status = new Int32Array(init.status);
   try {
     await main(init);
@@ -310,6 +336,6 @@ self.onmessage = async (e: MessageEvent<HandlerInit>) => {
     post({ type: "fatal", message: err instanceof Error ? err.message : String(err) });
   }
   post({ type: "stopped" });
-};
+});
 
 announceLoaded();

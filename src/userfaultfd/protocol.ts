@@ -15,8 +15,12 @@ export const STATUS = {
   minorFaults: 5,
   events: 6,
   spinHits: 7,
-  words: 8,
+  /** A command for the Worker, raised with the eventfd: 0 none, COMMAND_SWEEP. Reset to 0 when done. */
+  command: 8,
+  words: 9,
 } as const;
+/** Snapshot ranges: copy every page not yet copied, then unprotect the range. */
+export const COMMAND_SWEEP = 1;
 export const STATE_STARTING = 0;
 export const STATE_RUNNING = 1;
 export const STATE_STOPPED = 2;
@@ -34,6 +38,8 @@ export interface RangeSpec {
   snapshot?: SharedArrayBuffer;
   /** MINOR faults: address of a second mapping of the same memfd, to fill through. */
   alias?: number;
+  /** File sources: the fd, opened (and closed) by the main side. */
+  fileFd: number;
 }
 
 export interface HandlerInit {
@@ -44,6 +50,12 @@ export interface HandlerInit {
   spinMicros: number;
   onSourceError: SourceErrorPolicy;
   pageSize: number;
+  /**
+   * Staging memory for sources that produce bytes, mapped and unmapped by the
+   * main side: the Worker owns nothing, so terminating it can leak nothing.
+   */
+  staging: number;
+  stagingLength: number;
 }
 
 /** Messages from the Worker. */

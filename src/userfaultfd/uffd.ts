@@ -106,6 +106,8 @@ export class UserfaultFd {
   readonly #dv = new DataView(this.#arg.buffer);
   readonly #msgs = new Uint8Array(u.SIZEOF_UFFD_MSG * 64);
   readonly #msgView = new DataView(this.#msgs.buffer);
+  /** Pollers of live events() iterators: close() stops them, since close(2) does not wake poll(2). */
+  readonly #iterators = new Set<FdReadiness>();
   /** Events read while retrying an ioctl (EAGAIN on mmap change); returned first by readEvents. */
   readonly #pending: UffdEvent[] = [];
 
@@ -315,6 +317,7 @@ export class UserfaultFd {
    */
   async *events(): AsyncGenerator<UffdEvent, void, undefined> {
     const ready = await FdReadiness.start(this.fd);
+    this.#iterators.add(ready);
     try {
       for (;;) {
         if (this.#closed) return;
@@ -324,9 +327,15 @@ export class UserfaultFd {
           continue;
         }
         ready.rearm();
-        await ready.readable();
+        try {
+          await ready.readable();
+        } catch (e) {
+          if (this.#closed) return; // closed while waiting: the iteration ends
+          throw e;
+        }
       }
     } finally {
+      this.#iterators.delete(ready);
       await ready.close();
     }
   }
@@ -335,6 +344,7 @@ export class UserfaultFd {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const it of this.#iterators) void it.close();
     closeFd(this.#fd, "close(userfaultfd)");
   }
 

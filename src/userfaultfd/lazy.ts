@@ -1,0 +1,173 @@
+/**
+ * LazyMapping and LiveSnapshot: the two things most programs want from
+ * userfaultfd, each one call: memory whose pages are produced on first touch,
+ * and a copy of memory as it was at one instant while writes go on.
+ */
+import { Mapping, type MappingKind } from "../memory.ts";
+import { UserfaultFd } from "./uffd.ts";
+import { FaultHandler, type FaultHandlerStats, type HandlerResources } from "./handler.ts";
+import type { PageSource } from "./sources.ts";
+import type { SourceErrorPolicy } from "./protocol.ts";
+
+/** Options of {@link LazyMapping.create}. */
+export interface LazyMappingOptions {
+  /** Where pages come from (see `sources`). */
+  source: PageSource;
+  /** Pages resolved per fault (default 1). */
+  readahead?: number;
+  /** µs the handler spins before sleeping (default 0). */
+  spinMicros?: number;
+  /** What a toucher gets when the source throws (default "zero"). */
+  onSourceError?: SourceErrorPolicy;
+  /** "anonymous" (default) or "memfd". */
+  kind?: Exclude<MappingKind, "hugetlb">;
+}
+
+/** Memory whose pages are produced by a source the first time any thread touches them. */
+export class LazyMapping {
+  /** The memory. */
+  readonly mapping: Mapping;
+  readonly #handler: FaultHandler;
+
+  private constructor(mapping: Mapping, handler: FaultHandler) {
+    this.mapping = mapping;
+    this.#handler = handler;
+  }
+
+  /**
+   * Maps `length` bytes and serves their faults from `source` in a Worker.
+   * @example
+   * ```ts
+   * const lazy = await LazyMapping.create(64 << 20, { source: sources.file("big.bin"), readahead: 16 });
+   * const bytes = new Uint8Array(lazy.buffer); // reading bytes[i] loads its pages
+   * console.log(bytes[12345], lazy.stats.pages);
+   * await lazy.close();
+   * ```
+   */
+  static async create(length: number, options: LazyMappingOptions): Promise<LazyMapping> {
+    const mapping = Mapping.create(length, { kind: options.kind ?? "anonymous" });
+    let uffd: UserfaultFd | null = null;
+    try {
+      uffd = UserfaultFd.open({ features: options.kind === "memfd" ? ["MISSING_SHMEM"] : [] });
+      uffd.register(mapping.address, mapping.length, ["missing"]);
+      const handler = await FaultHandler.start(uffd, {
+        ranges: [{ address: mapping.address, length: mapping.length, source: options.source, readahead: options.readahead }],
+        spinMicros: options.spinMicros,
+        onSourceError: options.onSourceError,
+      });
+      return new LazyMapping(mapping, handler);
+    } catch (e) {
+      uffd?.close();
+      mapping.close();
+      throw e;
+    }
+  }
+
+  /** The zero-copy view (detached by close()). */
+  get buffer(): ArrayBuffer {
+    return this.mapping.buffer;
+  }
+
+  /** Faults served and pages produced so far. */
+  get stats(): FaultHandlerStats {
+    return this.#handler.stats;
+  }
+
+  /** Errors the source raised (each page that failed was zero-filled or poisoned). */
+  get errors(): readonly Error[] {
+    return this.#handler.errors;
+  }
+
+  /** What this holds: the handler's fds and mappings, and the memory itself. */
+  resources(): HandlerResources & { mapping: { address: number; length: number } } {
+    return { ...this.#handler.resources(), mapping: { address: this.mapping.base, length: this.mapping.length } };
+  }
+
+  /**
+   * Stops serving: the handler Worker stops and the userfaultfd closes, so a
+   * thread blocked on a fault wakes and gets an ordinary (zero) page. The
+   * memory stays mapped. Use it before close() when other threads may still
+   * be touching the memory: join them, then close().
+   */
+  async stop(): Promise<void> {
+    await this.#handler.close();
+  }
+
+  /**
+   * stop(), then unmap (views are detached). Unmapping memory that another
+   * thread is still reading is a use-after-free like any other: join your
+   * threads first.
+   */
+  async close(): Promise<void> {
+    await this.stop();
+    this.mapping.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * A copy of a range as it was when the snapshot started, taken while the
+ * program keeps writing: every page is write-protected, and the handler
+ * Worker copies each page into the snapshot before its first write lands.
+ */
+export class LiveSnapshot {
+  readonly #handler: FaultHandler;
+  readonly #buffer: SharedArrayBuffer;
+  #finished = false;
+
+  private constructor(handler: FaultHandler, buffer: SharedArrayBuffer) {
+    this.#handler = handler;
+    this.#buffer = buffer;
+  }
+
+  /**
+   * Starts a snapshot of [address, address+length) (page-aligned; anonymous or shmem memory).
+   * @example
+   * ```ts
+   * const snap = await LiveSnapshot.start(mem.address, mem.length);
+   * bytes[0] = 99;                        // the writer waits while page 0 is copied out
+   * const copy = await snap.finish();     // the memory as it was at start()
+   * await snap.close();
+   * ```
+   */
+  static async start(address: bigint | number, length: number): Promise<LiveSnapshot> {
+    const uffd = UserfaultFd.open({ features: ["PAGEFAULT_FLAG_WP", "WP_UNPOPULATED"] });
+    try {
+      uffd.register(address, length, ["wp"]);
+      const buffer = new SharedArrayBuffer(length);
+      const handler = await FaultHandler.start(uffd, { ranges: [{ address, length, snapshot: buffer }] });
+      // Protect only once the handler serves: a write from now on waits for its copy-out.
+      uffd.writeProtect(address, length, true);
+      return new LiveSnapshot(handler, buffer);
+    } catch (e) {
+      uffd.close();
+      throw e;
+    }
+  }
+
+  /** Pages copied because a write hit them (the rest are copied by finish()). */
+  get pagesCopiedOnWrite(): number {
+    return this.#handler.stats.wpFaults;
+  }
+
+  /** Copies the pages never written, unprotects, and returns the snapshot. */
+  async finish(): Promise<SharedArrayBuffer> {
+    if (!this.#finished) {
+      await this.#handler.sweepSnapshots();
+      this.#finished = true;
+    }
+    return this.#buffer;
+  }
+
+  /** Stops the handler and closes the userfaultfd (unprotecting everything). */
+  async close(): Promise<void> {
+    await this.#handler.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
