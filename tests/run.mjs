@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// Every test, on Deno and on Bun: `npm test` runs this.
+//
+// Suites: type-check; host tests (tests/*.test.ts) under Deno and Bun; tests
+// that need a kernel feature the host lacks (tests/kernel/) inside the test VM
+// under Deno and Bun; the ummunotify kernel module's own tests in the VM.
+// Prints each suite's output, then a table and one closing line
+// "tests: N passed, M failed, K skipped". A suite that could not run (exit 77:
+// no qemu or no kernel) says why; with UMMU_REQUIRE_VM=1 (CI) that fails the run.
+//
+//   node tests/run.mjs [--only host|vm|kmod|check] ...
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = dirname(dirname(fileURLToPath(import.meta.url)));
+const bin = (name) => join(repo, "node_modules", ".bin", name);
+const deno = bin("deno");
+const bun = bin("bun");
+const hostTests = readdirSync(join(repo, "tests")).filter((f) => f.endsWith(".test.ts")).sort()
+  .map((f) => `tests/${f}`);
+const workerModules = ["src/userfaultfd/handler_worker.ts", "src/poller_worker.ts", "tests/fixtures/toucher.ts"]
+  .filter((f) => existsSync(join(repo, f)));
+const vm = join(repo, "tests", "vm", "run.sh");
+
+const suites = [
+  { group: "check", name: "type-check (deno check)", cmd: [deno, "check", "mod.ts", ...workerModules, ...hostTests] },
+  { group: "host", name: "host tests, Deno", cmd: [deno, "test", "-A", "--no-check", ...hostTests], parse: parseDeno },
+  { group: "host", name: "host tests, Bun", cmd: [bun, "test", ...hostTests.map((f) => `./${f}`)], parse: parseBun },
+  {
+    group: "vm",
+    name: "kernel tests in the VM, Deno",
+    cmd: [vm, "--", deno, "test", "-A", "--no-check", "tests/kernel/"],
+    parse: parseDeno,
+  },
+  { group: "vm", name: "kernel tests in the VM, Bun", cmd: [vm, "--", bun, "test", "./tests/kernel/"], parse: parseBun },
+  { group: "kmod", name: "ummunotify kernel module (VM)", cmd: [join(repo, "kmod/ummunotify/test.sh")], parse: parsePlain },
+];
+
+function parseDeno(out) {
+  const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/.exec(out);
+  return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : null;
+}
+function parseBun(out) {
+  const n = (w) => +(new RegExp(`^\\s*(\\d+) ${w}$`, "m").exec(out)?.[1] ?? 0);
+  return /^\s*\d+ pass$/m.test(out) ? { passed: n("pass"), failed: n("fail"), skipped: n("skip") } : null;
+}
+function parsePlain(out) {
+  const all = [...out.matchAll(/(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/g)];
+  if (all.length === 0) return null;
+  return all.reduce((a, m) => ({ passed: a.passed + +m[1], failed: a.failed + +m[2], skipped: a.skipped + +(m[3] ?? 0) }), {
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+  });
+}
+
+function run(cmd) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd[0], cmd.slice(1), { cwd: repo, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+    let out = "";
+    const tee = (stream, sink) => stream.on("data", (d) => { out += d; sink.write(d); });
+    tee(child.stdout, process.stdout);
+    tee(child.stderr, process.stderr);
+    child.on("error", (e) => { out += String(e); resolve({ code: 127, out }); });
+    child.on("close", (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+const only = process.argv.includes("--only") ? process.argv.slice(process.argv.indexOf("--only") + 1) : null;
+const requireVm = process.env.UMMU_REQUIRE_VM === "1";
+const rows = [];
+let failed = false;
+for (const suite of suites) {
+  if (only && !only.includes(suite.group)) continue;
+  console.log(`\n=== ${suite.name}: ${suite.cmd.map((a) => a.replace(repo + "/", "")).join(" ")}`);
+  const t0 = Date.now();
+  const { code, out } = await run(suite.cmd);
+  const secs = ((Date.now() - t0) / 1000).toFixed(0);
+  const counts = suite.parse?.(out.replace(/\x1b\[[0-9;]*m/g, "")) ?? null;
+  let verdict;
+  if (code === 77) {
+    const why = /not run: (.*)/.exec(out)?.[1] ?? "the test VM could not start";
+    verdict = `NOT RUN: ${why}`;
+    if (requireVm) failed = true;
+  } else if (code !== 0 || (counts && counts.failed > 0)) {
+    verdict = `FAILED (exit ${code})`;
+    failed = true;
+  } else if (suite.parse && !counts) {
+    verdict = "FAILED (no test count in its output)";
+    failed = true;
+  } else verdict = "ok";
+  rows.push({ suite: suite.name, verdict, counts, secs });
+}
+
+const total = { passed: 0, failed: 0, skipped: 0 };
+console.log("\n=== summary");
+for (const r of rows) {
+  const c = r.counts ? `${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped` : "";
+  console.log(`${r.suite.padEnd(36)} ${c.padEnd(40)} ${r.secs.padStart(4)}s  ${r.verdict}`);
+  if (r.counts) for (const k of Object.keys(total)) total[k] += r.counts[k];
+  if (!r.counts && r.verdict === "ok") total.passed += 1;
+  if (!r.counts && r.verdict.startsWith("FAILED")) total.failed += 1;
+}
+if (total.failed === 0 && failed) total.failed = 1; // a suite failed without counting tests (or did not run in CI)
+console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exit(failed ? 1 : 0);
