@@ -21,6 +21,12 @@ export interface LazyMappingOptions {
   onSourceError?: SourceErrorPolicy;
   /** "anonymous" (default) or "memfd". */
   kind?: Exclude<MappingKind, "hugetlb">;
+  /**
+   * Open the userfaultfd with UFFD_USER_MODE_ONLY, which an unprivileged
+   * process may do: faults from JS code are served, but a system call that
+   * writes into the memory (e.g. read(2)) fails with EFAULT instead.
+   */
+  userModeOnly?: boolean;
 }
 
 /** Memory whose pages are produced by a source the first time any thread touches them. */
@@ -48,7 +54,10 @@ export class LazyMapping {
     const mapping = Mapping.create(length, { kind: options.kind ?? "anonymous" });
     let uffd: UserfaultFd | null = null;
     try {
-      uffd = UserfaultFd.open({ features: options.kind === "memfd" ? ["MISSING_SHMEM"] : [] });
+      uffd = UserfaultFd.open({
+        features: options.kind === "memfd" ? ["MISSING_SHMEM"] : [],
+        userModeOnly: options.userModeOnly,
+      });
       uffd.register(mapping.address, mapping.length, ["missing"]);
       const handler = await FaultHandler.start(uffd, {
         ranges: [{ address: mapping.address, length: mapping.length, source: options.source, readahead: options.readahead }],
