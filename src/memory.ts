@@ -71,7 +71,11 @@ export class Mapping {
       kind === "hugetlb" ? "no huge pages of that size: echo N > /proc/sys/vm/nr_hugepages" : "");
     try {
       check(libc.ftruncate(fd, len), "ftruncate(memfd)");
-      const addr = mmap(len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0);
+      const addr = check(
+        libc.mmap(0, len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0),
+        "mmap",
+        kind === "hugetlb" ? `not enough free ${pageSize >> 20} MiB huge pages: raise /proc/sys/vm/nr_hugepages` : "",
+      );
       return new Mapping(addr, len, fd, kind, pageSize, true);
     } catch (e) {
       libc.close(fd);

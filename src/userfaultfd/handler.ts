@@ -34,6 +34,8 @@ export interface HandledRange {
   snapshot?: SharedArrayBuffer;
   /** MINOR faults: a second mapping of the same memfd (Mapping.alias()) to fill through. */
   alias?: bigint | number;
+  /** The memory's page size (default 4 KiB; the huge page size for hugetlb memory). */
+  pageSize?: number;
 }
 
 /** Options of {@link FaultHandler.start}. */
@@ -123,8 +125,14 @@ export class FaultHandler {
   static async start(uffd: UserfaultFd, options: FaultHandlerOptions): Promise<FaultHandler> {
     const validated = options.ranges.map((r) => {
       const start = Number(r.address);
-      if (start % PAGE_SIZE !== 0 || !(r.length > 0) || r.length % PAGE_SIZE !== 0) {
-        throw new UmmuArgumentError(`handled range 0x${start.toString(16)}+${r.length} must be page-aligned and non-empty`);
+      const pageSize = r.pageSize ?? PAGE_SIZE;
+      if (!(pageSize >= PAGE_SIZE) || (pageSize & (pageSize - 1)) !== 0) {
+        throw new UmmuArgumentError(`pageSize must be a power of two ≥ ${PAGE_SIZE}, got ${pageSize}`);
+      }
+      if (start % pageSize !== 0 || !(r.length > 0) || r.length % pageSize !== 0) {
+        throw new UmmuArgumentError(
+          `handled range 0x${start.toString(16)}+${r.length} must be aligned to its page size (${pageSize}) and non-empty`,
+        );
       }
       const readahead = r.readahead ?? 1;
       if (!Number.isInteger(readahead) || readahead < 1 || readahead > 512) {
@@ -133,6 +141,7 @@ export class FaultHandler {
       return {
         start,
         length: r.length,
+        pageSize,
         source: r.source ?? { kind: "zero" },
         readahead,
         snapshot: r.snapshot,
@@ -154,7 +163,7 @@ export class FaultHandler {
         if (fileFd >= 0) held.fds.push(fileFd);
         return { ...r, fileFd };
       });
-      stagingLength = Math.max(...ranges.map((r) => r.readahead)) * PAGE_SIZE;
+      stagingLength = Math.max(...ranges.map((r) => r.readahead * r.pageSize));
       staging = mmap(stagingLength, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS);
       held.mappings.push({ address: staging, length: stagingLength });
     } catch (e) {

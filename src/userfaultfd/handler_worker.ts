@@ -44,7 +44,7 @@ interface Range extends RangeSpec {
 }
 
 async function main(init: HandlerInit): Promise<void> {
-  const { uffd, wakeFd, pageSize } = init;
+  const { uffd, wakeFd } = init;
   const status = new Int32Array(init.status);
   const ranges: Range[] = [];
   for (const r of init.ranges) {
@@ -55,8 +55,8 @@ async function main(init: HandlerInit): Promise<void> {
       module: null,
       view: null,
       snapshotBytes: r.snapshot ? new Uint8Array(r.snapshot) : null,
-      resolved: new Uint8Array(r.length / pageSize),
-      copied: new Uint8Array(r.snapshot ? r.length / pageSize : 0),
+      resolved: new Uint8Array(r.length / r.pageSize),
+      copied: new Uint8Array(r.snapshot ? r.length / r.pageSize : 0),
     };
     if (r.source.kind === "shared") {
       range.sharedAddr = runtime.addressOf(new Uint8Array(r.source.buffer)) + (r.source.offset ?? 0);
@@ -109,7 +109,7 @@ async function main(init: HandlerInit): Promise<void> {
 
   // Resolve [page, page+len) with a request, resuming partial progress and
   // skipping pages that are already there. Returns false if the range vanished.
-  function resolveAll(request: number, page: number, len: number, src: number, mode: number): boolean {
+  function resolveAll(request: number, page: number, len: number, src: number, mode: number, pageSize: number): boolean {
     let done = 0;
     let stalls = 0;
     while (done < len) {
@@ -141,7 +141,15 @@ async function main(init: HandlerInit): Promise<void> {
     }
   }
 
+  // Zero pages: UFFDIO_ZEROPAGE, except on hugetlb (no zero huge page): COPY from zeroed staging.
+  function zeroFill(page: number, len: number, pageSize = init.pageSize): boolean {
+    if (pageSize === init.pageSize) return resolveAll(u.UFFDIO_ZEROPAGE, page, len, 0, 0, pageSize);
+    staging.fill(0, 0, len);
+    return resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
+  }
+
   async function onMissing(range: Range, page: number): Promise<void> {
+    const pageSize = range.pageSize;
     const first = (page - range.start) / pageSize;
     // Readahead stops at the range end and at the first page already resolved.
     let count = 1;
@@ -155,27 +163,27 @@ async function main(init: HandlerInit): Promise<void> {
     Atomics.add(status, STATUS.pages, count);
     try {
       if (s.kind === "zero") {
-        ok = resolveAll(u.UFFDIO_ZEROPAGE, page, len, 0, 0);
+        ok = zeroFill(page, len, pageSize);
       } else if (s.kind === "shared") {
         const avail = s.buffer.byteLength - (s.offset ?? 0) - offset;
         if (avail >= len) {
-          ok = resolveAll(u.UFFDIO_COPY, page, len, range.sharedAddr + offset, 0);
+          ok = resolveAll(u.UFFDIO_COPY, page, len, range.sharedAddr + offset, 0, pageSize);
         } else {
           const dest = staging.subarray(0, len);
           dest.fill(0);
           if (avail > 0) dest.set(new Uint8Array(s.buffer, (s.offset ?? 0) + offset, avail));
-          ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0);
+          ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
         }
       } else {
         await fillPages(range, offset, staging.subarray(0, len));
-        ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0);
+        ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
       }
     } catch (e) {
       Atomics.add(status, STATUS.errors, 1);
       post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
       Atomics.sub(status, STATUS.pages, count);
-      if (init.onSourceError === "poison") resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0);
-      else resolveAll(u.UFFDIO_ZEROPAGE, page, pageSize, 0, 0);
+      if (init.onSourceError === "poison") resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
+      else zeroFill(page, pageSize);
       range.resolved[first] = 1;
       return;
     }
@@ -185,9 +193,9 @@ async function main(init: HandlerInit): Promise<void> {
 
   // The snapshot is written by this thread only: a page is copied once, before any write lands.
   function copyOut(range: Range, off: number): void {
-    const i = off / pageSize;
+    const i = off / range.pageSize;
     if (range.copied[i]) return;
-    range.snapshotBytes!.set(range.view!.subarray(off, off + pageSize), off);
+    range.snapshotBytes!.set(range.view!.subarray(off, off + range.pageSize), off);
     range.copied[i] = 1;
   }
 
@@ -205,7 +213,7 @@ async function main(init: HandlerInit): Promise<void> {
   function sweep(): void {
     for (const r of ranges) {
       if (!r.snapshotBytes) continue;
-      for (let off = 0; off < r.length; off += pageSize) copyOut(r, off);
+      for (let off = 0; off < r.length; off += r.pageSize) copyOut(r, off);
       unprotect(r.start, r.length);
     }
   }
@@ -213,7 +221,7 @@ async function main(init: HandlerInit): Promise<void> {
   function onWriteProtect(range: Range, page: number): void {
     if (range.snapshotBytes) copyOut(range, page - range.start);
     put64(adv, 0, page);
-    put64(adv, 8, pageSize);
+    put64(adv, 8, range.pageSize);
     put64(adv, 16, 0); // mode 0: unprotect and wake
     Atomics.add(status, STATUS.wpFaults, 1);
     for (let tries = 0; libc.ioctl(uffd, u.UFFDIO_WRITEPROTECT, arg) !== 0; tries++) {
@@ -224,6 +232,7 @@ async function main(init: HandlerInit): Promise<void> {
   }
 
   async function onMinor(range: Range, page: number): Promise<void> {
+    const pageSize = range.pageSize;
     const offset = page - range.start;
     if (range.alias !== undefined && range.source.kind !== "zero") {
       const alias = new Uint8Array(runtime.view(range.alias + offset, pageSize));
@@ -237,7 +246,7 @@ async function main(init: HandlerInit): Promise<void> {
       }
     }
     Atomics.add(status, STATUS.minorFaults, 1);
-    resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0);
+    resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
   }
 
   function findRange(addr: number): Range | null {
@@ -258,7 +267,7 @@ async function main(init: HandlerInit): Promise<void> {
         const s = Number(ev.start), e = Number(ev.end);
         for (const r of ranges) {
           const a = Math.max(s, r.start), b = Math.min(e, r.end);
-          if (a < b) r.resolved.fill(0, (a - r.start) / pageSize, (b - r.start) / pageSize);
+          if (a < b) r.resolved.fill(0, Math.floor((a - r.start) / r.pageSize), Math.ceil((b - r.start) / r.pageSize));
         }
       }
       post({ type: "event", event: ev });
@@ -266,14 +275,15 @@ async function main(init: HandlerInit): Promise<void> {
     }
     const flags = mdv.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true);
     const addr = get64(mdv, off + u.UFFD_MSG_OFF.pagefault_address);
-    const page = addr - (addr % pageSize);
     Atomics.add(status, STATUS.faults, 1);
-    const range = findRange(page);
+    const range = findRange(addr);
     if (range === null) {
       // Registered by someone else on this fd: zero it rather than leave the thread blocked.
-      resolveAll(u.UFFDIO_ZEROPAGE, page, pageSize, 0, 0);
+      const page = addr - (addr % init.pageSize);
+      resolveAll(u.UFFDIO_ZEROPAGE, page, init.pageSize, 0, 0, init.pageSize);
       return;
     }
+    const page = addr - ((addr - range.start) % range.pageSize);
     if (flags & u.UFFD_PAGEFAULT_FLAG_WP) onWriteProtect(range, page);
     else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) await onMinor(range, page);
     else await onMissing(range, page);

@@ -19,8 +19,8 @@ export interface LazyMappingOptions {
   spinMicros?: number;
   /** What a toucher gets when the source throws (default "zero"). */
   onSourceError?: SourceErrorPolicy;
-  /** "anonymous" (default) or "memfd". */
-  kind?: Exclude<MappingKind, "hugetlb">;
+  /** "anonymous" (default), "memfd" (shmem) or "hugetlb" (needs /proc/sys/vm/nr_hugepages > 0). */
+  kind?: MappingKind;
   /**
    * Open the userfaultfd with UFFD_USER_MODE_ONLY, which an unprivileged
    * process may do: faults from JS code are served, but a system call that
@@ -55,12 +55,18 @@ export class LazyMapping {
     let uffd: UserfaultFd | null = null;
     try {
       uffd = UserfaultFd.open({
-        features: options.kind === "memfd" ? ["MISSING_SHMEM"] : [],
+        features: options.kind === "memfd" ? ["MISSING_SHMEM"] : options.kind === "hugetlb" ? ["MISSING_HUGETLBFS"] : [],
         userModeOnly: options.userModeOnly,
       });
       uffd.register(mapping.address, mapping.length, ["missing"]);
       const handler = await FaultHandler.start(uffd, {
-        ranges: [{ address: mapping.address, length: mapping.length, source: options.source, readahead: options.readahead }],
+        ranges: [{
+          address: mapping.address,
+          length: mapping.length,
+          source: options.source,
+          readahead: options.readahead,
+          pageSize: mapping.pageSize,
+        }],
         spinMicros: options.spinMicros,
         onSourceError: options.onSourceError,
       });

@@ -32,6 +32,8 @@ export type SourceErrorPolicy = "zero" | "poison";
 export interface RangeSpec {
   start: number;
   length: number;
+  /** The memory's page size: 4 KiB, or the huge page size of hugetlb memory. */
+  pageSize: number;
   source: PageSource;
   readahead: number;
   /** WP faults copy the page here (same offset) before unprotecting. */
