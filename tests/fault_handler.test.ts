@@ -248,3 +248,29 @@ test("closing everything releases every fd, mapping and Worker", async () => {
   assert.deepEqual(await settledTo(before), before);
   for (const mp of mapped) assert.ok(!isMapped(mp.address, mp.length));
 });
+
+test("the handler meets EAGAIN from a pending REMOVE: it reads the event, then resolves the fault", async () => {
+  const gate = new SharedArrayBuffer(8);
+  const g = new Int32Array(gate);
+  const mem = Mapping.create(2 * PAGE);
+  new Uint8Array(mem.buffer)[PAGE] = 1;
+  const uffd = UserfaultFd.open({ features: ["EVENT_REMOVE"] });
+  uffd.register(mem.address, mem.length);
+  const events: UffdEvent[] = [];
+  const handler = await FaultHandler.start(uffd, {
+    ranges: [{ address: mem.address, length: mem.length, source: sources.module(new URL("./fixtures/gated_source.ts", import.meta.url), { gate }) }],
+    onEvent: (e) => events.push(e),
+  });
+  const toucher = touchFromWorker([mem.base]); // the handler Worker blocks in fill()
+  assert.ok(await waitFor(() => Atomics.load(g, 1) === 1));
+  const remover = touchFromWorker([], undefined, { address: mem.base + PAGE, length: PAGE });
+  await new Promise((r) => setTimeout(r, 200)); // REMOVE is pending, the remover blocked
+  Atomics.store(g, 0, 1);
+  Atomics.notify(g, 0); // fill() returns; COPY meets EAGAIN until the REMOVE is read
+  assert.deepEqual((await toucher).values, [0x42]);
+  await remover;
+  assert.ok(await waitFor(() => events.length === 1));
+  assert.equal(events[0].kind, "remove");
+  await handler.close();
+  mem.close();
+});

@@ -74,7 +74,11 @@ export interface TouchResult {
 }
 
 /** Starts a Worker that reads (or writes, then reads) one byte at each address; resolves with what it saw. */
-export async function touchFromWorker(addresses: number[], write?: number): Promise<TouchResult> {
+export async function touchFromWorker(
+  addresses: number[],
+  write?: number,
+  dontneed?: { address: number; length: number },
+): Promise<TouchResult> {
   const worker = await spawnWorker(new URL("./fixtures/toucher.ts", import.meta.url));
   return new Promise<TouchResult>((resolve, reject) => {
     worker.onmessage = (e) => {
@@ -85,7 +89,7 @@ export async function touchFromWorker(addresses: number[], write?: number): Prom
       worker.terminate();
       reject(new Error(e.message));
     };
-    worker.postMessage({ addresses, write });
+    worker.postMessage({ addresses, write, dontneed });
   });
 }
 

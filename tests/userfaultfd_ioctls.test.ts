@@ -216,3 +216,24 @@ test("a view's address round-trips through the runtime adapter", () => {
   assert.equal(runtime.addressOf(new Uint8Array(mem.buffer)), mem.base);
   mem.close();
 });
+
+test("EAGAIN while another thread's madvise waits on its REMOVE event: read it, then resolve", async () => {
+  const mem = Mapping.create(2 * PAGE);
+  new Uint8Array(mem.buffer)[PAGE] = 1; // page 1 present; page 0 missing
+  const uffd = UserfaultFd.open({ features: ["EVENT_REMOVE"] });
+  uffd.register(mem.address, mem.length);
+  const toucher = touchFromWorker([mem.base]); // faults on page 0
+  const first = await uffd.events().next(); // the fault (the iterator stops its poller on return)
+  assert.equal(first.value?.kind, "pagefault");
+  // Another thread drops page 1: it blocks until someone reads its REMOVE event.
+  const remover = touchFromWorker([], undefined, { address: mem.base + PAGE, length: PAGE });
+  await new Promise((r) => setTimeout(r, 200));
+  // COPY meets EAGAIN (mmap changing), reads the pending REMOVE, and retries.
+  assert.equal(uffd.copy(mem.address, new Uint8Array(PAGE).fill(8), PAGE), PAGE);
+  assert.deepEqual((await toucher).values, [8]);
+  await remover; // its madvise returned
+  const events = uffd.readEvents();
+  assert.deepEqual(events, [{ kind: "remove", start: mem.address + BigInt(PAGE), end: mem.address + 2n * BigInt(PAGE) }]);
+  uffd.close();
+  mem.close();
+});

@@ -119,8 +119,12 @@ async function main(init: HandlerInit): Promise<void> {
       } else if (r === -EEXIST) {
         wake(page + done, pageSize);
         done += pageSize;
-      } else if (r === -EAGAIN && stalls++ < 100) {
-        continue; // a non-cooperative event is pending; the next read() takes it
+      } else if (r === -EAGAIN && stalls++ < 100_000) {
+        // A non-cooperative event (another thread's munmap, madvise, mremap,
+        // fork) is pending, and only this thread reads events: take them now
+        // (faults among them are deferred), let that thread finish, retry.
+        drainPending();
+        libc.sched_yield();
       } else if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) {
         return false; // unmapped or unregistered meanwhile: nothing waits on it any more
       } else {
@@ -257,24 +261,39 @@ async function main(init: HandlerInit): Promise<void> {
     return null;
   }
 
-  async function handle(off: number): Promise<void> {
-    const event = msgs[off];
-    if (event !== u.UFFD_EVENT_PAGEFAULT) {
-      const ev = decodeEvent(mdv, off);
-      Atomics.add(status, STATUS.events, 1);
-      if (ev.kind === "unmap" || ev.kind === "remove") {
-        // Pages of the range are gone: they may fault again and must be served again.
-        const s = Number(ev.start), e = Number(ev.end);
-        for (const r of ranges) {
-          const a = Math.max(s, r.start), b = Math.min(e, r.end);
-          if (a < b) r.resolved.fill(0, Math.floor((a - r.start) / r.pageSize), Math.ceil((b - r.start) / r.pageSize));
-        }
+  // Faults read while draining events for an EAGAIN retry: served next, in order.
+  const deferred: Uint8Array[] = [];
+  const drainBuf = new Uint8Array(MSG * BATCH);
+  const drainView = new DataView(drainBuf.buffer);
+  function drainPending(): void {
+    for (;;) {
+      const n = libc.read(uffd, drainBuf, drainBuf.length);
+      if (n <= 0) return;
+      for (let off = 0; off < n; off += MSG) {
+        if (drainBuf[off] === u.UFFD_EVENT_PAGEFAULT) deferred.push(drainBuf.slice(off, off + MSG));
+        else onEvent(drainView, off);
       }
-      post({ type: "event", event: ev });
-      return;
     }
-    const flags = mdv.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true);
-    const addr = get64(mdv, off + u.UFFD_MSG_OFF.pagefault_address);
+  }
+
+  function onEvent(view: DataView, off: number): void {
+    const ev = decodeEvent(view, off);
+    Atomics.add(status, STATUS.events, 1);
+    if (ev.kind === "unmap" || ev.kind === "remove") {
+      // Pages of the range are gone: they may fault again and must be served again.
+      const s = Number(ev.start), e = Number(ev.end);
+      for (const r of ranges) {
+        const a = Math.max(s, r.start), b = Math.min(e, r.end);
+        if (a < b) r.resolved.fill(0, Math.floor((a - r.start) / r.pageSize), Math.ceil((b - r.start) / r.pageSize));
+      }
+    }
+    post({ type: "event", event: ev });
+  }
+
+  async function handle(bytes: Uint8Array, view: DataView, off: number): Promise<void> {
+    if (bytes[off] !== u.UFFD_EVENT_PAGEFAULT) return onEvent(view, off);
+    const flags = view.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true);
+    const addr = get64(view, off + u.UFFD_MSG_OFF.pagefault_address);
     Atomics.add(status, STATUS.faults, 1);
     const range = findRange(addr);
     if (range === null) {
@@ -294,9 +313,13 @@ async function main(init: HandlerInit): Promise<void> {
 
   const spinMs = init.spinMicros / 1000;
   for (;;) {
+    while (deferred.length > 0) {
+      const msg = deferred.shift()!;
+      await handle(msg, new DataView(msg.buffer), 0);
+    }
     const n = libc.read(uffd, msgs, msgs.length);
     if (n > 0) {
-      for (let off = 0; off < n; off += MSG) await handle(off);
+      for (let off = 0; off < n; off += MSG) await handle(msgs, mdv, off);
       continue;
     }
     const e = errno();
@@ -312,7 +335,7 @@ async function main(init: HandlerInit): Promise<void> {
       }
       if (got > 0) {
         Atomics.add(status, STATUS.spinHits, 1);
-        for (let off = 0; off < got; off += MSG) await handle(off);
+        for (let off = 0; off < got; off += MSG) await handle(msgs, mdv, off);
         continue;
       }
     }

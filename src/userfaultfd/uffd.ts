@@ -285,8 +285,9 @@ export class UserfaultFd {
     for (let tries = 0;; tries++) {
       if (libc.ioctl(this.#fd, u.UFFDIO_WRITEPROTECT, this.#arg) === 0) return;
       const e = errno();
-      if (e === EAGAIN && tries < 1000) {
+      if (e === EAGAIN && tries < 100_000) {
         this.#drainEvents();
+        libc.sched_yield();
         continue;
       }
       throw new UmmuError("ioctl(UFFDIO_WRITEPROTECT)", e);
@@ -446,8 +447,11 @@ export class UserfaultFd {
         done += PAGE_SIZE;
         continue;
       }
-      if (e === EAGAIN && stalls++ < 1000) {
+      if (e === EAGAIN && stalls++ < 100_000) {
+        // A non-cooperative event is pending: read it (readEvents() returns it
+        // later), so the thread that raised it can finish, then retry.
         this.#drainEvents();
+        libc.sched_yield();
         continue;
       }
       throw new UmmuError(call, e);
