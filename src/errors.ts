@@ -45,7 +45,7 @@ const HINTS: Record<string, string> = {
   "ioctl(UFFDIO_API):EINVAL":
     "the kernel does not support a requested feature: ask UserfaultFd.probe() what it offers",
   "ioctl(UFFDIO_REGISTER):EINVAL":
-    "the range must be page-aligned, non-empty, inside one kind of mapping, and the mode supported for that memory (MINOR needs shmem or hugetlb; WP needs the PAGEFAULT_FLAG_WP feature)",
+    "the range must be page-aligned, non-empty, fully mapped by memory of one kind, and the mode supported for it (MINOR needs shmem or hugetlb)",
   "ioctl(UFFDIO_REGISTER):EBUSY": "the range is already registered with another userfaultfd",
   "ioctl(UFFDIO_REGISTER):ENOMEM": "the range is not fully mapped",
   "ioctl(UFFDIO_COPY):ENOENT": "the destination is no longer registered or mapped",
