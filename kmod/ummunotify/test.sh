@@ -6,6 +6,8 @@
 # DEBUG_VM), failing on any splat in the kernel log.
 #
 #   kmod/ummunotify/test.sh [release|debug|all]    (default: all)
+#   kmod/ummunotify/test.sh build     only build both modules and umn-test into
+#                                     <repo>/.cache/ummunotify/ (for with-module.sh)
 #
 # Needs: gcc, make, ../shared/vm/{kdev,kdev-debug}.tar.xz (extracted once into
 # <repo>/.cache/), and the VM harness tests/vm/run.sh.  Exit 0 = passed,
@@ -24,10 +26,10 @@ which=${1:-all}
 say() { printf 'ummunotify-test: %s\n' "$*" >&2; }
 not_run() { say "not run: $*"; exit 77; }
 
-case $which in release | debug | all) ;; *) say "usage: $0 [release|debug|all]"; exit 2 ;; esac
+case $which in release | debug | all | build) ;; *) say "usage: $0 [release|debug|all|build]"; exit 2 ;; esac
 
 command -v make >/dev/null && command -v gcc >/dev/null || not_run "gcc and make are needed"
-[ -x "$repo/tests/vm/run.sh" ] || not_run "the VM harness tests/vm/run.sh is missing"
+[ "$which" = build ] || [ -x "$repo/tests/vm/run.sh" ] || not_run "the VM harness tests/vm/run.sh is missing"
 
 # kdev trees: extract once into .cache/ (gitignored).
 tree() { # $1 = kdev | kdev-debug
@@ -99,6 +101,7 @@ run() { # $1 = release | debug
 }
 
 case $which in
+build) build_module release >/dev/null; build_module debug >/dev/null ;;
 release) run release ;;
 debug) run debug ;;
 all) run release; run debug ;;
