@@ -20,6 +20,7 @@ export interface Libc {
   munmap(addr: number, len: number): number;
   mprotect(addr: number, len: number, prot: number): number;
   madvise(addr: number, len: number, advice: number): number;
+  msync(addr: number, len: number, flags: number): number;
   mremap(old: number, oldLen: number, newLen: number, flags: number, newAddr: number): Num;
   memcpy(dst: number, src: number, len: number): Num;
   poll(fds: Uint8Array, nfds: Num, timeoutMs: number): number;

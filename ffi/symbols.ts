@@ -24,6 +24,8 @@ export const libcSymbols = {
   munmap: { parameters: ["usize", "usize"], result: "i32" },
   mprotect: { parameters: ["usize", "usize", "i32"], result: "i32" },
   madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  /** msync(addr, len, 0): ENOMEM if any page of the range is unmapped, and nothing else. */
+  msync: { parameters: ["usize", "usize", "i32"], result: "i32" },
   mremap: { parameters: ["usize", "usize", "usize", "i32", "usize"], result: "usize" },
   memcpy: { parameters: ["usize", "usize", "usize"], result: "usize" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
