@@ -70,14 +70,19 @@ const handle = (name: string, fields: string, bit: number) => ({
   bit,
   flags: 0,
 });
-const raw = Tracepoint.fromHandle(handle("ummu_bench", "s32 status; __data_loc char[] path; __data_loc u8[] body", 3));
+const raw = Tracepoint.fromHandle(
+  handle("ummu_bench", "s32 status; __data_loc char[] path; __data_loc u8[] body", 3),
+);
 const eh = EventHeaderEvent.fromHandle({
   tracepoint: handle("ummu_bench_L4K1", EVENTHEADER_COMMAND_TYPES, 4),
   def: {
     name: "Request",
     level: 4,
     keyword: 1,
-    fields: [{ name: "status", type: "i32" }, { name: "path", type: "string" }, { name: "body", type: "binary" }],
+    fields: [{ name: "status", type: "i32" }, { name: "path", type: "string" }, {
+      name: "body",
+      type: "binary",
+    }],
   },
 });
 const PATH = "/api/v1/items/42";

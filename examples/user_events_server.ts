@@ -53,7 +53,9 @@ const ehRequest = provider.defineEvent({
   ],
 });
 
-console.error(`tracepoints: user_events:${request.name} (raw), user_events:${ehRequest.tracepoint.name} (EventHeader)`);
+console.error(
+  `tracepoints: user_events:${request.name} (raw), user_events:${ehRequest.tracepoint.name} (EventHeader)`,
+);
 
 const activity = new Uint8Array(16);
 const server = createServer((req, res) => {
@@ -91,7 +93,9 @@ server.listen(port, async () => {
       const r = await fetch(`http://localhost:${port}/${i % 2 ? "hello" : "missing"}`);
       await r.text();
     }
-    console.error(`served ${demoRequests} requests (raw enabled: ${request.enabled}, EventHeader enabled: ${ehRequest.enabled})`);
+    console.error(
+      `served ${demoRequests} requests (raw enabled: ${request.enabled}, EventHeader enabled: ${ehRequest.enabled})`,
+    );
     shutdown();
   }
 });

@@ -15,7 +15,11 @@ import {
   Opcode,
   tracepointName,
 } from "../src/user_events/eventheader.ts";
-import { decodeEventHeader, fieldValues, parseTracepointName } from "../src/user_events/eventheader_decode.ts";
+import {
+  decodeEventHeader,
+  fieldValues,
+  parseTracepointName,
+} from "../src/user_events/eventheader_decode.ts";
 import { parseFields } from "../src/user_events/fields.ts";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");
@@ -25,7 +29,12 @@ test("tracepoint names: the spec's examples", () => {
   assert.equal(tracepointName("MyProvider", 3, 0x2an), "MyProvider_L3K2a");
   assert.equal(tracepointName("OtherProvider", 5, 0, "Gperf"), "OtherProvider_L5K0Gperf");
   assert.equal(tracepointName("P", 0xff, 0xffffffffffffffffn), "P_LffKffffffffffffffff");
-  assert.deepEqual(parseTracepointName("MyProvider_L3K2a"), { provider: "MyProvider", level: 3, keyword: 0x2an, options: "" });
+  assert.deepEqual(parseTracepointName("MyProvider_L3K2a"), {
+    provider: "MyProvider",
+    level: 3,
+    keyword: 0x2an,
+    options: "",
+  });
   assert.deepEqual(parseTracepointName("My_Org_Provider_L5K0Gperf"), {
     provider: "My_Org_Provider",
     level: 5,
@@ -37,7 +46,10 @@ test("tracepoint names: the spec's examples", () => {
 });
 
 test("the command types are the spec's, and parse as the kernel lays them out (8 bytes)", () => {
-  assert.equal(EVENTHEADER_COMMAND_TYPES, "u8 eventheader_flags;u8 version;u16 id;u16 tag;u8 opcode;u8 level");
+  assert.equal(
+    EVENTHEADER_COMMAND_TYPES,
+    "u8 eventheader_flags;u8 version;u16 id;u16 tag;u8 opcode;u8 level",
+  );
   const l = parseFields(EVENTHEADER_COMMAND_TYPES);
   assert.deepEqual(l.map((f) => [f.name, f.offset, f.size]), [
     ["eventheader_flags", 0, 1],
@@ -50,7 +62,12 @@ test("the command types are the spec's, and parse as the kernel lays them out (8
 });
 
 test("byte layout: one u32 field (hand-derived)", () => {
-  const enc = new EventHeaderEncoder({ name: "Hello", level: 4, keyword: 1, fields: [{ name: "n", type: "u32" }] });
+  const enc = new EventHeaderEncoder({
+    name: "Hello",
+    level: 4,
+    keyword: 1,
+    fields: [{ name: "n", type: "u32" }],
+  });
   const expected = bytes(`
     07 00 00 00 00 00 00 04
     09 00 01 00
@@ -94,7 +111,14 @@ test("byte layout: header fields, ActivityId, format, tag, constant and variable
   assert.equal(hex(got), hex(expected));
   const d = decodeEventHeader(got);
   assert.equal(d.name, "E");
-  assert.deepEqual([d.flags, d.version, d.id, d.tag, d.opcode, d.level], [7, 2, 0x1234, 0xbeef, 1, 5]);
+  assert.deepEqual([d.flags, d.version, d.id, d.tag, d.opcode, d.level], [
+    7,
+    2,
+    0x1234,
+    0xbeef,
+    1,
+    5,
+  ]);
   assert.equal(hex(d.activityId!), hex(new Uint8Array(16).fill(0x11)));
   assert.deepEqual(fieldValues(d.fields), { s: -1, t: 7, c: [1, 2], v: ["a", "bc"] });
   assert.equal(d.fields[1].tag, 0x0102);
@@ -105,7 +129,11 @@ test("byte layout: header fields, ActivityId, format, tag, constant and variable
 test("byte layout: struct (format = member count) and zstring (hand-derived)", () => {
   const enc = new EventHeaderEncoder({
     name: "S",
-    fields: [{ name: "p", type: "struct", fields: [{ name: "x", type: "u8" }, { name: "y", type: "zstring" }] }],
+    fields: [{
+      name: "p",
+      type: "struct",
+      fields: [{ name: "x", type: "u8" }, { name: "y", type: "zstring" }],
+    }],
   });
   const expected = bytes(`
     07 00 00 00 00 00 00 05
@@ -113,7 +141,9 @@ test("byte layout: struct (format = member count) and zstring (hand-derived)", (
     53 00 70 00 81 02 78 00 02 79 00 07
     09 68 69 00`);
   assert.equal(hex(enc.bytes([[9, "hi"]])), hex(expected));
-  assert.deepEqual(fieldValues(decodeEventHeader(enc.bytes([{ x: 9, y: "hi" }])).fields), { p: { x: 9, y: "hi" } });
+  assert.deepEqual(fieldValues(decodeEventHeader(enc.bytes([{ x: 9, y: "hi" }])).fields), {
+    p: { x: 9, y: "hi" },
+  });
 });
 
 test("byte layout: related activity id (32 bytes) and attributes with escaped ';'", () => {
@@ -178,7 +208,12 @@ const SAMPLES: Record<FieldTypeName, [unknown, unknown]> = {
 };
 
 test("round trip: every field type, alone, as a constant array and as a variable array", () => {
-  for (const [type, [value, expected]] of Object.entries(SAMPLES) as [FieldTypeName, [unknown, unknown]][]) {
+  for (
+    const [type, [value, expected]] of Object.entries(SAMPLES) as [
+      FieldTypeName,
+      [unknown, unknown],
+    ][]
+  ) {
     const field = type === "struct"
       ? { name: "f", type, fields: [{ name: "m", type: "u8" as const }] }
       : { name: "f", type };
@@ -189,8 +224,13 @@ test("round trip: every field type, alone, as a constant array and as a variable
     const [enc, fmt] = FIELD_TYPES[type];
     assert.equal(d.fields[0].encoding, enc, type);
     assert.equal(d.fields[0].format, type === "struct" ? 1 : fmt, type);
-    const arr = new EventHeaderEncoder({ name: "A", fields: [{ ...field, array: 3 }, { ...field, name: "g", array: "variable" }] });
-    const da = fieldValues(decodeEventHeader(arr.bytes([[value, value, value], [value, value]])).fields);
+    const arr = new EventHeaderEncoder({
+      name: "A",
+      fields: [{ ...field, array: 3 }, { ...field, name: "g", array: "variable" }],
+    });
+    const da = fieldValues(
+      decodeEventHeader(arr.bytes([[value, value, value], [value, value]])).fields,
+    );
     assert.deepEqual(da.f, [expected, expected, expected], `${type}[3]`);
     assert.deepEqual(da.g, [expected, expected], `${type}[]`);
   }
@@ -220,8 +260,15 @@ test("the decoder ignores trailing padding (perf pads raw records) and reports i
 
 test("bad definitions are refused before any kernel call", () => {
   assert.throws(() => new EventHeaderEncoder({ name: "a;b" }), /may not contain ';'/);
-  assert.throws(() => new EventHeaderEncoder({ name: "s", fields: [{ name: "x", type: "struct", fields: [] }] }), /1\.\.127/);
-  assert.throws(() => new EventHeaderEncoder({ name: "s", fields: [{ name: "x", type: "u8", array: 0 }] }), /1\.\.65535/);
+  assert.throws(
+    () =>
+      new EventHeaderEncoder({ name: "s", fields: [{ name: "x", type: "struct", fields: [] }] }),
+    /1\.\.127/,
+  );
+  assert.throws(
+    () => new EventHeaderEncoder({ name: "s", fields: [{ name: "x", type: "u8", array: 0 }] }),
+    /1\.\.65535/,
+  );
   assert.throws(() => new EventHeaderEncoder({ name: "s", level: 0 }), /level/);
   const enc = new EventHeaderEncoder({ name: "v", fields: [{ name: "x", type: "u8" }] });
   assert.throws(() => enc.encode([]), /expected 1 values/);

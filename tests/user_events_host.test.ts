@@ -8,46 +8,67 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UmmuError } from "../src/errors.ts";
 import { UserEvents } from "../src/user_events/tracepoint.ts";
-import { decodePayload, formatFields, parseFields, PayloadEncoder } from "../src/user_events/fields.ts";
+import {
+  decodePayload,
+  formatFields,
+  parseFields,
+  PayloadEncoder,
+} from "../src/user_events/fields.ts";
 import { parseStatus } from "../src/user_events/status.ts";
 import { EnableSlab } from "../src/user_events/slab.ts";
 import { PerfTracepoint, traceEntry } from "../src/user_events/perf.ts";
-import { eventFormatFields, exists, findTracefs, tracepointId } from "../src/user_events/tracefs.ts";
+import {
+  eventFormatFields,
+  exists,
+  findTracefs,
+  tracepointId,
+} from "../src/user_events/tracefs.ts";
 import { libc } from "../src/libc.ts";
 import { readFileSync } from "node:fs";
 import { resources } from "./helpers.ts";
 
-const perfMaps = () => readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("perf_event")).length;
+const perfMaps = () =>
+  readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("perf_event"))
+    .length;
 
 const hasUserEvents = UserEvents.available();
 
-test("opening user_events_data on a kernel without user_events: ENOENT that says which is missing", {
-  skip: hasUserEvents ? "this kernel has user_events" : false,
-}, () => {
-  const before = resources();
-  const err = (() => {
-    try {
-      UserEvents.open();
-    } catch (e) {
-      return e;
+test(
+  "opening user_events_data on a kernel without user_events: ENOENT that says which is missing",
+  {
+    skip: hasUserEvents ? "this kernel has user_events" : false,
+  },
+  () => {
+    const before = resources();
+    const err = (() => {
+      try {
+        UserEvents.open();
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+    assert.ok(err instanceof UmmuError, String(err));
+    assert.equal(err.code, "ENOENT");
+    if (findTracefs() === null) {
+      assert.match(err.message, /tracefs is not mounted: mount -t tracefs/);
+    } else {
+      assert.match(err.message, /this kernel has no user_events/);
+      assert.match(err.message, /CONFIG_USER_EVENTS/);
+      assert.match(err.call, /user_events_data/);
     }
-    return null;
-  })();
-  assert.ok(err instanceof UmmuError, String(err));
-  assert.equal(err.code, "ENOENT");
-  if (findTracefs() === null) {
-    assert.match(err.message, /tracefs is not mounted: mount -t tracefs/);
-  } else {
-    assert.match(err.message, /this kernel has no user_events/);
-    assert.match(err.message, /CONFIG_USER_EVENTS/);
-    assert.match(err.call, /user_events_data/);
-  }
-  assert.equal(resources().fds, before.fds);
-});
+    assert.equal(resources().fds, before.fds);
+  },
+);
 
 test("field strings: canonical '; ' joins, kernel types, offsets packed without padding", () => {
-  const l = parseFields("u32 a;char[8] b;  __data_loc char[] c; __rel_loc u8[] d; struct my_s e 12; unsigned int f; s64 g");
-  assert.equal(formatFields(l), "u32 a; char[8] b; __data_loc char[] c; __rel_loc u8[] d; struct my_s e 12; unsigned int f; s64 g");
+  const l = parseFields(
+    "u32 a;char[8] b;  __data_loc char[] c; __rel_loc u8[] d; struct my_s e 12; unsigned int f; s64 g",
+  );
+  assert.equal(
+    formatFields(l),
+    "u32 a; char[8] b; __data_loc char[] c; __rel_loc u8[] d; struct my_s e 12; unsigned int f; s64 g",
+  );
   assert.deepEqual(l.map((f) => [f.name, f.kind, f.offset, f.size]), [
     ["a", "int", 0, 4],
     ["b", "fixed_string", 4, 8],
@@ -72,7 +93,7 @@ test("field strings: canonical '; ' joins, kernel types, offsets packed without 
 test("field strings the kernel rejects name the offending field", () => {
   const bad: [string, RegExp][] = [
     ["u32 a; u33 b", /field "u33 b": unknown type "u33"/],
-    ["u32  a", /field "u32  a"/],
+    ["u32  a", /field "u32 {2}a"/],
     ["u32", /no field name/],
     ["struct s x", /needs its size/],
     ["u32 a 4", /only struct fields take a size/],
@@ -97,7 +118,13 @@ test("payload encoding: fixed fields in place, __data_loc offsets from the recor
   assert.deepEqual([...b.subarray(10, 14)], [0x61, 0x62, 0x63, 0x64]); // cut at 4 bytes
   assert.equal(dv.getBigInt64(14, true), -2n);
   assert.deepEqual([...b.subarray(22, 28)], [0x68, 0x65, 0x79, 0, 9, 8]);
-  assert.deepEqual(decodePayload(l, b), { a: 0x1234, s: "hey", r: new Uint8Array([9, 8]), c: "abcd", n: -2n });
+  assert.deepEqual(decodePayload(l, b), {
+    a: 0x1234,
+    s: "hey",
+    r: new Uint8Array([9, 8]),
+    c: "abcd",
+    n: -2n,
+  });
   // Non-ASCII strings and growth past the initial buffer.
   const big = "é".repeat(5000);
   const len2 = p.encode([1, big, new Uint8Array(0), "", 0]);
@@ -108,7 +135,8 @@ test("payload encoding: fixed fields in place, __data_loc offsets from the recor
 });
 
 test("user_events_status: parsed from a sample", () => {
-  const sample = "ummu_a # Used by ftrace perf\nummu_b\nmulti.1f # Used by other\n\nActive: 3\nBusy: 2\n";
+  const sample =
+    "ummu_a # Used by ftrace perf\nummu_b\nmulti.1f # Used by other\n\nActive: 3\nBusy: 2\n";
   assert.deepEqual(parseStatus(sample), {
     events: [
       { name: "ummu_a", usedBy: ["ftrace", "perf"] },
@@ -147,10 +175,14 @@ const perfSkip = tracefs === null
   ? "perf_event_open on a tracepoint needs root or CAP_PERFMON"
   : false;
 
-test("perf ring buffer: reads PERF_SAMPLE_RAW records of a host tracepoint (sys_enter_getpid)", { skip: perfSkip }, () => {
+test("perf ring buffer: reads PERF_SAMPLE_RAW records of a host tracepoint (sys_enter_getpid)", {
+  skip: perfSkip,
+}, () => {
   const before = resources();
   const id = tracepointId("syscalls", "sys_enter_getpid");
-  const nrField = eventFormatFields("syscalls", "sys_enter_getpid").find((f) => f.decl.includes("__syscall_nr"))!;
+  const nrField = eventFormatFields("syscalls", "sys_enter_getpid").find((f) =>
+    f.decl.includes("__syscall_nr")
+  )!;
   const p = PerfTracepoint.open(id, { pages: 4 });
   assert.equal(resources().fds, before.fds + p.fds.length);
   assert.equal(perfMaps(), p.fds.length);

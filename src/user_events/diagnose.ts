@@ -86,11 +86,17 @@ export function registerError(e: number, name: string, command: string, flags: n
       return new UmmuError(
         call,
         e,
-        `the kernel's limit on user_events is reached (kernel.user_events_max = ${max ?? "?"}): delete unused events or raise the sysctl`,
+        `the kernel's limit on user_events is reached (kernel.user_events_max = ${
+          max ?? "?"
+        }): delete unused events or raise the sysctl`,
       );
     }
     case E2BIG:
-      return new UmmuError(call, e, "struct user_reg is larger than a page (its size field is wrong)");
+      return new UmmuError(
+        call,
+        e,
+        "struct user_reg is larger than a page (its size field is wrong)",
+      );
     case EPERM:
       return new UmmuError(
         call,
@@ -100,13 +106,20 @@ export function registerError(e: number, name: string, command: string, flags: n
           : "not permitted",
       );
     case EFAULT:
-      return new UmmuError(call, e, "the kernel could not read the command or write the enable word (is the slab still alive?)");
+      return new UmmuError(
+        call,
+        e,
+        "the kernel could not read the command or write the enable word (is the slab still alive?)",
+      );
     case EINVAL: {
       let why = `the kernel rejected the command "${command}"`;
       if (command.length + 1 > MAX_EVENT_DESC) {
-        why = `the command is ${command.length + 1} bytes with its NUL; the kernel takes at most ${MAX_EVENT_DESC}`;
-      } else if (name.includes(":")) why = `"${name}": ':' starts text flags, which the kernel does not accept`;
-      else if (flags) why += ` (or does not know the flags 0x${flags.toString(16)})`;
+        why = `the command is ${
+          command.length + 1
+        } bytes with its NUL; the kernel takes at most ${MAX_EVENT_DESC}`;
+      } else if (name.includes(":")) {
+        why = `"${name}": ':' starts text flags, which the kernel does not accept`;
+      } else if (flags) why += ` (or does not know the flags 0x${flags.toString(16)})`;
       return new UmmuError(call, e, why);
     }
   }
@@ -117,9 +130,11 @@ export function registerError(e: number, name: string, command: string, flags: n
 export function writeError(e: number, name: string): UmmuError {
   const call = `writev(user_events_data, "${name}")`;
   const hints: Record<number, string> = {
-    [ENOENT]: "the write index is unknown to this file descriptor (it was not registered through it)",
+    [ENOENT]:
+      "the write index is unknown to this file descriptor (it was not registered through it)",
     [EINVAL]: "the payload is shorter than the tracepoint's fields",
-    [EFAULT]: "a __data_loc/__rel_loc field points outside the event, or a char string lacks its NUL",
+    [EFAULT]:
+      "a __data_loc/__rel_loc field points outside the event, or a char string lacks its NUL",
   };
   return new UmmuError(call, e, hints[e] ?? "");
 }

@@ -21,7 +21,8 @@ import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { writeUtf8 } from "./fields.ts";
 
 /** The DIAG_IOCSREG field types of every EventHeader tracepoint (from eventheader.h). */
-export const EVENTHEADER_COMMAND_TYPES = "u8 eventheader_flags;u8 version;u16 id;u16 tag;u8 opcode;u8 level";
+export const EVENTHEADER_COMMAND_TYPES =
+  "u8 eventheader_flags;u8 version;u16 id;u16 tag;u8 opcode;u8 level";
 /** Tracepoint names must be shorter than this (with the NUL). */
 export const EVENTHEADER_NAME_MAX = 256;
 
@@ -201,20 +202,33 @@ export interface EventDefinition {
 }
 
 /** `ProviderName_L<level>K<keyword>[G<group>]`: the spec's tracepoint name. */
-export function tracepointName(provider: string, level: number, keyword: bigint | number, options = ""): string {
+export function tracepointName(
+  provider: string,
+  level: number,
+  keyword: bigint | number,
+  options = "",
+): string {
   const name = `${provider}_L${level.toString(16)}K${BigInt(keyword).toString(16)}${options}`;
   if (name.length + 1 > EVENTHEADER_NAME_MAX) {
-    throw new UmmuArgumentError(`tracepoint name "${name}" is ${name.length} characters; EventHeader allows ${EVENTHEADER_NAME_MAX - 1}`);
+    throw new UmmuArgumentError(
+      `tracepoint name "${name}" is ${name.length} characters; EventHeader allows ${
+        EVENTHEADER_NAME_MAX - 1
+      }`,
+    );
   }
   return name;
 }
 
 /** Escapes an attribute value (';' doubled) and formats "name;k=v;k2=v2". */
 function withAttributes(name: string, attrs?: Record<string, string>): string {
-  if (name.includes(";")) throw new UmmuArgumentError(`EventHeader names may not contain ';': "${name}"`);
+  if (name.includes(";")) {
+    throw new UmmuArgumentError(`EventHeader names may not contain ';': "${name}"`);
+  }
   let s = name;
   for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (k.includes(";") || k.includes("=")) throw new UmmuArgumentError(`attribute name "${k}" may not contain ';' or '='`);
+    if (k.includes(";") || k.includes("=")) {
+      throw new UmmuArgumentError(`attribute name "${k}" may not contain ';' or '='`);
+    }
     s += `;${k}=${v.replaceAll(";", ";;")}`;
   }
   return s;
@@ -254,22 +268,6 @@ class EhBuffer {
   }
 }
 
-function valueSize(base: number): number {
-  switch (base) {
-    case E.Value8:
-      return 1;
-    case E.Value16:
-      return 2;
-    case E.Value32:
-      return 4;
-    case E.Value64:
-      return 8;
-    case E.Value128:
-      return 16;
-  }
-  return 0;
-}
-
 function parseUuid(s: string): Uint8Array {
   const hex = s.replace(/[{}-]/g, "");
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`not a UUID: "${s}"`);
@@ -280,13 +278,21 @@ function parseUuid(s: string): Uint8Array {
 
 function parseIPv4(s: string): number {
   const p = s.split(".").map(Number);
-  if (p.length !== 4 || p.some((x) => !(x >= 0 && x <= 255))) throw new TypeError(`not an IPv4 address: "${s}"`);
+  if (p.length !== 4 || p.some((x) => !(x >= 0 && x <= 255))) {
+    throw new TypeError(`not an IPv4 address: "${s}"`);
+  }
   return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
 }
 
 /** Compiles one element writer for (base encoding, format). */
-function elementWriter(b: EhBuffer, name: string, base: number, format: number): (v: unknown, pos: number) => number {
-  const bad = (what: string, v: unknown) => new TypeError(`field ${name}: expected ${what}, got ${typeof v}`);
+function elementWriter(
+  b: EhBuffer,
+  name: string,
+  base: number,
+  format: number,
+): (v: unknown, pos: number) => number {
+  const bad = (what: string, v: unknown) =>
+    new TypeError(`field ${name}: expected ${what}, got ${typeof v}`);
   const num = (v: unknown): number => {
     if (typeof v === "number") return v;
     if (typeof v === "boolean") return v ? 1 : 0;
@@ -363,7 +369,9 @@ function elementWriter(b: EhBuffer, name: string, base: number, format: number):
       return (v, pos) => {
         b.ensure(pos + 16);
         const bytes = typeof v === "string" ? parseUuid(v) : v;
-        if (!(bytes instanceof Uint8Array) || bytes.length !== 16) throw bad("16 bytes (Uint8Array) or a UUID string", v);
+        if (!(bytes instanceof Uint8Array) || bytes.length !== 16) {
+          throw bad("16 bytes (Uint8Array) or a UUID string", v);
+        }
         b.buf.set(bytes, pos);
         return pos + 16;
       };
@@ -406,7 +414,9 @@ function elementWriter(b: EhBuffer, name: string, base: number, format: number):
           return pos + 2 + n;
         }
         if (!(v instanceof Uint8Array)) throw bad("a string or Uint8Array", v);
-        if (v.length > 0xffff) throw new RangeError(`field ${name}: ${v.length} bytes exceed 65535`);
+        if (v.length > 0xffff) {
+          throw new RangeError(`field ${name}: ${v.length} bytes exceed 65535`);
+        }
         b.ensure(pos + 2 + v.length);
         b.dv.setUint16(pos, v.length, true);
         b.buf.set(v, pos + 2);
@@ -444,15 +454,23 @@ function compileField(b: EhBuffer, f: EventField): Node {
   let format: number;
   if (f.type !== undefined) {
     const t = FIELD_TYPES[f.type];
-    if (!t) throw new UmmuArgumentError(`field ${f.name}: unknown type "${f.type}" (one of ${Object.keys(FIELD_TYPES).join(", ")})`);
+    if (!t) {
+      throw new UmmuArgumentError(
+        `field ${f.name}: unknown type "${f.type}" (one of ${Object.keys(FIELD_TYPES).join(", ")})`,
+      );
+    }
     [base, format] = t;
     if (f.format !== undefined) format = f.format;
   } else if (f.encoding !== undefined) {
     base = f.encoding & E.ValueMask;
     format = f.format ?? 0;
   } else throw new UmmuArgumentError(`field ${f.name}: give a type or an encoding`);
-  if (base <= 0 || base > E.BinaryLength16Char8) throw new UmmuArgumentError(`field ${f.name}: invalid encoding ${base}`);
-  if (format < 0 || format > 0x7f) throw new UmmuArgumentError(`field ${f.name}: invalid format ${format}`);
+  if (base <= 0 || base > E.BinaryLength16Char8) {
+    throw new UmmuArgumentError(`field ${f.name}: invalid encoding ${base}`);
+  }
+  if (format < 0 || format > 0x7f) {
+    throw new UmmuArgumentError(`field ${f.name}: invalid format ${format}`);
+  }
   const tag = f.tag ?? 0;
   const arrayKind: 0 | 1 | 2 = f.array === undefined ? 0 : f.array === "variable" ? 2 : 1;
   const count = typeof f.array === "number" ? f.array : 0;
@@ -470,7 +488,9 @@ function compileField(b: EhBuffer, f: EventField): Node {
     const kids = children;
     elem = (v, pos) => {
       if (Array.isArray(v)) {
-        if (v.length !== kids.length) throw new RangeError(`struct ${f.name}: expected ${kids.length} values`);
+        if (v.length !== kids.length) {
+          throw new RangeError(`struct ${f.name}: expected ${kids.length} values`);
+        }
         for (let i = 0; i < kids.length; i++) pos = kids[i].write(v[i], pos);
       } else if (v !== null && typeof v === "object") {
         const o = v as Record<string, unknown>;
@@ -487,7 +507,9 @@ function compileField(b: EhBuffer, f: EventField): Node {
         throw new TypeError(`field ${f.name}: expected an array`);
       }
       if (arrayKind === 1) {
-        if (arr.length !== count) throw new RangeError(`field ${f.name}: expected ${count} elements, got ${arr.length}`);
+        if (arr.length !== count) {
+          throw new RangeError(`field ${f.name}: expected ${count} elements, got ${arr.length}`);
+        }
       } else {
         if (arr.length > 0xffff) throw new RangeError(`field ${f.name}: more than 65535 elements`);
         b.ensure(pos + 2);
@@ -498,7 +520,16 @@ function compileField(b: EhBuffer, f: EventField): Node {
       return pos;
     };
   }
-  return { name: withAttributes(f.name, f.attributes), base, format, tag, arrayKind, count, children, write };
+  return {
+    name: withAttributes(f.name, f.attributes),
+    base,
+    format,
+    tag,
+    arrayKind,
+    count,
+    children,
+    write,
+  };
 }
 
 /** Appends a field definition block (and its struct members) to `out`. */
@@ -537,14 +568,18 @@ export class EventHeaderEncoder {
     this.def = def;
     this.level = def.level ?? Level.Verbose;
     this.keyword = BigInt(def.keyword ?? 1);
-    if (!(this.level >= 1 && this.level <= 255)) throw new UmmuArgumentError(`level ${this.level}: 1..255`);
+    if (!(this.level >= 1 && this.level <= 255)) {
+      throw new UmmuArgumentError(`level ${this.level}: 1..255`);
+    }
     this.#b = new EhBuffer(1024);
     this.#nodes = (def.fields ?? []).map((f) => compileField(this.#b, f));
     const meta: number[] = [];
     for (const c of te.encode(withAttributes(def.name, def.attributes))) meta.push(c);
     meta.push(0);
     for (const n of this.#nodes) metadataOf(n, meta);
-    if (meta.length > 0xffff) throw new UmmuArgumentError(`event ${def.name}: metadata exceeds 65535 bytes`);
+    if (meta.length > 0xffff) {
+      throw new UmmuArgumentError(`event ${def.name}: metadata exceeds 65535 bytes`);
+    }
     const actLen = def.activity === "related" ? 32 : def.activity === "id" ? 16 : 0;
     const prefix = 8 + (actLen ? 4 + actLen : 0) + 4 + meta.length;
     this.#b.ensure(prefix + 256);
@@ -577,12 +612,20 @@ export class EventHeaderEncoder {
 
   /** Writes the activity id (and related id) into the ActivityId extension. */
   setActivity(activityId: Uint8Array | string, relatedId?: Uint8Array | string): void {
-    if (this.activityOffset < 0) throw new UmmuArgumentError(`event ${this.def.name} has no activity extension (define it with activity: "id" | "related")`);
+    if (this.activityOffset < 0) {
+      throw new UmmuArgumentError(
+        `event ${this.def.name} has no activity extension (define it with activity: "id" | "related")`,
+      );
+    }
     const a = typeof activityId === "string" ? parseUuid(activityId) : activityId;
     if (a.length !== 16) throw new RangeError("an activity id is 16 bytes");
     this.#b.buf.set(a, this.activityOffset);
     if (this.def.activity === "related") {
-      const r = relatedId === undefined ? new Uint8Array(16) : typeof relatedId === "string" ? parseUuid(relatedId) : relatedId;
+      const r = relatedId === undefined
+        ? new Uint8Array(16)
+        : typeof relatedId === "string"
+        ? parseUuid(relatedId)
+        : relatedId;
       if (r.length !== 16) throw new RangeError("a related activity id is 16 bytes");
       this.#b.buf.set(r, this.activityOffset + 16);
     }
@@ -592,7 +635,9 @@ export class EventHeaderEncoder {
   encode(values: ArrayLike<unknown>): number {
     const nodes = this.#nodes;
     if (values.length !== nodes.length) {
-      throw new RangeError(`${this.def.name}: expected ${nodes.length} values, got ${values.length}`);
+      throw new RangeError(
+        `${this.def.name}: expected ${nodes.length} values, got ${values.length}`,
+      );
     }
     let pos = this.prefixLength;
     for (let i = 0; i < nodes.length; i++) pos = nodes[i].write(values[i], pos);
@@ -660,7 +705,11 @@ export class EventHeaderEvent {
   }
 
   /** Emits with an activity id (and a related id for activity: "related"). */
-  emitActivity(activityId: Uint8Array | string, relatedId: Uint8Array | string | undefined, ...values: unknown[]): boolean {
+  emitActivity(
+    activityId: Uint8Array | string,
+    relatedId: Uint8Array | string | undefined,
+    ...values: unknown[]
+  ): boolean {
     this.encoder.setActivity(activityId, relatedId);
     return this.emit(...values);
   }
@@ -680,9 +729,13 @@ export class EventHeaderProvider {
 
   /** `group`: the G option (lowercase letters and digits). `userEvents`: share an open UserEvents. */
   constructor(name: string, opts: { group?: string; userEvents?: UserEvents } = {}) {
-    if (!/^[^ :]+$/.test(name)) throw new UmmuArgumentError(`provider name "${name}" may not be empty or contain ' ' or ':'`);
+    if (!/^[^ :]+$/.test(name)) {
+      throw new UmmuArgumentError(`provider name "${name}" may not be empty or contain ' ' or ':'`);
+    }
     if (opts.group !== undefined && !/^[a-z0-9]+$/.test(opts.group)) {
-      throw new UmmuArgumentError(`provider group "${opts.group}" must be lowercase letters and digits`);
+      throw new UmmuArgumentError(
+        `provider group "${opts.group}" must be lowercase letters and digits`,
+      );
     }
     this.name = name;
     this.options = opts.group !== undefined ? `G${opts.group}` : "";

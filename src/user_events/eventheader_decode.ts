@@ -100,7 +100,9 @@ class Reader {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
   need(n: number): void {
-    if (this.pos + n > this.end) throw new RangeError(`EventHeader: truncated at byte ${this.pos} (need ${n})`);
+    if (this.pos + n > this.end) {
+      throw new RangeError(`EventHeader: truncated at byte ${this.pos} (need ${n})`);
+    }
   }
   u8(): number {
     this.need(1);
@@ -187,7 +189,9 @@ function readValue(r: Reader, f: MetaField): unknown {
       if (fmt === F.SignedInt || fmt === F.Errno || fmt === F.Time) return dv.getInt32(p, true);
       if (fmt === F.Float) return dv.getFloat32(p, true);
       if (fmt === F.Boolean) return dv.getUint32(p, true) !== 0;
-      if (fmt === F.IPAddress || fmt === F.IPAddressObsolete) return Array.from(r.b.subarray(p, p + 4)).join(".");
+      if (fmt === F.IPAddress || fmt === F.IPAddressObsolete) {
+        return Array.from(r.b.subarray(p, p + 4)).join(".");
+      }
       if (fmt === F.StringUtf) return String.fromCodePoint(dv.getUint32(p, true));
       return dv.getUint32(p, true);
     }
@@ -203,7 +207,9 @@ function readValue(r: Reader, f: MetaField): unknown {
       const b = r.bytes(16);
       if (fmt === F.Uuid) {
         const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-        return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+        return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${
+          h.slice(20)
+        }`;
       }
       return b;
     }
@@ -240,7 +246,9 @@ function readValue(r: Reader, f: MetaField): unknown {
     case E.BinaryLength16Char8: {
       const n = r.u16();
       const b = r.bytes(n);
-      const isBinary = f.encoding === E.BinaryLength16Char8 ? fmt === 0 || fmt === F.HexBytes : fmt === F.HexBytes;
+      const isBinary = f.encoding === E.BinaryLength16Char8
+        ? fmt === 0 || fmt === F.HexBytes
+        : fmt === F.HexBytes;
       return isBinary ? b : td.decode(b);
     }
     case E.StringLength16Char16: {
@@ -287,7 +295,9 @@ function decodeField(r: Reader, f: MetaField): DecodedField {
 export function decodeEventHeader(data: Uint8Array): DecodedEvent {
   const r = new Reader(data, data.length);
   const flags = r.u8();
-  if (!(flags & HeaderFlags.LittleEndian)) throw new SyntaxError("big-endian EventHeader events are not supported");
+  if (!(flags & HeaderFlags.LittleEndian)) {
+    throw new SyntaxError("big-endian EventHeader events are not supported");
+  }
   const version = r.u8();
   const id = r.u16();
   const tag = r.u16();
@@ -306,7 +316,9 @@ export function decodeEventHeader(data: Uint8Array): DecodedEvent {
       const extEnd = r.pos + size;
       switch (kind & ExtensionKind.ValueMask) {
         case ExtensionKind.ActivityId:
-          if (size !== 16 && size !== 32) throw new SyntaxError(`ActivityId extension of ${size} bytes`);
+          if (size !== 16 && size !== 32) {
+            throw new SyntaxError(`ActivityId extension of ${size} bytes`);
+          }
           activityId = data.slice(r.pos, r.pos + 16);
           if (size === 32) relatedId = data.slice(r.pos + 16, r.pos + 32);
           break;
@@ -323,7 +335,9 @@ export function decodeEventHeader(data: Uint8Array): DecodedEvent {
       if (!(kind & ExtensionKind.ChainFlag)) break;
     }
   }
-  if (meta === null) throw new SyntaxError("no Metadata extension: the event cannot be decoded without a manifest");
+  if (meta === null) {
+    throw new SyntaxError("no Metadata extension: the event cannot be decoded without a manifest");
+  }
   const fields = meta.map((f) => decodeField(r, f));
   return {
     flags,

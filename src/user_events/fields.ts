@@ -80,8 +80,14 @@ function arraySize(type: string, decl: string): number {
   if (s.length > 6 || !/^(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.test(s)) {
     throw new FieldError(decl, `array size "${s}" is not a number`);
   }
-  const n = s.startsWith("0x") ? parseInt(s, 16) : s.startsWith("0") && s.length > 1 ? parseInt(s, 8) : Number(s);
-  if (n > MAX_FIELD_ARRAY_SIZE) throw new FieldError(decl, `array size ${n} exceeds the kernel's ${MAX_FIELD_ARRAY_SIZE}`);
+  const n = s.startsWith("0x")
+    ? parseInt(s, 16)
+    : s.startsWith("0") && s.length > 1
+    ? parseInt(s, 8)
+    : Number(s);
+  if (n > MAX_FIELD_ARRAY_SIZE) {
+    throw new FieldError(decl, `array size ${n} exceeds the kernel's ${MAX_FIELD_ARRAY_SIZE}`);
+  }
   if (n === 0) throw new FieldError(decl, "array size 0");
   return n;
 }
@@ -91,10 +97,20 @@ function fieldSize(type: string, decl: string): number {
   if (type in INT_SIZES) return INT_SIZES[type];
   if (type.startsWith("char[") || type.startsWith("unsigned char[")) return arraySize(type, decl);
   if (type.startsWith("__data_loc ") || type.startsWith("__rel_loc ")) return 4;
-  throw new FieldError(decl, `unknown type "${type}" (use u8..u64, s8..s64, char[N], unsigned char[N], __data_loc/__rel_loc T[], or struct T name SIZE)`);
+  throw new FieldError(
+    decl,
+    `unknown type "${type}" (use u8..u64, s8..s64, char[N], unsigned char[N], __data_loc/__rel_loc T[], or struct T name SIZE)`,
+  );
 }
 
-const TWO_WORD = ["unsigned ", "struct ", "__data_loc unsigned ", "__data_loc ", "__rel_loc unsigned ", "__rel_loc "];
+const TWO_WORD = [
+  "unsigned ",
+  "struct ",
+  "__data_loc unsigned ",
+  "__data_loc ",
+  "__rel_loc unsigned ",
+  "__rel_loc ",
+];
 
 /** Parses one declaration the way user_event_parse_field() does. */
 function parseDecl(raw: string): { type: string; name: string; size?: number } {
@@ -125,17 +141,28 @@ function parseDecl(raw: string): { type: string; name: string; size?: number } {
         name = part;
         break;
       case 2:
-        if (!isStruct) throw new FieldError(decl, `unexpected "${part}" after the name (only struct fields take a size)`);
-        if (!/^\d+$/.test(part)) throw new FieldError(decl, `struct size "${part}" is not a decimal number`);
+        if (!isStruct) {
+          throw new FieldError(
+            decl,
+            `unexpected "${part}" after the name (only struct fields take a size)`,
+          );
+        }
+        if (!/^\d+$/.test(part)) {
+          throw new FieldError(decl, `struct size "${part}" is not a decimal number`);
+        }
         size = Number(part);
         break;
       default:
         throw new FieldError(decl, `unexpected "${part}" (one space between type, name and size)`);
     }
   }
-  if (depth < 2 || !name) throw new FieldError(decl, "no field name (a declaration is `type name`)");
+  if (depth < 2 || !name) {
+    throw new FieldError(decl, "no field name (a declaration is `type name`)");
+  }
   if (type === undefined || type === "") throw new FieldError(decl, "no type");
-  if (isStruct && size === undefined) throw new FieldError(decl, "a struct field needs its size: `struct T name SIZE`");
+  if (isStruct && size === undefined) {
+    throw new FieldError(decl, "a struct field needs its size: `struct T name SIZE`");
+  }
   if (size === 0) throw new FieldError(decl, "struct size 0");
   return { type, name, size };
 }
@@ -247,7 +274,9 @@ export class PayloadEncoder {
   ensure(need: number): void {
     if (need <= this.buf.length) return;
     if (need > 0xffff + 1) {
-      throw new RangeError(`event payload of ${need} bytes exceeds the 64 KiB a __data_loc/__rel_loc offset can address`);
+      throw new RangeError(
+        `event payload of ${need} bytes exceeds the 64 KiB a __data_loc/__rel_loc offset can address`,
+      );
     }
     let cap = this.buf.length * 2;
     while (cap < need) cap *= 2;
@@ -262,7 +291,11 @@ export class PayloadEncoder {
   encode(values: ArrayLike<unknown>): number {
     const w = this.#writers;
     if (values.length !== w.length) {
-      throw new RangeError(`expected ${w.length} values (${this.layout.map((f) => f.name).join(", ")}), got ${values.length}`);
+      throw new RangeError(
+        `expected ${w.length} values (${
+          this.layout.map((f) => f.name).join(", ")
+        }), got ${values.length}`,
+      );
     }
     let end = this.fixed;
     for (let i = 0; i < w.length; i++) end = w[i](values[i], end);
@@ -287,7 +320,9 @@ export class PayloadEncoder {
       case "fixed_bytes":
       case "struct":
         return (v, end) => {
-          if (!(v instanceof Uint8Array)) throw new TypeError(`field ${name}: expected a Uint8Array`);
+          if (!(v instanceof Uint8Array)) {
+            throw new TypeError(`field ${name}: expected a Uint8Array`);
+          }
           if (f.kind === "struct" && v.length !== f.size) {
             throw new RangeError(`field ${name}: struct is ${f.size} bytes, got ${v.length}`);
           }
@@ -307,7 +342,9 @@ export class PayloadEncoder {
         };
       case "bytes":
         return (v, end) => {
-          if (!(v instanceof Uint8Array)) throw new TypeError(`field ${name}: expected a Uint8Array`);
+          if (!(v instanceof Uint8Array)) {
+            throw new TypeError(`field ${name}: expected a Uint8Array`);
+          }
           this.ensure(end + v.length);
           this.buf.set(v, end);
           this.#loc(f, end, v.length);
@@ -317,7 +354,9 @@ export class PayloadEncoder {
   }
 
   #loc(f: FieldLayout, dataPos: number, len: number): void {
-    if (len > 0xffff) throw new RangeError(`field ${f.name}: ${len} bytes exceed the 65535 a loc word can hold`);
+    if (len > 0xffff) {
+      throw new RangeError(`field ${f.name}: ${len} bytes exceed the 65535 a loc word can hold`);
+    }
     // __data_loc: offset from the start of the record, which begins with struct trace_entry.
     // __rel_loc: offset from the end of the loc word itself.
     const o = f.rel ? dataPos - (f.offset + 4) : dataPos + SIZEOF_TRACE_ENTRY;
@@ -328,7 +367,10 @@ export class PayloadEncoder {
 function intWriter(p: PayloadEncoder, f: FieldLayout): (v: unknown, end: number) => number {
   const off = f.offset;
   const name = f.name;
-  const bad = (v: unknown) => new TypeError(`field ${name}: expected a number${f.size === 8 ? " or bigint" : ""}, got ${typeof v}`);
+  const bad = (v: unknown) =>
+    new TypeError(
+      `field ${name}: expected a number${f.size === 8 ? " or bigint" : ""}, got ${typeof v}`,
+    );
   switch (f.size) {
     case 1:
       return (v, end) => {
@@ -364,7 +406,10 @@ function intWriter(p: PayloadEncoder, f: FieldLayout): (v: unknown, end: number)
 }
 
 /** Decodes a raw user_events payload (what follows struct trace_entry) by its layout: for tests and readers. */
-export function decodePayload(layout: readonly FieldLayout[], data: Uint8Array): Record<string, unknown> {
+export function decodePayload(
+  layout: readonly FieldLayout[],
+  data: Uint8Array,
+): Record<string, unknown> {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const dec = new TextDecoder();
   const out: Record<string, unknown> = {};
@@ -398,7 +443,9 @@ export function decodePayload(layout: readonly FieldLayout[], data: Uint8Array):
         const len = loc >>> 16;
         const start = f.rel ? o + 4 + (loc & 0xffff) : (loc & 0xffff) - SIZEOF_TRACE_ENTRY;
         const b = data.subarray(start, start + len);
-        out[f.name] = f.kind === "string" ? dec.decode(b[len - 1] === 0 ? b.subarray(0, len - 1) : b) : b.slice();
+        out[f.name] = f.kind === "string"
+          ? dec.decode(b[len - 1] === 0 ? b.subarray(0, len - 1) : b)
+          : b.slice();
         break;
       }
     }

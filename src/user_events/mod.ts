@@ -3,7 +3,13 @@
  * the readers (ftrace, perf ring buffer) to see them.
  * @module
  */
-export { Emitter, type RegisterOptions, Tracepoint, type TracepointHandle, UserEvents } from "./tracepoint.ts";
+export {
+  Emitter,
+  type RegisterOptions,
+  Tracepoint,
+  type TracepointHandle,
+  UserEvents,
+} from "./tracepoint.ts";
 export { EnableSlab } from "./slab.ts";
 export {
   decodePayload,
@@ -34,14 +40,20 @@ export {
   tracepointName,
 } from "./eventheader.ts";
 export {
-  decodeEventHeader,
   type DecodedEvent,
   type DecodedField,
+  decodeEventHeader,
   fieldValues,
   parseTracepointName,
   type TracepointNameInfo,
 } from "./eventheader_decode.ts";
-export { onlineCpus, type PerfOpenOptions, type PerfSample, PerfTracepoint, traceEntry } from "./perf.ts";
+export {
+  onlineCpus,
+  type PerfOpenOptions,
+  type PerfSample,
+  PerfTracepoint,
+  traceEntry,
+} from "./perf.ts";
 export {
   availableEvents,
   clearTrace,
@@ -49,7 +61,7 @@ export {
   parseTrace,
   readTrace,
   setFtraceEnabled,
-  type TraceLine,
   tracefsRoot,
+  type TraceLine,
   tracepointId,
 } from "./tracefs.ts";

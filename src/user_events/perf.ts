@@ -49,7 +49,8 @@ export function onlineCpus(): number[] {
   return out;
 }
 
-const SAMPLE_TYPE = pe.PERF_SAMPLE_TID | pe.PERF_SAMPLE_TIME | pe.PERF_SAMPLE_CPU | pe.PERF_SAMPLE_RAW;
+const SAMPLE_TYPE = pe.PERF_SAMPLE_TID | pe.PERF_SAMPLE_TIME | pe.PERF_SAMPLE_CPU |
+  pe.PERF_SAMPLE_RAW;
 
 function perfOpen(id: number, pid: number, cpu: number, disabled: boolean): number {
   const attr = new Uint8Array(new ArrayBuffer(pe.SIZEOF_PERF_EVENT_ATTR));
@@ -73,7 +74,11 @@ function perfOpen(id: number, pid: number, cpu: number, disabled: boolean): numb
       2: `no tracepoint with id ${id}`,
       22: "invalid attribute (is the id a tracepoint id?)",
     };
-    throw new UmmuError(`perf_event_open(tracepoint ${id}, pid ${pid}, cpu ${cpu})`, e, hints[e] ?? "");
+    throw new UmmuError(
+      `perf_event_open(tracepoint ${id}, pid ${pid}, cpu ${cpu})`,
+      e,
+      hints[e] ?? "",
+    );
   }
   return r;
 }
@@ -90,12 +95,16 @@ class Ring {
   constructor(fd: number, pages: number) {
     this.fd = fd;
     this.len = (1 + pages) * PAGE_SIZE;
-    this.addr = check(libc.mmap(0, this.len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0), "mmap(perf ring)");
+    this.addr = check(
+      libc.mmap(0, this.len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0),
+      "mmap(perf ring)",
+    );
     const ab = runtime.view(this.addr, this.len);
     this.#ctl = new BigUint64Array(ab, 0, PAGE_SIZE / 8);
     const dv = new DataView(ab);
     this.#dataOff = Number(dv.getBigUint64(pe.PERF_MMAP_PAGE_OFF.data_offset, true)) || PAGE_SIZE;
-    this.#size = Number(dv.getBigUint64(pe.PERF_MMAP_PAGE_OFF.data_size, true)) || pages * PAGE_SIZE;
+    this.#size = Number(dv.getBigUint64(pe.PERF_MMAP_PAGE_OFF.data_size, true)) ||
+      pages * PAGE_SIZE;
     this.#data = new Uint8Array(ab, this.#dataOff, this.#size);
   }
 
@@ -107,7 +116,6 @@ class Ring {
     const head = Number(Atomics.load(this.#ctl, headIdx));
     let tail = Number(this.#ctl[tailIdx]);
     let lost = 0;
-    const size = this.#size;
     while (tail < head) {
       const hdr = this.#bytes(tail, 8);
       const hv = new DataView(hdr.buffer, hdr.byteOffset, 8);
@@ -127,7 +135,6 @@ class Ring {
         lost += Number(dv.getBigUint64(16, true));
       }
       tail += recSize;
-      void size;
     }
     Atomics.store(this.#ctl, tailIdx, BigInt(tail));
     return lost;
@@ -169,7 +176,9 @@ export class PerfTracepoint {
    */
   static open(id: number, opts: PerfOpenOptions = {}): PerfTracepoint {
     const pages = opts.pages ?? 8;
-    if (pages < 1 || (pages & (pages - 1)) !== 0) throw new RangeError("pages must be a power of two");
+    if (pages < 1 || (pages & (pages - 1)) !== 0) {
+      throw new RangeError("pages must be a power of two");
+    }
     const rings: Ring[] = [];
     try {
       const targets: [number, number][] = opts.pid !== undefined
@@ -196,11 +205,15 @@ export class PerfTracepoint {
   }
 
   enable(): void {
-    for (const r of this.#rings) check(libc.ioctl_int(r.fd, pe.PERF_EVENT_IOC_ENABLE, 0), "ioctl(PERF_EVENT_IOC_ENABLE)");
+    for (const r of this.#rings) {
+      check(libc.ioctl_int(r.fd, pe.PERF_EVENT_IOC_ENABLE, 0), "ioctl(PERF_EVENT_IOC_ENABLE)");
+    }
   }
 
   disable(): void {
-    for (const r of this.#rings) check(libc.ioctl_int(r.fd, pe.PERF_EVENT_IOC_DISABLE, 0), "ioctl(PERF_EVENT_IOC_DISABLE)");
+    for (const r of this.#rings) {
+      check(libc.ioctl_int(r.fd, pe.PERF_EVENT_IOC_DISABLE, 0), "ioctl(PERF_EVENT_IOC_DISABLE)");
+    }
   }
 
   /** Every sample waiting in the ring buffers, ordered by time. */
@@ -221,7 +234,14 @@ export class PerfTracepoint {
 }
 
 /** struct trace_entry at the start of a raw tracepoint record. */
-export function traceEntry(raw: Uint8Array): { type: number; flags: number; preemptCount: number; pid: number } {
+export function traceEntry(
+  raw: Uint8Array,
+): { type: number; flags: number; preemptCount: number; pid: number } {
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  return { type: dv.getUint16(0, true), flags: raw[2], preemptCount: raw[3], pid: dv.getInt32(4, true) };
+  return {
+    type: dv.getUint16(0, true),
+    flags: raw[2],
+    preemptCount: raw[3],
+    pid: dv.getInt32(4, true),
+  };
 }

@@ -42,10 +42,17 @@ export class EnableSlab {
     if (word !== undefined || bit !== undefined) {
       const w = word ?? 0;
       const b = bit ?? 31;
-      if (!(w >= 0 && w < this.words.length && b >= 0 && b < 32 && Number.isInteger(w) && Number.isInteger(b))) {
-        throw new UmmuArgumentError(`enable word ${w} bit ${b} is outside the slab (${this.words.length} words of 32 bits)`);
+      if (
+        !(w >= 0 && w < this.words.length && b >= 0 && b < 32 && Number.isInteger(w) &&
+          Number.isInteger(b))
+      ) {
+        throw new UmmuArgumentError(
+          `enable word ${w} bit ${b} is outside the slab (${this.words.length} words of 32 bits)`,
+        );
       }
-      if (this.#used[w] & (1 << b)) throw new UmmuArgumentError(`enable word ${w} bit ${b} is already in use`);
+      if (this.#used[w] & (1 << b)) {
+        throw new UmmuArgumentError(`enable word ${w} bit ${b} is already in use`);
+      }
       this.#used[w] |= 1 << b;
       return { word: w, bit: b };
     }
@@ -58,7 +65,9 @@ export class EnableSlab {
         }
       }
     }
-    throw new UmmuArgumentError(`enable slab is full (${this.capacity} tracepoints); pass a bigger slab`);
+    throw new UmmuArgumentError(
+      `enable slab is full (${this.capacity} tracepoints); pass a bigger slab`,
+    );
   }
 
   release(word: number, bit: number): void {

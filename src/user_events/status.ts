@@ -42,7 +42,9 @@ export function parseStatus(text: string): UserEventsStatus {
       continue;
     }
     const rest = line.slice(hash + 2).trim();
-    const usedBy = rest.startsWith("Used by") ? rest.slice(7).trim().split(/\s+/).filter(Boolean) : [];
+    const usedBy = rest.startsWith("Used by")
+      ? rest.slice(7).trim().split(/\s+/).filter(Boolean)
+      : [];
     events.push({ name: line.slice(0, hash).trim(), usedBy });
   }
   if (active < 0) active = events.length;

@@ -154,7 +154,10 @@ export function availableEvents(): [string, string][] {
 }
 
 /** The field lines of `events/<system>/<event>/format` after the common fields: "type name" strings. */
-export function eventFormatFields(system: string, event: string): { decl: string; offset: number; size: number }[] {
+export function eventFormatFields(
+  system: string,
+  event: string,
+): { decl: string; offset: number; size: number }[] {
   const text = readText(`${eventDir(system, event)}/format`);
   const out: { decl: string; offset: number; size: number }[] = [];
   for (const line of text.split("\n")) {

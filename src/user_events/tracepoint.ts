@@ -14,8 +14,25 @@ import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 import * as ue from "../../ffi/user_events.ts";
 import * as m from "../../ffi/mman.ts";
 import { EnableSlab } from "./slab.ts";
-import { commandString, FieldError, type FieldLayout, type FieldSpec, formatFields, parseFields, PayloadEncoder } from "./fields.ts";
-import { EBADF, EBUSY, EINVAL, ENOENT, EPERM, openError, registerError, writeError } from "./diagnose.ts";
+import {
+  commandString,
+  FieldError,
+  type FieldLayout,
+  type FieldSpec,
+  formatFields,
+  parseFields,
+  PayloadEncoder,
+} from "./fields.ts";
+import {
+  EBADF,
+  EBUSY,
+  EINVAL,
+  ENOENT,
+  EPERM,
+  openError,
+  registerError,
+  writeError,
+} from "./diagnose.ts";
 import { availableEvents, eventFormatFields, findTracefs, tracefsRoot } from "./tracefs.ts";
 
 export interface RegisterOptions {
@@ -150,7 +167,18 @@ export class Tracepoint {
 
   /** Re-creates a tracepoint from a handle (in a Worker): it can test `enabled` and emit, not unregister. */
   static fromHandle(h: TracepointHandle): Tracepoint {
-    return new Tracepoint(null, h.name, parseFields(h.fields), h.fd, h.writeIndex, EnableSlab.fromBuffer(h.slab), h.word, h.bit, h.flags, "");
+    return new Tracepoint(
+      null,
+      h.name,
+      parseFields(h.fields),
+      h.fd,
+      h.writeIndex,
+      EnableSlab.fromBuffer(h.slab),
+      h.word,
+      h.bit,
+      h.flags,
+      "",
+    );
   }
 
   /** True while some tracer (ftrace, perf, eBPF) listens: one Atomics.load and a bit test. */
@@ -177,7 +205,9 @@ export class Tracepoint {
 
   /** The kernel's system: "user_events", or "user_events_multi" for multi-format events. */
   get system(): string {
-    return this.flags & ue.USER_EVENT_REG_MULTI_FORMAT ? ue.USER_EVENTS_MULTI_SYSTEM : ue.USER_EVENTS_SYSTEM;
+    return this.flags & ue.USER_EVENT_REG_MULTI_FORMAT
+      ? ue.USER_EVENTS_MULTI_SYSTEM
+      : ue.USER_EVENTS_SYSTEM;
   }
 
   /** The tracepoint's name in tracefs (`events/<system>/<tracepointName>`). */
@@ -186,14 +216,20 @@ export class Tracepoint {
     if (!(this.flags & ue.USER_EVENT_REG_MULTI_FORMAT)) return (this.#tpName = this.name);
     // Multi-format events are "name.<hex id>": find ours by its format.
     // The format file rewrites "char[8] c" as "char c[]": compare names, offsets and sizes.
-    const want = this.layout.map((f) => `${f.name}@${f.offset + ue.SIZEOF_TRACE_ENTRY}:${f.size}`).join(";");
+    const want = this.layout.map((f) => `${f.name}@${f.offset + ue.SIZEOF_TRACE_ENTRY}:${f.size}`)
+      .join(";");
     const nameOf = (decl: string) => decl.slice(decl.lastIndexOf(" ") + 1).replace(/\[.*$/, "");
     for (const [sys, ev] of availableEvents()) {
       if (sys !== ue.USER_EVENTS_MULTI_SYSTEM || !ev.startsWith(`${this.name}.`)) continue;
-      const have = eventFormatFields(sys, ev).map((f) => `${nameOf(f.decl)}@${f.offset}:${f.size}`).join(";");
+      const have = eventFormatFields(sys, ev).map((f) => `${nameOf(f.decl)}@${f.offset}:${f.size}`)
+        .join(";");
       if (have === want) return (this.#tpName = ev);
     }
-    throw new UmmuError(`find(${this.name}.*)`, ENOENT, "the multi-format tracepoint is not in available_events");
+    throw new UmmuError(
+      `find(${this.name}.*)`,
+      ENOENT,
+      "the multi-format tracepoint is not in available_events",
+    );
   }
 
   /** Emits one event (values in field order). true: written; false: nobody listens now (EBADF). */
@@ -227,7 +263,11 @@ export class Tracepoint {
   /** DIAG_IOCSUNREG: the kernel stops updating (and clears) the enable bit. Idempotent. */
   unregister(): void {
     if (this.#closed) return;
-    if (this.#owner === null) throw new UmmuArgumentError("a tracepoint made from a handle cannot unregister; its owner does");
+    if (this.#owner === null) {
+      throw new UmmuArgumentError(
+        "a tracepoint made from a handle cannot unregister; its owner does",
+      );
+    }
     this.#owner._unregister(this);
     this.#closed = true;
   }
@@ -308,10 +348,16 @@ export class UserEvents {
    * EMFILE, EPERM, EINVAL...). A flag the kernel does not know (EINVAL) is
    * dropped and said in `note`.
    */
-  register(name: string, fields: string | readonly FieldSpec[] = [], opts: RegisterOptions = {}): Tracepoint {
+  register(
+    name: string,
+    fields: string | readonly FieldSpec[] = [],
+    opts: RegisterOptions = {},
+  ): Tracepoint {
     if (this.#closed) throw new ClosedError("UserEvents");
     if (!NAME_RE.test(name)) {
-      throw new UmmuArgumentError(`tracepoint name "${name}" must be non-empty, without spaces, ':' or ';'`);
+      throw new UmmuArgumentError(
+        `tracepoint name "${name}" must be non-empty, without spaces, ':' or ';'`,
+      );
     }
     let layout: FieldLayout[];
     try {
@@ -329,7 +375,8 @@ export class UserEvents {
         `${name}: the command is ${cmdBytes.length} bytes with its NUL; the kernel takes at most ${ue.MAX_EVENT_DESC} (it would answer EINVAL)`,
       );
     }
-    let flags = (opts.persist ? ue.USER_EVENT_REG_PERSIST : 0) | (opts.multiFormat ? ue.USER_EVENT_REG_MULTI_FORMAT : 0);
+    let flags = (opts.persist ? ue.USER_EVENT_REG_PERSIST : 0) |
+      (opts.multiFormat ? ue.USER_EVENT_REG_MULTI_FORMAT : 0);
     const { word, bit } = this.slab.allocate(opts.word, opts.bit);
     let note = "";
     let index: number;
@@ -339,7 +386,9 @@ export class UserEvents {
         // Older kernels reject unknown flags with EINVAL: retry without them.
         const again = this.#reg(cmdBytes, word, bit, 0);
         if (again.errno === 0) {
-          note = `the kernel rejected ${flagNames(flags)} (EINVAL: PERSIST needs Linux 6.5+, MULTI_FORMAT 6.10+); registered without it`;
+          note = `the kernel rejected ${
+            flagNames(flags)
+          } (EINVAL: PERSIST needs Linux 6.5+, MULTI_FORMAT 6.10+); registered without it`;
           flags = 0;
         }
         r = again;
@@ -350,12 +399,28 @@ export class UserEvents {
       this.slab.release(word, bit);
       throw e;
     }
-    const tp = new Tracepoint(this, name, layout, this.fd, index, this.slab, word, bit, flags, note);
+    const tp = new Tracepoint(
+      this,
+      name,
+      layout,
+      this.fd,
+      index,
+      this.slab,
+      word,
+      bit,
+      flags,
+      note,
+    );
     this.#live.add(tp);
     return tp;
   }
 
-  #reg(cmd: Uint8Array, word: number, bit: number, flags: number): { errno: number; index: number } {
+  #reg(
+    cmd: Uint8Array,
+    word: number,
+    bit: number,
+    flags: number,
+  ): { errno: number; index: number } {
     const reg = new Uint8Array(new ArrayBuffer(ue.SIZEOF_USER_REG));
     const dv = new DataView(reg.buffer);
     dv.setUint32(ue.USER_REG_OFF.size, ue.SIZEOF_USER_REG, true);
