@@ -288,6 +288,18 @@ function flagNames(flags: number): string {
 const NAME_RE = /^[^\s:;]+$/;
 
 /**
+ * Slabs with live registrations, held strongly: the kernel writes into a
+ * slab until DIAG_IOCSUNREG, so it must not be collected even if its
+ * UserEvents is dropped without close().
+ */
+const PINNED = new Map<EnableSlab, number>();
+function pin(slab: EnableSlab, delta: number): void {
+  const n = (PINNED.get(slab) ?? 0) + delta;
+  if (n > 0) PINNED.set(slab, n);
+  else PINNED.delete(slab);
+}
+
+/**
  * One open user_events_data file descriptor and the enable slab of its
  * registrations. close() unregisters every tracepoint (so the kernel stops
  * writing to the slab) and closes the fd.
@@ -445,6 +457,7 @@ export class UserEvents {
     check(libc.ioctl(this.fd, ue.DIAG_IOCSUNREG, un), `ioctl(DIAG_IOCSUNREG, ${tp.name})`);
     this.#live.delete(tp);
     this.slab.release(tp.word, tp.bit);
+    pin(this.slab, -1);
   }
 
   /**
