@@ -424,6 +424,7 @@ export class UserEvents {
       note,
     );
     this.#live.add(tp);
+    pin(this.slab, 1);
     return tp;
   }
 
