@@ -38,6 +38,9 @@ export const adapter: RuntimeAdapter = {
     if (length === 0) return new ArrayBuffer(0);
     return toArrayBuffer(address, 0, length);
   },
+  detach(buffer) {
+    buffer.transfer(0);
+  },
   addressOf(view) {
     return ptr(view);
   },

@@ -14,6 +14,9 @@ export const adapter: RuntimeAdapter = {
     if (p === null) throw new RangeError("view of address 0");
     return Deno.UnsafePointerView.getArrayBuffer(p, length);
   },
+  detach(buffer) {
+    buffer.transfer(0);
+  },
   addressOf(view) {
     return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view)));
   },

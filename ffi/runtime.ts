@@ -1,6 +1,7 @@
 /**
  * The runtime boundary. Everything above ffi/ sees only this interface; one
- * small adapter per runtime implements it (ffi/deno.ts, ffi/bun.ts).
+ * small adapter per runtime implements it (ffi/deno.ts, ffi/bun.ts, ffi/node.ts).
+ * @module
  */
 import type { libcSymbols } from "./symbols.ts";
 
@@ -41,6 +42,7 @@ type _SameNames = keyof typeof libcSymbols extends keyof Libc
 const _sameNames: _SameNames = true;
 void _sameNames;
 
+/** What each runtime's FFI provides: libc, zero-copy views, and addresses. */
 export interface RuntimeAdapter {
   /** "deno" | "bun" | "node" */
   readonly name: string;
@@ -51,4 +53,12 @@ export interface RuntimeAdapter {
   addressOf(view: ArrayBufferView): number;
   /** CPU architecture in Node's naming: "x64", "arm64". */
   readonly arch: string;
+  /**
+   * The calling thread's errno after a failed call, where the FFI saves it
+   * (koffi). Absent on Deno and Bun: src/libc.ts reads `__errno_location()`
+   * through a view cached per thread instead.
+   */
+  errno?(): number;
+  /** Detaches an ArrayBuffer made by view() (its typed arrays become empty), before the memory is unmapped. */
+  detach(buffer: ArrayBuffer): void;
 }

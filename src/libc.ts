@@ -10,12 +10,11 @@ import * as m from "../ffi/mman.ts";
 export const libc = runtime.libc;
 
 // errno lives at a per-thread address; each thread (Worker) loads this module
-// itself, so caching the view here is per thread.
-const errnoView = new Int32Array(runtime.view(Number(libc.__errno_location()), 4));
+// itself, so caching the view here is per thread. An adapter whose FFI saves
+// errno itself (koffi) provides errno() instead.
+const errnoView = runtime.errno ? null : new Int32Array(runtime.view(Number(libc.__errno_location()), 4));
 /** The calling thread's errno. Read it right after the failing call. */
-export function errno(): number {
-  return errnoView[0];
-}
+export const errno: () => number = errnoView ? () => errnoView[0] : runtime.errno!.bind(runtime);
 
 /** Throws UmmuError for a -1 (or MAP_FAILED) result; returns the result as a number. */
 export function check(result: number | bigint, call: string, hint?: string): number {

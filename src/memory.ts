@@ -120,7 +120,7 @@ export class Mapping {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#buffer) this.#buffer.transfer(0); // detach: stale views become empty, not dangling
+    if (this.#buffer) runtime.detach(this.#buffer); // detach: stale views become empty, not dangling
     this.#buffer = null;
     munmap(this.#addr, this.length);
     if (this.#ownsFd) closeFd(this.fd, "close(memfd)");

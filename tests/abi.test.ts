@@ -525,6 +525,7 @@ const NOT_ABI: Record<string, string> = {
   "runtime.ts": "the adapter interface",
   "deno.ts": "Deno adapter",
   "bun.ts": "Bun adapter",
+  "node.ts": "Node adapter (koffi)",
   "platform.ts": "picks the adapter",
 };
 

@@ -1,0 +1,256 @@
+#!/usr/bin/env node
+// The npm build (`npm run build:npm`): what dnt does, with tsc from npm.
+//
+// 1. Stages the sources in .cache/npm-build/stage/, with ffi/platform.ts
+//    replaced by one that imports `#platform`: package.json maps it by the
+//    `deno`, `bun`, `node` and `default` conditions to ffi/deno.js,
+//    ffi/bun.js, ffi/node.js (koffi) and ffi/unsupported.js, so each runtime
+//    (and each of the library's Workers, which load the same modules) resolves
+//    only its own adapter: Bun never loads koffi, Node never loads bun:ffi.
+// 2. Type-checks and emits ESM .js and .d.ts with tsc (relative `.ts` imports
+//    rewritten by rewriteRelativeImportExtensions; Worker module URLs,
+//    `new URL("./x.ts", import.meta.url)`, rewritten here).
+// 3. Writes npm/: esm/, package.json (exports for `.` and each sub-entry,
+//    the `ummu` bin, koffi as an optional peer dependency), README, LICENSE.
+// 4. Compiles the tests (tests/*.test.ts, their helpers and fixtures) into
+//    .cache/npm-build/tests/, their imports rewritten to the package: `../mod.ts`
+//    becomes the package name, sub-entries their subpath, and internal modules
+//    a path into node_modules/<name>/esm/ of the project that installs it
+//    (scripts/test_npm.mjs runs them there).
+//
+//   node scripts/build_npm.mjs [--no-tests]
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, posix, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+
+const repo = dirname(dirname(fileURLToPath(import.meta.url)));
+const work = join(repo, ".cache", "npm-build");
+const stage = join(work, "stage");
+const out = join(work, "out");
+const testsOut = join(work, "tests");
+const npmDir = join(repo, "npm");
+const withTests = !process.argv.includes("--no-tests");
+
+const pkg = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
+const denoJson = JSON.parse(readFileSync(join(repo, "deno.json"), "utf8"));
+const NAME = pkg.name;
+const VERSION = denoJson.version ?? pkg.version;
+
+const toPosix = (p) => p.split(sep).join("/");
+const log = (s) => console.log(`build:npm: ${s}`);
+
+function walk(dir, filter = () => true) {
+  const found = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) found.push(...walk(p, filter));
+    else if (filter(p)) found.push(p);
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------- 1. stage
+rmSync(work, { recursive: true, force: true });
+mkdirSync(stage, { recursive: true });
+const isTs = (p) => p.endsWith(".ts") && !p.endsWith(".d.ts");
+for (const dir of ["ffi", "src", "bin"]) {
+  if (existsSync(join(repo, dir))) cpSync(join(repo, dir), join(stage, dir), { recursive: true, filter: (p) => statSync(p).isDirectory() || isTs(p) });
+}
+cpSync(join(repo, "mod.ts"), join(stage, "mod.ts"));
+if (withTests) {
+  cpSync(join(repo, "tests"), join(stage, "tests"), {
+    recursive: true,
+    filter: (p) => {
+      const rel = toPosix(relative(join(repo, "tests"), p));
+      if (rel.startsWith("kernel") || rel.startsWith("vm") || rel.startsWith(".out")) return false;
+      return statSync(p).isDirectory() || isTs(p);
+    },
+  });
+}
+cpSync(join(repo, "scripts", "npm_shims.d.ts"), join(stage, "npm_shims.d.ts"));
+
+writeFileSync(
+  join(stage, "ffi", "platform.ts"),
+  `/**
+ * Picks the adapter for the running runtime: \`#platform\` is mapped in
+ * package.json by the \`deno\`, \`bun\` and \`node\` conditions, so each runtime
+ * (and each Worker) loads only its own adapter.
+ * @module
+ */
+import type { RuntimeAdapter } from "./runtime.ts";
+// @ts-ignore: resolved by package.json "imports" at run time
+import { adapter } from "#platform";
+
+/** The adapter of the running runtime. */
+export const runtime: RuntimeAdapter = adapter;
+`,
+);
+writeFileSync(
+  join(stage, "ffi", "unsupported.ts"),
+  `/**
+ * The adapter for runtimes that match none of the \`deno\`, \`bun\` and \`node\`
+ * conditions (browsers, other engines): ummu calls libc, which they cannot.
+ * @module
+ */
+import type { RuntimeAdapter } from "./runtime.ts";
+
+throw new Error("ummu: unsupported runtime: it calls libc through FFI and needs Deno, Bun or Node (with koffi) on Linux");
+
+/** Never reached. */
+export const adapter: RuntimeAdapter = undefined as unknown as RuntimeAdapter;
+`,
+);
+
+// Entry points: the module, every src/*/mod.ts sub-entry, the doctor, the CLI.
+const subEntries = readdirSync(join(stage, "src"), { withFileTypes: true })
+  .filter((e) => e.isDirectory() && existsSync(join(stage, "src", e.name, "mod.ts")))
+  .map((e) => e.name)
+  .sort();
+const entries = { ".": "mod.ts" };
+for (const s of subEntries) entries[`./${s}`] = `src/${s}/mod.ts`;
+if (existsSync(join(stage, "src", "doctor.ts"))) entries["./doctor"] = "src/doctor.ts";
+const binFile = existsSync(join(stage, "bin", "ummu.ts")) ? "bin/ummu.ts" : null;
+
+// Worker modules and other modules named by `new URL("./x.ts", import.meta.url)`.
+const URL_TS = /new URL\(\s*(["'`])(\.{1,2}\/[^"'`]+?)\.ts\1\s*,\s*import\.meta\.url\s*\)/g;
+function urlTargets(file) {
+  const text = readFileSync(file, "utf8");
+  return [...text.matchAll(URL_TS)].map((m) => join(dirname(file), `${m[2]}.ts`)).filter((p) => existsSync(p));
+}
+const roots = new Set(
+  [
+    ...Object.values(entries),
+    ...(binFile ? [binFile] : []),
+    "ffi/deno.ts",
+    "ffi/bun.ts",
+    "ffi/node.ts",
+    "ffi/unsupported.ts",
+    ...(withTests
+      ? readdirSync(join(stage, "tests")).filter((f) => f.endsWith(".test.ts") && f !== "abi.test.ts").map((f) => `tests/${f}`)
+      : []),
+  ].map((f) => join(stage, f)),
+);
+// Follow URL targets to a fixed point (a Worker module may name another).
+for (let grew = true; grew;) {
+  grew = false;
+  for (const f of [...roots]) {
+    for (const t of urlTargets(f)) if (!roots.has(t)) (roots.add(t), (grew = true));
+  }
+  for (const f of walk(stage, isTs)) {
+    // Modules the roots import are compiled by tsc; URL targets inside them must be found too.
+    for (const t of urlTargets(f)) if (!roots.has(t)) (roots.add(t), (grew = true));
+  }
+}
+
+// ---------------------------------------------------------------- 2. tsc
+const options = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  lib: ["lib.es2024.d.ts", "lib.dom.d.ts"],
+  types: ["node"],
+  typeRoots: [join(repo, "node_modules", "@types")],
+  strict: true,
+  skipLibCheck: true,
+  declaration: true,
+  allowImportingTsExtensions: true,
+  rewriteRelativeImportExtensions: true,
+  rootDir: stage,
+  outDir: out,
+  newLine: ts.NewLineKind.LineFeed,
+  noEmitOnError: true,
+  paths: { "#platform": [join(stage, "ffi", "node.ts")] },
+};
+const program = ts.createProgram([...roots, join(stage, "npm_shims.d.ts")], options);
+const emitted = program.emit();
+const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics);
+if (diagnostics.length > 0) {
+  const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => stage, getNewLine: () => "\n" };
+  console.error(ts.formatDiagnostics(diagnostics, host));
+  console.error(`build:npm: tsc found ${diagnostics.length} problem(s); nothing written to npm/`);
+  process.exit(1);
+}
+
+// Worker URLs: ./x.ts -> ./x.js in the emitted JavaScript. Declarations keep
+// the sources' `.ts` specifiers (tsc rewrites only JavaScript): make them `.js`.
+const DTS_SPEC = /(\bfrom\s*|\bimport\s*\(\s*)(["'])(\.{1,2}\/[^"']*?)\.ts\2/g;
+for (const f of walk(out, (p) => p.endsWith(".js") || p.endsWith(".d.ts"))) {
+  const text = readFileSync(f, "utf8");
+  const fixed = f.endsWith(".d.ts")
+    ? text.replace(DTS_SPEC, (_m, lead, q, path) => `${lead}${q}${path}.js${q}`)
+    : text.replace(URL_TS, (_m, q, path) => `new URL(${q}${path}.js${q}, import.meta.url)`);
+  if (fixed !== text) writeFileSync(f, fixed);
+}
+
+// ---------------------------------------------------------------- 3. npm/
+rmSync(npmDir, { recursive: true, force: true });
+mkdirSync(join(npmDir, "esm"), { recursive: true });
+for (const f of walk(out)) {
+  const rel = toPosix(relative(out, f));
+  if (rel.startsWith("tests/") || rel === "npm_shims.js" || rel === "npm_shims.d.ts") continue;
+  const dest = join(npmDir, "esm", rel);
+  mkdirSync(dirname(dest), { recursive: true });
+  cpSync(f, dest);
+}
+const js = (f) => `./esm/${f.replace(/\.ts$/, ".js")}`;
+const dts = (f) => `./esm/${f.replace(/\.ts$/, ".d.ts")}`;
+const exportsMap = {};
+for (const [sub, f] of Object.entries(entries)) exportsMap[sub] = { types: dts(f), default: js(f) };
+exportsMap["./package.json"] = "./package.json";
+if (binFile) chmodSync(join(npmDir, js(binFile)), 0o755);
+
+const manifest = {
+  name: NAME,
+  version: VERSION,
+  description: pkg.description,
+  keywords: ["userfaultfd", "ummunotify", "user_events", "ffi", "linux", "page-fault", "tracepoints", "deno", "bun", "koffi"],
+  license: pkg.license,
+  type: "module",
+  ...(pkg.repository ? { repository: pkg.repository } : {}),
+  exports: exportsMap,
+  imports: {
+    "#platform": {
+      deno: "./esm/ffi/deno.js",
+      bun: "./esm/ffi/bun.js",
+      node: "./esm/ffi/node.js",
+      default: "./esm/ffi/unsupported.js",
+    },
+  },
+  ...(binFile ? { bin: { ummu: js(binFile) } } : {}),
+  files: ["esm/", "README.md", "LICENSE"],
+  engines: { node: ">=20" },
+  os: ["linux"],
+  cpu: ["x64", "arm64"],
+  peerDependencies: { koffi: "^3.3.0" },
+  peerDependenciesMeta: { koffi: { optional: true } },
+};
+writeFileSync(join(npmDir, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
+for (const f of ["README.md", "LICENSE"]) cpSync(join(repo, f), join(npmDir, f));
+log(`npm/: ${NAME}@${VERSION}, entries ${Object.keys(entries).join(" ")}${binFile ? ", bin ummu" : ""}`);
+
+// ---------------------------------------------------------------- 4. tests
+if (withTests) {
+  mkdirSync(testsOut, { recursive: true });
+  const entryOf = new Map(Object.entries(entries).map(([sub, f]) => [f.replace(/\.ts$/, ".js"), sub]));
+  // Rewrites one specifier of a compiled test file that points outside tests/.
+  const rewrite = (fileRel, spec) => {
+    if (!spec.startsWith(".")) return spec;
+    const target = posix.normalize(posix.join(posix.dirname(fileRel), spec));
+    if (target.startsWith("tests/") || target === "tests") return spec;
+    const sub = entryOf.get(target);
+    if (sub !== undefined) return sub === "." ? NAME : `${NAME}/${sub.slice(2)}`;
+    // Internal modules: a path into the installed package (exports does not list them).
+    const up = posix.relative(posix.dirname(fileRel), "");
+    return `${up ? up + "/" : ""}node_modules/${NAME}/esm/${target}`;
+  };
+  const SPEC = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|new URL\(\s*)(["'])(\.{1,2}\/[^"']*)\2/g;
+  for (const f of walk(join(out, "tests"), (p) => p.endsWith(".js"))) {
+    const rel = toPosix(relative(out, f)); // tests/x.js, tests/fixtures/y.js
+    const text = readFileSync(f, "utf8").replace(SPEC, (_m, lead, q, spec) => `${lead}${q}${rewrite(rel, spec)}${q}`);
+    const dest = join(testsOut, relative(join(out, "tests"), f));
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, text);
+  }
+  log(`tests: ${walk(testsOut, (p) => p.endsWith(".test.js")).length} test files in ${toPosix(relative(repo, testsOut))}/`);
+}
