@@ -42,3 +42,4 @@ export {
 } from "./src/userfaultfd/sources.ts";
 export { type DirtyRange, DirtyTracker } from "./src/userfaultfd/dirty.ts";
 export { LazyMapping, type LazyMappingOptions, LiveSnapshot } from "./src/userfaultfd/lazy.ts";
+export * from "./src/user_events/mod.ts";
