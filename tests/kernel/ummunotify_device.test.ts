@@ -1,0 +1,84 @@
+/**
+ * /dev/ummunotify against the real driver (kmod/ummunotify in the 6.12 test
+ * VM): the same semantic suite and table as the userfaultfd backend, plus what
+ * only the device has (the counter page, a blocking read(2), "auto").
+ *
+ * Run: kmod/ummunotify/test.sh build, then
+ *      tests/vm/run.sh -- kmod/ummunotify/with-module.sh deno test -A tests/kernel/ummunotify_device.test.ts
+ *      tests/vm/run.sh -- kmod/ummunotify/with-module.sh bun test ./tests/kernel/ummunotify_device.test.ts
+ * Without the device every test skips with the reason.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Ummunotify } from "../../src/ummunotify/mod.ts";
+import { UmmuError } from "../../src/errors.ts";
+import * as mm from "../../ffi/mman.ts";
+import { libc, munmap } from "../../src/libc.ts";
+import { semanticSuite } from "../ummunotify_suite.ts";
+import { tableSuite } from "../ummunotify_table_suite.ts";
+import { backendSkip, mapAnon, P, worker } from "../ummunotify_helpers.ts";
+
+semanticSuite("device");
+tableSuite("device");
+// The userfaultfd backend on this kernel too (6.12), for the table's other column.
+tableSuite("userfaultfd", "userfaultfd@vm");
+
+const skip = backendSkip("device");
+
+test("[device] auto picks the device when it exists", { skip }, async () => {
+  const un = await Ummunotify.open();
+  assert.equal(un.backend, "device");
+  await un.close();
+});
+
+test("[device] the counter page is mapped read-only, shared, one page; it cannot be made writable", { skip }, async () => {
+  const un = await Ummunotify.open({ backend: "device" });
+  try {
+    const line = readFileSync("/proc/self/maps", "utf8").split("\n").find((l) => l.includes("/dev/ummunotify"));
+    assert.ok(line, "a mapping of /dev/ummunotify");
+    const [range, perms] = line!.split(/\s+/);
+    const [s, e] = range.split("-").map((x) => parseInt(x, 16));
+    assert.equal(e - s, P);
+    assert.equal(perms, "r--s");
+    assert.equal(libc.mprotect(s, P, mm.PROT_READ | mm.PROT_WRITE), -1);
+  } finally {
+    await un.close();
+  }
+  assert.equal(readFileSync("/proc/self/maps", "utf8").includes("/dev/ummunotify"), false, "unmapped by close()");
+});
+
+test("[device] a blocking read(2) sleeps until an invalidation is queued", { skip }, async () => {
+  const w = await worker();
+  const a = mapAnon(1);
+  try {
+    const ready = new Int32Array(new SharedArrayBuffer(4));
+    const answer = new Promise<{ events: unknown[]; got: number; ms: number; error?: string }>((resolve) => {
+      w.onmessage = (e) => resolve(e.data);
+    });
+    w.postMessage({ op: "device-blocking-read", start: a, end: a + P, cookie: 42n, ready: ready.buffer });
+    while (Atomics.load(ready, 0) === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100)); // it is asleep in read(2) now
+    munmap(a, P);
+    const r = await answer;
+    assert.equal(r.error, undefined);
+    assert.ok(r.ms >= 50, `read(2) slept ${r.ms} ms`);
+    assert.deepEqual(r.events, [
+      { kind: "invalidate", cookie: 42n, hint: { start: BigInt(a), end: BigInt(a + P) } },
+      { kind: "last", generation: 1n },
+    ]);
+  } finally {
+    w.terminate();
+  }
+});
+
+test("[device] register errors are the driver's: EINVAL (empty range, duplicate cookie)", { skip }, async () => {
+  const un = await Ummunotify.open({ backend: "device" });
+  try {
+    un.register(0x1000, 0x2000, 1n); // unmapped memory is fine for the device: it watches addresses
+    assert.throws(() => un.register(0x1000, 0x2000, 1n), (e: unknown) => e instanceof UmmuError && e.code === "EINVAL");
+    assert.throws(() => un.register(0x2000, 0x2000, 2n), (e: unknown) => e instanceof UmmuError && e.code === "EINVAL");
+  } finally {
+    await un.close();
+  }
+});
