@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runtime } from "../ffi/platform.ts";
 import * as mm from "../ffi/mman.ts";
-import { libc, mmap, PAGE_SIZE } from "../src/libc.ts";
+import { check, libc, mmap, mremap, PAGE_SIZE } from "../src/libc.ts";
 import { spawnWorker } from "../src/worker.ts";
 import type { BackendKind } from "../src/ummunotify/mod.ts";
 
@@ -23,16 +23,66 @@ export function backendSkip(kind: BackendKind): string | false {
   return false;
 }
 
+/**
+ * Which test pages are unmapped. Cleanup must never munmap an address the
+ * test already gave back: another thread of the runtime may have been given
+ * it since (a thread stack, a heap page), and unmapping that crashes the
+ * process. So tests unmap with unmap() (or markGone() when something else
+ * unmapped or moved the pages) and clean up with release().
+ */
+const gone = new Set<number>();
+
 /** Anonymous read-write memory, touched so that every page is present. */
 export function mapAnon(pages: number, touch = true): number {
   const a = mmap(pages * P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS);
+  markLive(a, pages * P);
   if (touch) new Uint8Array(runtime.view(a, pages * P)).fill(1);
   return a;
 }
 
-/** munmap that ignores already-unmapped parts (cleanup). */
-export function unmapQuietly(addr: number, len: number): void {
-  libc.munmap(addr, len);
+/** munmap, and remember that these pages are no longer ours. */
+export function unmap(addr: number, len: number): void {
+  check(libc.munmap(addr, len), "munmap");
+  markGone(addr, len);
+}
+
+/** The pages were unmapped or moved away by someone else (a Worker, mremap). */
+export function markGone(addr: number, len: number): void {
+  for (let p = addr; p < addr + len; p += P) gone.add(p);
+}
+
+/** The pages are (again) ours: a mapping made by the test, or the destination of an mremap. */
+export function markLive(addr: number, len: number): void {
+  for (let p = addr; p < addr + len; p += P) gone.delete(p);
+}
+
+/** A mapping the test made itself (mmap): ours until unmapped. Returns `addr`. */
+export function live(addr: number, len: number): number {
+  markLive(addr, len);
+  return addr;
+}
+
+/** Unmaps the pages of [addr, addr+len) that are still the test's. */
+export function release(addr: number, len: number): void {
+  let run = -1;
+  for (let p = addr; p <= addr + len; p += P) {
+    const live = p < addr + len && !gone.has(p);
+    if (live && run < 0) run = p;
+    if (!live && run >= 0) {
+      libc.munmap(run, p - run);
+      run = -1;
+    }
+  }
+  for (let p = addr; p < addr + len; p += P) gone.delete(p);
+}
+
+/** mremap that keeps the bookkeeping: the source is gone, the destination ours. */
+export function remap(addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+  const to = mremap(addr, oldLen, newLen, flags, newAddr);
+  if (to !== addr) markGone(addr, oldLen);
+  else if (newLen < oldLen) markGone(addr + newLen, oldLen - newLen);
+  markLive(to, newLen);
+  return to;
 }
 
 export const big = (x: number): bigint => BigInt(x);
@@ -40,6 +90,21 @@ export const big = (x: number): bigint => BigInt(x);
 /** A library-style Worker for the ummunotify tests (tests/fixtures/ummunotify_worker.ts). */
 export async function worker(): Promise<Worker> {
   return await spawnWorker(new URL("./fixtures/ummunotify_worker.ts", import.meta.url));
+}
+
+/**
+ * Lets the runtime start the threads it keeps for good (Bun grows pools the
+ * first time Workers come and go) before a leak check takes its baseline.
+ */
+export async function warmUp(kind: BackendKind): Promise<void> {
+  const { Ummunotify } = await import("../src/ummunotify/mod.ts");
+  for (let i = 0; i < 2; i++) {
+    const un = await Ummunotify.open({ backend: kind });
+    const w = await worker();
+    await ask(w, { op: "check", handle: un.counter.handle, since: 0n });
+    w.terminate();
+    await un.close();
+  }
 }
 
 /** Posts one command to a fixture Worker and resolves with its answer. */

@@ -6,11 +6,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
 import { type BackendKind, Ummunotify, type UmmunotifyEvent } from "../src/ummunotify/mod.ts";
+import { decodeEvents } from "../src/ummunotify/events.ts";
 import { UmmuError } from "../src/errors.ts";
 import * as mm from "../ffi/mman.ts";
-import { madvise, mremap, munmap } from "../src/libc.ts";
-import { ask, backendSkip, big, getForker, mapAnon, P, unmapQuietly, worker } from "./ummunotify_helpers.ts";
+import { madvise } from "../src/libc.ts";
+import { ask, backendSkip, big, getForker, mapAnon, markGone, P, release, remap, unmap, warmUp, worker } from "./ummunotify_helpers.ts";
 import { isMapped, quiescent, settledTo } from "./helpers.ts";
 
 const inval = (cookie: bigint, start?: number, end?: number): UmmunotifyEvent =>
@@ -39,17 +41,17 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     try {
       un.register(a, a + 3 * P, 123n);
       assert.equal(un.generation, 0n);
-      munmap(a + P, P);
+      unmap(a + P, P);
       assert.equal(un.generation, 1n, "the counter moved 0 -> 1");
       assert.ok(un.changed(0n));
       assert.deepEqual(un.readEvents(), [inval(123n, a + P, a + 2 * P), last(1n)]);
       un.unregister(123n);
-      munmap(a, P);
+      unmap(a, P);
       assert.equal(un.generation, 1n, "no event after unregister");
       assert.equal(un.changed(1n), false);
       assert.deepEqual(un.readEvents(), []);
     } finally {
-      unmapQuietly(a, 3 * P);
+      release(a, 3 * P);
       await un.close();
     }
   });
@@ -59,12 +61,12 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     const a = mapAnon(4);
     try {
       un.register(a + 100, a + 3 * P - 100, 7n);
-      munmap(a, 2 * P);
+      unmap(a, 2 * P);
       assert.deepEqual(un.readEvents(), [inval(7n, a + 100, a + 2 * P), last(1n)]);
-      munmap(a + 2 * P, 2 * P);
+      unmap(a + 2 * P, 2 * P);
       assert.deepEqual(un.readEvents(), [inval(7n, a + 2 * P, a + 3 * P - 100), last(2n)]);
     } finally {
-      unmapQuietly(a, 4 * P);
+      release(a, 4 * P);
       await un.close();
     }
   });
@@ -74,8 +76,8 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     const a = mapAnon(4);
     try {
       un.register(a, a + 4 * P, 1n);
-      munmap(a, P);
-      munmap(a + 3 * P, P);
+      unmap(a, P);
+      unmap(a + 3 * P, P);
       assert.equal(un.generation, 2n);
       assert.deepEqual(un.readEvents(), [inval(1n), last(2n)]);
       // The raw struct of a report without HINT carries the whole registered range.
@@ -90,7 +92,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       );
       assert.deepEqual([dv.getUint32(32, true), dv.getBigUint64(56, true)], [1, 4n]);
     } finally {
-      unmapQuietly(a, 4 * P);
+      release(a, 4 * P);
       await un.close();
     }
   });
@@ -103,7 +105,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       un.register(a, a + 2 * P, 1n); // A: starts first
       un.register(a + P, a + 3 * P, 3n); // C: the same range as B, registered after it
       un.register(a + 3 * P, a + 4 * P, 4n); // D: not hit
-      munmap(a + P, P);
+      unmap(a + P, P);
       assert.equal(un.generation, 1n);
       assert.deepEqual(un.readEvents(), [
         inval(1n, a + P, a + 2 * P),
@@ -112,7 +114,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
         last(1n),
       ]);
     } finally {
-      unmapQuietly(a, 4 * P);
+      release(a, 4 * P);
       await un.close();
     }
   });
@@ -125,14 +127,14 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       assert.throws(() => un.register(b, b + P, 5n), errno("EINVAL"));
       un.register(a, a + P, 6n);
       un.register(a, a + 2 * P, 7n);
-      munmap(b, P);
+      unmap(b, P);
       assert.equal(un.generation, 0n, "the refused registration watches nothing");
-      munmap(a, P);
+      unmap(a, P);
       assert.deepEqual(un.readEvents(), [inval(5n, a, a + P), inval(6n, a, a + P), inval(7n, a, a + P), last(1n)]);
       assert.throws(() => un.register(a + P, a + P, 8n), errno("EINVAL"), "an empty range");
       assert.throws(() => un.register(a + 2 * P, a + P, 8n), errno("EINVAL"), "end below start");
     } finally {
-      unmapQuietly(a, 2 * P);
+      release(a, 2 * P);
       await un.close();
     }
   });
@@ -144,17 +146,17 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       assert.throws(() => un.unregister(99n), errno("EINVAL"));
       un.register(a, a + P, 1n);
       un.register(a + P, a + 2 * P, 2n);
-      munmap(a, 2 * P);
+      unmap(a, 2 * P);
       assert.equal(un.generation, 1n);
       un.unregister(1n);
       assert.throws(() => un.unregister(1n), errno("EINVAL"), "gone");
       assert.deepEqual(un.readEvents(), [inval(2n, a + P, a + 2 * P), last(1n)]);
       un.unregister(2n);
       un.register(a + 2 * P, a + 3 * P, 1n); // the cookie is free again
-      munmap(a + 2 * P, P);
+      unmap(a + 2 * P, P);
       assert.deepEqual(un.readEvents(), [inval(1n, a + 2 * P, a + 3 * P), last(2n)]);
     } finally {
-      unmapQuietly(a, 3 * P);
+      release(a, 3 * P);
       await un.close();
     }
   });
@@ -166,14 +168,14 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       un.register(a, a + 2 * P, 1n);
       assert.throws(() => un.readInto(new Uint8Array(32)), errno("EAGAIN"), "nothing queued, nothing owed");
       assert.equal(un.readable, false);
-      munmap(a, P);
+      unmap(a, P);
       assert.equal(un.readable, true);
       assert.deepEqual(un.readEvents(), [inval(1n, a, a + P), last(1n)]);
       assert.equal(un.readable, false);
       assert.deepEqual(un.readEvents(), []);
       assert.throws(() => un.readInto(new Uint8Array(32)), errno("EAGAIN"));
     } finally {
-      unmapQuietly(a, 2 * P);
+      release(a, 2 * P);
       await un.close();
     }
   });
@@ -183,7 +185,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     const a = mapAnon(1);
     try {
       un.register(a, a + P, 1n);
-      munmap(a, P);
+      unmap(a, P);
       for (const size of [0, 3, 31]) assert.throws(() => un.readInto(new Uint8Array(size)), errno("EINVAL"), `${size} bytes`);
       const buf = new Uint8Array(50); // rounded down to one event
       assert.equal(un.readInto(buf), 32, "one whole event only");
@@ -201,13 +203,13 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     const a = mapAnon(3);
     try {
       for (let i = 0; i < 3; i++) un.register(a + i * P, a + (i + 1) * P, big(10 + i));
-      munmap(a, 3 * P);
+      unmap(a, 3 * P);
       const buf = new Uint8Array(64);
       assert.equal(un.readInto(buf), 64, "two INVALs");
       assert.equal(un.readInto(buf), 64, "the third INVAL and the LAST");
       const dv = new DataView(buf.buffer);
       assert.deepEqual([dv.getUint32(0, true), dv.getBigUint64(24, true), dv.getUint32(32, true)], [0, 12n, 1]);
-      munmap(a, P);
+      unmap(a, P);
       for (let i = 0; i < 3; i++) un.unregister(big(10 + i));
     } finally {
       await un.close();
@@ -220,14 +222,14 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     try {
       un.register(a + 100, a + 200, 1n);
       un.register(a + 2 * P, a + 3 * P, 2n);
-      munmap(a + P, P); // between them
-      munmap(a + 3 * P, P); // after
+      unmap(a + P, P); // between them
+      unmap(a + 3 * P, P); // after
       assert.equal(un.generation, 0n);
       assert.deepEqual(un.readEvents(), []);
-      munmap(a, P); // the page of the byte range [a+100, a+200)
+      unmap(a, P); // the page of the byte range [a+100, a+200)
       assert.deepEqual(un.readEvents(), [inval(1n, a + 100, a + 200), last(1n)]);
     } finally {
-      unmapQuietly(a, 4 * P);
+      release(a, 4 * P);
       await un.close();
     }
   });
@@ -239,9 +241,46 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       un.register(a, a + P, 0n);
       un.register(a, a + P, 2n ** 64n - 1n);
       assert.throws(() => un.register(a, a + P, -1n), errno("EINVAL"), "-1 wraps to 2^64-1, already registered");
-      munmap(a, P);
+      unmap(a, P);
       assert.deepEqual(un.readEvents(), [inval(0n, a, a + P), inval(2n ** 64n - 1n, a, a + P), last(1n)]);
     } finally {
+      await un.close();
+    }
+  });
+
+  t("the DoS bound: 1000 invalidations of one registration queue one report", async () => {
+    const un = await open();
+    const a = mapAnon(1);
+    try {
+      un.register(a, a + P, 1n);
+      for (let i = 0; i < 1000; i++) madvise(a, P, mm.MADV_DONTNEED);
+      assert.equal(un.generation, 1000n, "the counter counts invalidations");
+      const buf = new Uint8Array(64 * 32);
+      assert.equal(un.readInto(buf), 64, "one report (merged, no HINT) and the LAST");
+      assert.deepEqual(decodeEvents(buf, 64), [inval(1n), last(1000n)]);
+    } finally {
+      release(a, P);
+      await un.close();
+    }
+  });
+
+  t("the DoS bound: registrations are capped (ENOSPC), so is the queue", async () => {
+    const param = "/sys/module/ummunotify/parameters/max_regions";
+    let restore: string | null = null;
+    if (kind === "device") {
+      restore = readFileSync(param, "utf8").trim();
+      writeFileSync(param, "3");
+    }
+    const un = await open(kind === "userfaultfd" ? { maxRegistrations: 3 } : {});
+    const a = mapAnon(4);
+    try {
+      for (let i = 0; i < 3; i++) un.register(a + i * P, a + (i + 1) * P, big(i));
+      assert.throws(() => un.register(a + 3 * P, a + 4 * P, 3n), errno("ENOSPC"));
+      unmap(a, 4 * P); // every registration hit: at most 3 reports
+      assert.deepEqual(un.readEvents(), [inval(0n, a, a + P), inval(1n, a + P, a + 2 * P), inval(2n, a + 2 * P, a + 3 * P), last(1n)]);
+    } finally {
+      if (restore !== null) writeFileSync(param, restore);
+      release(a, 4 * P);
       await un.close();
     }
   });
@@ -267,11 +306,11 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       assert.deepEqual(un.readEvents(), [inval(1n, a + P, a + 2 * P), last(2n)]);
       un.register(a + 2 * P, a + 4 * P, 2n);
       // Onto our own last two pages (MREMAP_FIXED replaces whatever is at the destination).
-      assert.equal(mremap(a + 2 * P, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 4 * P), a + 4 * P);
+      assert.equal(remap(a + 2 * P, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 4 * P), a + 4 * P);
       // As the driver measures it: the page tables move (1), the old vma is unmapped (2).
       assert.deepEqual(un.readEvents(), [inval(2n), last(4n)]);
     } finally {
-      unmapQuietly(a, 6 * P);
+      release(a, 6 * P);
       await un.close();
     }
   });
@@ -284,7 +323,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       un.register(a, a + P, 1n);
       const before = await ask<{ changed: boolean; generation: bigint }>(w, { op: "check", handle: un.counter.handle, since: 0n });
       assert.deepEqual(before, { changed: false, generation: 0n });
-      munmap(a, P);
+      unmap(a, P);
       const after = await ask<{ changed: boolean; generation: bigint }>(w, { op: "check", handle: un.counter.handle, since: 0n });
       assert.deepEqual(after, { changed: true, generation: 1n });
     } finally {
@@ -301,6 +340,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       un.register(a, a + P, 1n);
       const waited = un.waitForChange(0n, { timeoutMs: 10_000 });
       await ask(w, { op: "munmap-later", addr: a, len: P, delayMs: 50 });
+      markGone(a, P);
       // At least 1: the device keeps watching the addresses, and threads that start
       // meanwhile may map and change memory there again (see docs/ummunotify.md).
       const g = await waited;
@@ -324,7 +364,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       un.register(a, a + P, 1n);
       const answer = ask<{ generation: bigint }>(w, { op: "wait", handle: un.counter.handle, since: 0n, timeoutMs: 10_000 });
       await new Promise((r) => setTimeout(r, 100));
-      munmap(a, P);
+      unmap(a, P);
       assert.ok((await answer).generation >= 1n);
     } finally {
       w.terminate();
@@ -341,6 +381,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       assert.deepEqual(await un.read({ timeoutMs: 50 }), [], "timeout");
       const pending = un.read({ timeoutMs: 10_000 });
       await ask(w, { op: "munmap-later", addr: a, len: P, delayMs: 30 });
+      markGone(a, P);
       assert.deepEqual(await pending, [inval(1n, a, a + P), last(1n)]);
       const ac = new AbortController();
       const aborted = un.read({ signal: ac.signal });
@@ -351,6 +392,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
         for await (const ev of un.events()) seen.push(ev);
       })();
       await ask(w, { op: "munmap-later", addr: a + P, len: P, delayMs: 30 });
+      markGone(a + P, P);
       for (let i = 0; i < 200 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
       await un.close();
       await iter; // ended by close()
@@ -373,6 +415,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(un.readSync(10_000), [inval(1n, a, a + P), last(1n)]);
       await done;
+      markGone(a, P);
     } finally {
       w.terminate();
       await un.close();
@@ -381,6 +424,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
 
   t("close with live registrations and queued reports leaks nothing (20 cycles: fds, threads, mappings)", async () => {
     const a = mapAnon(8);
+    await warmUp(kind);
     const before = await quiescent();
     for (let i = 0; i < 20; i++) {
       const un = await open();
@@ -393,7 +437,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
     const after = await settledTo(before);
     assert.deepEqual(after, before);
     // Nothing is registered any more: unmapping does not block or report.
-    munmap(a, 8 * P);
+    unmap(a, 8 * P);
     assert.equal(isMapped(a, 8 * P), false);
     const nrRegions = "/sys/module/ummunotify/parameters/nr_regions";
     if (kind === "device") {
@@ -417,10 +461,10 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
       const g1 = un.generation;
       if (kind === "userfaultfd") assert.deepEqual([afterFork, g1], [[], g0], "the child's munmap is not ours");
       else assert.ok(afterFork.every((e) => e.kind === "last" || e.cookie === 1n));
-      munmap(a, P);
+      unmap(a, P);
       assert.equal(un.generation, g1 + 1n, "our own munmap is");
     } finally {
-      unmapQuietly(a, 2 * P);
+      release(a, 2 * P);
       await un.close();
     }
   });

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { type BackendKind, Ummunotify, type UmmunotifyEvent } from "../src/ummunotify/mod.ts";
 import * as mm from "../ffi/mman.ts";
 import { runtime } from "../ffi/platform.ts";
-import { check, cstring, libc, madvise, mmap, mprotect, mremap, munmap } from "../src/libc.ts";
-import { backendSkip, getForker, mapAnon, P, pagemap, scratchDir, unmapQuietly, vmSwap } from "./ummunotify_helpers.ts";
+import { check, cstring, libc, madvise, mmap, mprotect } from "../src/libc.ts";
+import { backendSkip, getForker, mapAnon, live, markGone, P, pagemap, release, remap, scratchDir, unmap, vmSwap } from "./ummunotify_helpers.ts";
 
 const MADV_PAGEOUT = 21;
 const MS_SYNC = 4;
@@ -60,66 +60,66 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
   row("munmap", { userfaultfd: 1, device: 1 }, async (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
-    hit(measure(un, () => munmap(a, P)), exp);
-    unmapQuietly(a, 2 * P);
+    hit(measure(un, () => unmap(a, P)), exp);
+    release(a, 2 * P);
   });
 
   row("mmap(MAP_FIXED) over the range", { userfaultfd: 1, device: 1 }, async (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => mmap(P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_FIXED, -1, 0, a)), exp);
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
   });
 
   row("mremap moving the range away", { userfaultfd: 2, device: 2 }, async (un, exp) => {
     const a = mapAnon(4);
     un.register(a, a + 2 * P, 1n);
-    hit(measure(un, () => mremap(a, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 2 * P)), exp);
-    unmapQuietly(a, 4 * P);
+    hit(measure(un, () => remap(a, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 2 * P)), exp);
+    release(a, 4 * P);
   });
 
   row("mremap shrinking the range", { userfaultfd: 1, device: 1 }, async (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + 2 * P, 1n);
-    const m = measure(un, () => mremap(a, 2 * P, P, 0));
+    const m = measure(un, () => remap(a, 2 * P, P, 0));
     hit(m, exp);
     assert.deepEqual((m.events[0] as { hint?: unknown }).hint, { start: BigInt(a + P), end: BigInt(a + 2 * P) });
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
   });
 
   row("mremap growing in place (nothing is invalidated)", { userfaultfd: 0, device: 0 }, async (un, exp) => {
     const a = mapAnon(4);
-    munmap(a + 2 * P, 2 * P);
+    unmap(a + 2 * P, 2 * P);
     un.register(a, a + 2 * P, 1n);
-    hit(measure(un, () => assert.equal(mremap(a, 2 * P, 4 * P, 0), a)), exp);
-    unmapQuietly(a, 4 * P);
+    hit(measure(un, () => assert.equal(remap(a, 2 * P, 4 * P, 0), a)), exp);
+    release(a, 4 * P);
   });
 
   row("mremap of another mapping onto the range", { userfaultfd: 1, device: 1 }, async (un, exp) => {
     const a = mapAnon(2), b = mapAnon(1);
     un.register(a, a + P, 1n);
-    hit(measure(un, () => mremap(b, P, P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a)), exp);
-    unmapQuietly(a, 2 * P);
+    hit(measure(un, () => remap(b, P, P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a)), exp);
+    release(a, 2 * P);
   });
 
   row("madvise(MADV_DONTNEED)", { userfaultfd: 1, device: 1 }, async (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => madvise(a, 2 * P, mm.MADV_DONTNEED)), exp);
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
   });
 
   row("madvise(MADV_FREE)", { userfaultfd: 1, device: 1 }, async (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => madvise(a, P, mm.MADV_FREE)), exp);
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
   });
 
   const memfd = (pages: number) => {
     const fd = check(libc.memfd_create(cstring("ummu-table"), mm.MFD_CLOEXEC), "memfd_create");
     check(libc.ftruncate(fd, pages * P), "ftruncate");
-    const a = mmap(pages * P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_SHARED, fd, 0);
+    const a = live(mmap(pages * P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_SHARED, fd, 0), pages * P);
     new Uint8Array(runtime.view(a, pages * P)).fill(3);
     return { fd, a };
   };
@@ -128,7 +128,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     const { fd, a } = memfd(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => madvise(a, P, mm.MADV_REMOVE)), exp);
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
     libc.close(fd);
   });
 
@@ -136,7 +136,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     const { fd, a } = memfd(2);
     un.register(a, a + 2 * P, 1n);
     hit(measure(un, () => check(libc.ftruncate(fd, 0), "ftruncate")), exp);
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
     libc.close(fd);
   });
 
@@ -144,7 +144,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => mprotect(a, P, mm.PROT_READ)), exp);
-    unmapQuietly(a, 2 * P);
+    release(a, 2 * P);
   });
 
   row("fork (the parent's private pages are write-protected)", { userfaultfd: 0, device: 1 }, async (un, exp) => {
@@ -153,7 +153,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     const a = mapAnon(1);
     un.register(a, a + P, 1n);
     hit(measure(un, () => assert.equal(forker.wait(forker.fork(0, 0, 0)), 0)), exp);
-    unmapQuietly(a, P);
+    release(a, P);
   });
 
   row("a COW break in the parent after fork", { userfaultfd: 0, device: 1 }, async (un, exp) => {
@@ -172,7 +172,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     } finally {
       forker.kill(pid);
       forker.wait(pid);
-      unmapQuietly(a, P);
+      release(a, P);
     }
   });
 
@@ -182,13 +182,13 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     writeFileSync(path, new Uint8Array(P));
     const fd = openSync(path, "r+");
     try {
-      const a = mmap(P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_SHARED, fd, 0);
+      const a = live(mmap(P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_SHARED, fd, 0), P);
       new Uint8Array(runtime.view(a, P))[0] = 1; // dirty
       un.register(a, a + P, 1n);
       const m = measure(un, () => check(libc.msync(a, P, MS_SYNC), "msync"));
       if (kind === "device" && m.delta === 0n) return "this file system did not write-protect the page for writeback";
       hit(m, exp);
-      unmapQuietly(a, P);
+      release(a, P);
     } finally {
       closeSync(fd);
       rmSync(dir, { recursive: true });
@@ -201,12 +201,12 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     writeFileSync(path, new Uint8Array(P).fill(7));
     const fd = openSync(path, "r");
     try {
-      const a = mmap(P, mm.PROT_READ, mm.MAP_PRIVATE, fd, 0);
+      const a = live(mmap(P, mm.PROT_READ, mm.MAP_PRIVATE, fd, 0), P);
       assert.equal(new Uint8Array(runtime.view(a, P))[0], 7); // present
       un.register(a, a + P, 1n);
       const m = measure(un, () => libc.madvise(a, P, MADV_PAGEOUT));
       const present = pagemap(a, 1)[0].present;
-      unmapQuietly(a, P);
+      release(a, P);
       if (present) return "the kernel kept the page (MADV_PAGEOUT is advice)";
       hit(m, exp);
     } finally {
@@ -222,7 +222,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     un.register(a, a + P, 1n);
     const m = measure(un, () => libc.madvise(a, P, MADV_PAGEOUT));
     const present = pagemap(a, 1)[0].present;
-    unmapQuietly(a, P);
+    release(a, P);
     if (present) return "the kernel kept the page";
     hit(m, exp);
   });
@@ -251,7 +251,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
       if (exp === 0) assert.equal(m.delta, 0n);
       assert.equal(m.events.length, exp === 0 ? 0 : 1);
     } finally {
-      unmapQuietly(a, pages * P);
+      release(a, pages * P);
     }
   });
 }

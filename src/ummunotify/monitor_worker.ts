@@ -29,6 +29,8 @@ export interface MonitorInit {
   pageSize: number;
   /** Keep polling (poll with timeout 0) this long after the last event before sleeping. */
   spinMicros: number;
+  /** Tests only: skip the BUSY marker, to show that the no-window stress test catches the window. */
+  unsafeNoBusyMarker?: boolean;
 }
 
 const EAGAIN = 11, EINTR = 4;
@@ -158,7 +160,7 @@ function run(init: MonitorInit): void {
     if (ur & (m.POLLERR | m.POLLNVAL)) throw new Error("userfaultfd poll error (closed?)");
     if (ur & m.POLLIN) {
       if (Atomics.load(ctl, CTL.stop)) return;
-      table.markBusy(); // before read(2) releases anyone
+      if (!init.unsafeNoBusyMarker) table.markBusy(); // before read(2) releases anyone
       readAll();
       if (npending > 0) apply();
       table.publish();

@@ -20,7 +20,7 @@ import { encodeEvent } from "./events.ts";
 import * as n from "../../ffi/ummunotify.ts";
 import { GenerationCounter, type WaitOptions } from "./counter.ts";
 import type { Backend } from "./backend.ts";
-import { createTableBuffers, CTL, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
+import { BIG, createTableBuffers, CTL, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
 import type { MonitorInit } from "./monitor_worker.ts";
 
 const EINVAL = 22, EAGAIN = 11, ENOSPC = 28, ENOMEM = 12, ENODEV = 19, EBUSY = 16, EPERM = 1;
@@ -37,6 +37,11 @@ export interface UffdBackendOptions {
    * only with a CPU to spare.
    */
   spinMicros?: number;
+  /**
+   * @internal Tests only: the monitor does not mark the counter BUSY before
+   * read(2). This opens the window that the marker closes.
+   */
+  unsafeNoBusyMarker?: boolean;
 }
 
 /** Test hooks (not part of the public API). */
@@ -135,6 +140,7 @@ export class UffdBackend implements Backend {
         buffers,
         pageSize: PAGE_SIZE,
         spinMicros: options.spinMicros ?? 0,
+        unsafeNoBusyMarker: options.unsafeNoBusyMarker === true,
       };
       worker.postMessage(init);
       backend = new UffdBackend(uffd, worker, table, wakeFd, stopped);
@@ -301,6 +307,7 @@ export class UffdBackend implements Backend {
     kill(): void;
     crash(): void;
     state(): number;
+    setGeneration(g: bigint): void;
     worker: Worker;
     stopped: Promise<void>;
   } {
@@ -316,6 +323,14 @@ export class UffdBackend implements Backend {
         signalEventfd(this.#wakeFd);
       },
       state: () => Atomics.load(this.#table.i32, CTL.state),
+      /** Sets the generation (to cross 2^32 in the tearing test). */
+      setGeneration: (g: bigint) => {
+        this.#sync();
+        this.#table.lock();
+        this.#table.big[BIG.gen] = g;
+        this.#table.unlock();
+        this.#table.publish();
+      },
       worker: this.#worker,
       stopped: this.#stopped,
     };

@@ -14,10 +14,10 @@ import { readFileSync } from "node:fs";
 import { Ummunotify } from "../../src/ummunotify/mod.ts";
 import { UmmuError } from "../../src/errors.ts";
 import * as mm from "../../ffi/mman.ts";
-import { libc, munmap } from "../../src/libc.ts";
+import { libc } from "../../src/libc.ts";
 import { semanticSuite } from "../ummunotify_suite.ts";
 import { tableSuite } from "../ummunotify_table_suite.ts";
-import { backendSkip, mapAnon, P, worker } from "../ummunotify_helpers.ts";
+import { backendSkip, mapAnon, markGone, P, release, remap, unmap, worker } from "../ummunotify_helpers.ts";
 
 semanticSuite("device");
 tableSuite("device");
@@ -59,7 +59,7 @@ test("[device] a blocking read(2) sleeps until an invalidation is queued", { ski
     w.postMessage({ op: "device-blocking-read", start: a, end: a + P, cookie: 42n, ready: ready.buffer });
     while (Atomics.load(ready, 0) === 0) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 100)); // it is asleep in read(2) now
-    munmap(a, P);
+    unmap(a, P);
     const r = await answer;
     assert.equal(r.error, undefined);
     assert.ok(r.ms >= 50, `read(2) slept ${r.ms} ms`);
