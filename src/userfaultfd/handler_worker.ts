@@ -21,6 +21,30 @@ const TWO32 = 2 ** 32;
 
 const post = (msg: HandlerMessage) => postFromWorker(msg);
 
+// 64-bit FFI parameters (the ioctl request, read's length, poll's nfds) are
+// passed as BigInt constants made once: Deno's fast FFI path takes a 64-bit
+// parameter only as a BigInt (a Number deoptimizes the caller and takes the
+// slow path, ~110 ns more per call); Bun takes either at the same speed.
+const REQ_COPY = BigInt(u.UFFDIO_COPY);
+const REQ_ZEROPAGE = BigInt(u.UFFDIO_ZEROPAGE);
+const REQ_WAKE = BigInt(u.UFFDIO_WAKE);
+const REQ_WRITEPROTECT = BigInt(u.UFFDIO_WRITEPROTECT);
+const REQ_CONTINUE = BigInt(u.UFFDIO_CONTINUE);
+const REQ_POISON = BigInt(u.UFFDIO_POISON);
+const REQ_MOVE = BigInt(u.UFFDIO_MOVE);
+const requestArg = (request: number): bigint =>
+  request === u.UFFDIO_COPY ? REQ_COPY
+  : request === u.UFFDIO_ZEROPAGE ? REQ_ZEROPAGE
+  : request === u.UFFDIO_CONTINUE ? REQ_CONTINUE
+  : request === u.UFFDIO_POISON ? REQ_POISON
+  : request === u.UFFDIO_MOVE ? REQ_MOVE
+  : BigInt(request);
+const BATCH_BYTES = BigInt(MSG * BATCH);
+const NFDS = 2n;
+const EIGHT = 8n;
+/** libc.read with a 64-bit length: the Libc type says number, every adapter takes a bigint. */
+type ReadBig = (fd: number, buf: Uint8Array, len: number | bigint) => number;
+
 function put64(dv: DataView, off: number, v: number): void {
   dv.setUint32(off, v >>> 0, true);
   dv.setUint32(off + 4, Math.floor(v / TWO32), true);
@@ -47,6 +71,12 @@ async function main(init: HandlerInit): Promise<void> {
   const { uffd, wakeFd } = init;
   const status = new Int32Array(init.status);
   const ranges: Range[] = [];
+  // This Worker is the only writer of the counters: a plain read and an
+  // atomic store publish each change (cheaper than a locked add, and ordered
+  // before the ioctl that wakes a toucher).
+  const bump = (i: number, n: number): void => {
+    Atomics.store(status, i, (status[i] + n) | 0);
+  };
   for (const r of init.ranges) {
     const range: Range = {
       ...r,
@@ -73,30 +103,44 @@ async function main(init: HandlerInit): Promise<void> {
   const stagingAddr = init.staging;
   const staging = new Uint8Array(runtime.view(stagingAddr, init.stagingLength));
 
+  const read = libc.read as ReadBig;
   const msgs = new Uint8Array(MSG * BATCH);
   const mdv = new DataView(msgs.buffer);
   const arg = new Uint8Array(64);
   const adv = new DataView(arg.buffer);
+  // The ioctl argument as 32-bit words (x86_64 and arm64 are little-endian):
+  // element stores are the cheapest way to pack it, and nothing is allocated.
+  const a32 = new Uint32Array(arg.buffer);
   const pollfds = pollPair(uffd, wakeFd);
   const pdv = new DataView(pollfds.buffer);
   const eventBuf = new Uint8Array(8);
 
   // One resolving ioctl over [dst, dst+len); returns bytes done (>0), or -errno.
+  // Every field is written, and the result field zeroed (the kernel leaves it
+  // untouched when it rejects the arguments), so no fill() is needed.
   function resolve(request: number, dst: number, len: number, src: number, mode: number): number {
-    arg.fill(0);
+    a32[0] = dst >>> 0;
+    a32[1] = (dst / TWO32) >>> 0;
     if (request === u.UFFDIO_COPY || request === u.UFFDIO_MOVE) {
-      put64(adv, 0, dst);
-      put64(adv, 8, src);
-      put64(adv, 16, len);
-      put64(adv, 24, mode);
-      if (libc.ioctl(uffd, request, arg) === 0) return len;
+      a32[2] = src >>> 0;
+      a32[3] = (src / TWO32) >>> 0;
+      a32[4] = len >>> 0;
+      a32[5] = (len / TWO32) >>> 0;
+      a32[6] = mode;
+      a32[7] = 0;
+      a32[8] = 0;
+      a32[9] = 0;
+      if (libc.ioctl(uffd, requestArg(request), arg) === 0) return len;
       const n = getS64(adv, 32);
       return n > 0 ? n : -errno();
     }
-    put64(adv, 0, dst);
-    put64(adv, 8, len);
-    put64(adv, 16, mode);
-    if (libc.ioctl(uffd, request, arg) === 0) return len;
+    a32[2] = len >>> 0;
+    a32[3] = (len / TWO32) >>> 0;
+    a32[4] = mode;
+    a32[5] = 0;
+    a32[6] = 0;
+    a32[7] = 0;
+    if (libc.ioctl(uffd, requestArg(request), arg) === 0) return len;
     const n = getS64(adv, 24);
     return n > 0 ? n : -errno();
   }
@@ -104,7 +148,7 @@ async function main(init: HandlerInit): Promise<void> {
   function wake(dst: number, len: number): void {
     put64(adv, 0, dst);
     put64(adv, 8, len);
-    libc.ioctl(uffd, u.UFFDIO_WAKE, arg);
+    libc.ioctl(uffd, REQ_WAKE, arg);
   }
 
   // Resolve [page, page+len) with a request, resuming partial progress and
@@ -134,15 +178,12 @@ async function main(init: HandlerInit): Promise<void> {
     return true;
   }
 
-  async function fillPages(range: Range, offset: number, dest: Uint8Array): Promise<void> {
-    const s = range.source;
-    if (s.kind === "file") {
-      const n = libc.pread(range.fileFd, dest, dest.length, (s.offset ?? 0) + offset);
-      if (n < 0) throw new Error(`pread(${s.path}) failed: errno ${errno()}`);
-      if (n < dest.length) dest.fill(0, n); // past the end of the file
-    } else if (s.kind === "module") {
-      await range.module!.fill(offset, dest);
-    }
+  // A file source's pages into dest[0, len): synchronous, allocates nothing.
+  function fillFromFile(range: Range, offset: number, dest: Uint8Array, len: number): void {
+    const s = range.source as { path: string; offset?: number };
+    const n = libc.pread(range.fileFd, dest, len, (s.offset ?? 0) + offset);
+    if (n < 0) throw new Error(`pread(${s.path}) failed: errno ${errno()}`);
+    if (n < len) dest.fill(0, n, len); // past the end of the file
   }
 
   // Zero pages: UFFDIO_ZEROPAGE, except on hugetlb (no zero huge page): COPY from zeroed staging.
@@ -152,7 +193,10 @@ async function main(init: HandlerInit): Promise<void> {
     return resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
   }
 
-  async function onMissing(range: Range, page: number): Promise<void> {
+  // MISSING: synchronous for the built-in sources (an await, even of a
+  // non-promise, costs a microtask turn per fault); a Promise only for a
+  // module source, whose fill() may be async.
+  function onMissing(range: Range, page: number): Promise<void> | undefined {
     const pageSize = range.pageSize;
     const first = (page - range.start) / pageSize;
     // Readahead stops at the range end and at the first page already resolved.
@@ -164,7 +208,8 @@ async function main(init: HandlerInit): Promise<void> {
     const s = range.source;
     let ok: boolean;
     // Counted before the ioctl wakes the toucher, so its next read of stats is exact.
-    Atomics.add(status, STATUS.pages, count);
+    bump(STATUS.pages, count);
+    if (s.kind === "module") return onMissingModule(range, page, first, count, offset);
     try {
       if (s.kind === "zero") {
         ok = zeroFill(page, len, pageSize);
@@ -179,20 +224,45 @@ async function main(init: HandlerInit): Promise<void> {
           ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
         }
       } else {
-        await fillPages(range, offset, staging.subarray(0, len));
+        fillFromFile(range, offset, staging, len);
         ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
       }
     } catch (e) {
-      Atomics.add(status, STATUS.errors, 1);
-      post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
-      Atomics.sub(status, STATUS.pages, count);
-      if (init.onSourceError === "poison") resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
-      else zeroFill(page, pageSize);
-      range.resolved[first] = 1;
+      sourceFailed(range, page, first, count, offset, e);
       return;
     }
-    if (ok) range.resolved.fill(1, first, first + count);
-    else Atomics.sub(status, STATUS.pages, count);
+    missingDone(range, first, count, ok);
+  }
+
+  async function onMissingModule(range: Range, page: number, first: number, count: number, offset: number): Promise<void> {
+    const len = count * range.pageSize;
+    let ok: boolean;
+    try {
+      await range.module!.fill(offset, staging.subarray(0, len));
+      ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, range.pageSize);
+    } catch (e) {
+      sourceFailed(range, page, first, count, offset, e);
+      return;
+    }
+    missingDone(range, first, count, ok);
+  }
+
+  function missingDone(range: Range, first: number, count: number, ok: boolean): void {
+    if (ok) {
+      if (count === 1) range.resolved[first] = 1;
+      else range.resolved.fill(1, first, first + count);
+    } else bump(STATUS.pages, -count);
+  }
+
+  // A source threw: report it, and resolve the faulting page as the policy says.
+  function sourceFailed(range: Range, page: number, first: number, count: number, offset: number, e: unknown): void {
+    const pageSize = range.pageSize;
+    bump(STATUS.errors, 1);
+    post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
+    bump(STATUS.pages, -count);
+    if (init.onSourceError === "poison") resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
+    else zeroFill(page, pageSize);
+    range.resolved[first] = 1;
   }
 
   // The snapshot is written by this thread only: a page is copied once, before any write lands.
@@ -207,7 +277,7 @@ async function main(init: HandlerInit): Promise<void> {
     put64(adv, 0, page);
     put64(adv, 8, len);
     put64(adv, 16, 0); // mode 0: unprotect and wake
-    for (let tries = 0; libc.ioctl(uffd, u.UFFDIO_WRITEPROTECT, arg) !== 0; tries++) {
+    for (let tries = 0; libc.ioctl(uffd, REQ_WRITEPROTECT, arg) !== 0; tries++) {
       const e = errno();
       if (e === ENOENT || e === ESRCH || (e === EAGAIN && tries > 100)) return;
       if (e !== EAGAIN) throw new Error(`UFFDIO_WRITEPROTECT failed: errno ${e}`);
@@ -227,15 +297,17 @@ async function main(init: HandlerInit): Promise<void> {
     put64(adv, 0, page);
     put64(adv, 8, range.pageSize);
     put64(adv, 16, 0); // mode 0: unprotect and wake
-    Atomics.add(status, STATUS.wpFaults, 1);
-    for (let tries = 0; libc.ioctl(uffd, u.UFFDIO_WRITEPROTECT, arg) !== 0; tries++) {
+    bump(STATUS.wpFaults, 1);
+    for (let tries = 0; libc.ioctl(uffd, REQ_WRITEPROTECT, arg) !== 0; tries++) {
       const e = errno();
       if (e === ENOENT || e === ESRCH || (e === EAGAIN && tries > 100)) return;
       if (e !== EAGAIN) throw new Error(`UFFDIO_WRITEPROTECT failed: errno ${e}`);
     }
   }
 
-  async function onMinor(range: Range, page: number): Promise<void> {
+  // MINOR: synchronous unless a module source fills the page.
+  function onMinor(range: Range, page: number): Promise<void> | undefined {
+    if (range.alias !== undefined && range.source.kind === "module") return onMinorModule(range, page);
     const pageSize = range.pageSize;
     const offset = page - range.start;
     if (range.alias !== undefined && range.source.kind !== "zero") {
@@ -243,13 +315,29 @@ async function main(init: HandlerInit): Promise<void> {
       try {
         if (range.source.kind === "shared") {
           alias.set(new Uint8Array(range.source.buffer, (range.source.offset ?? 0) + offset, pageSize));
-        } else await fillPages(range, offset, alias);
+        } else fillFromFile(range, offset, alias, pageSize);
       } catch (e) {
-        Atomics.add(status, STATUS.errors, 1);
+        bump(STATUS.errors, 1);
         post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
       }
     }
-    Atomics.add(status, STATUS.minorFaults, 1);
+    bump(STATUS.minorFaults, 1);
+    resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
+  }
+
+  async function onMinorModule(range: Range, page: number): Promise<void> {
+    const pageSize = range.pageSize;
+    const offset = page - range.start;
+    if (range.alias !== undefined) {
+      const alias = new Uint8Array(runtime.view(range.alias + offset, pageSize));
+      try {
+        await range.module!.fill(offset, alias);
+      } catch (e) {
+        bump(STATUS.errors, 1);
+        post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    bump(STATUS.minorFaults, 1);
     resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
   }
 
@@ -267,7 +355,7 @@ async function main(init: HandlerInit): Promise<void> {
   const drainView = new DataView(drainBuf.buffer);
   function drainPending(): void {
     for (;;) {
-      const n = libc.read(uffd, drainBuf, drainBuf.length);
+      const n = read(uffd, drainBuf, BATCH_BYTES);
       if (n <= 0) return;
       for (let off = 0; off < n; off += MSG) {
         if (drainBuf[off] === u.UFFD_EVENT_PAGEFAULT) deferred.push(drainBuf.slice(off, off + MSG));
@@ -278,7 +366,7 @@ async function main(init: HandlerInit): Promise<void> {
 
   function onEvent(view: DataView, off: number): void {
     const ev = decodeEvent(view, off);
-    Atomics.add(status, STATUS.events, 1);
+    bump(STATUS.events, 1);
     if (ev.kind === "unmap" || ev.kind === "remove") {
       // Pages of the range are gone: they may fault again and must be served again.
       const s = Number(ev.start), e = Number(ev.end);
@@ -290,11 +378,16 @@ async function main(init: HandlerInit): Promise<void> {
     post({ type: "event", event: ev });
   }
 
-  async function handle(bytes: Uint8Array, view: DataView, off: number): Promise<void> {
-    if (bytes[off] !== u.UFFD_EVENT_PAGEFAULT) return onEvent(view, off);
+  // One message. Returns a Promise only when a module source is involved:
+  // the caller awaits it then, and only then.
+  function handle(bytes: Uint8Array, view: DataView, off: number): Promise<void> | undefined {
+    if (bytes[off] !== u.UFFD_EVENT_PAGEFAULT) {
+      onEvent(view, off);
+      return;
+    }
     const flags = view.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true);
     const addr = get64(view, off + u.UFFD_MSG_OFF.pagefault_address);
-    Atomics.add(status, STATUS.faults, 1);
+    bump(STATUS.faults, 1);
     const range = findRange(addr);
     if (range === null) {
       // Registered by someone else on this fd: zero it rather than leave the thread blocked.
@@ -304,8 +397,8 @@ async function main(init: HandlerInit): Promise<void> {
     }
     const page = addr - ((addr - range.start) % range.pageSize);
     if (flags & u.UFFD_PAGEFAULT_FLAG_WP) onWriteProtect(range, page);
-    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) await onMinor(range, page);
-    else await onMissing(range, page);
+    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) return onMinor(range, page);
+    else return onMissing(range, page);
   }
 
   Atomics.store(status, STATUS.state, STATE_RUNNING);
@@ -315,11 +408,15 @@ async function main(init: HandlerInit): Promise<void> {
   for (;;) {
     while (deferred.length > 0) {
       const msg = deferred.shift()!;
-      await handle(msg, new DataView(msg.buffer), 0);
+      const p = handle(msg, new DataView(msg.buffer), 0);
+      if (p !== undefined) await p;
     }
-    const n = libc.read(uffd, msgs, msgs.length);
+    const n = read(uffd, msgs, BATCH_BYTES);
     if (n > 0) {
-      for (let off = 0; off < n; off += MSG) await handle(msgs, mdv, off);
+      for (let off = 0; off < n; off += MSG) {
+        const p = handle(msgs, mdv, off);
+        if (p !== undefined) await p;
+      }
       continue;
     }
     const e = errno();
@@ -329,22 +426,25 @@ async function main(init: HandlerInit): Promise<void> {
       const until = performance.now() + spinMs;
       let got = 0;
       for (let i = 0;; i++) {
-        got = libc.read(uffd, msgs, msgs.length);
+        got = read(uffd, msgs, BATCH_BYTES);
         if (got > 0 || ((i & 15) === 15 && performance.now() > until)) break;
         libc.sched_yield();
       }
       if (got > 0) {
-        Atomics.add(status, STATUS.spinHits, 1);
-        for (let off = 0; off < got; off += MSG) await handle(msgs, mdv, off);
+        bump(STATUS.spinHits, 1);
+        for (let off = 0; off < got; off += MSG) {
+          const p = handle(msgs, mdv, off);
+          if (p !== undefined) await p;
+        }
         continue;
       }
     }
-    const r = libc.poll(pollfds, 2, -1);
+    const r = libc.poll(pollfds, NFDS, -1);
     if (r < 0 && errno() !== EINTR) throw new Error(`poll failed: errno ${errno()}`);
     if (pdv.getInt16(14, true) !== 0) {
       // The eventfd: a command, or stop.
       if (Atomics.load(status, STATUS.command) === COMMAND_SWEEP) {
-        libc.read(wakeFd, eventBuf, 8);
+        read(wakeFd, eventBuf, EIGHT);
         sweep();
         Atomics.store(status, STATUS.command, 0);
         Atomics.notify(status, STATUS.command);
