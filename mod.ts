@@ -36,6 +36,7 @@ export {
   type ModuleSource,
   type PageSource,
   type PageSourceModule,
+  type PageSources,
   type SharedSource,
   sources,
   type ZeroSource,

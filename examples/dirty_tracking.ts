@@ -7,6 +7,7 @@
  */
 import { DirtyTracker, Mapping } from "../mod.ts";
 
+// deno-lint-ignore require-await -- async like the other examples' main(), which the demo awaits
 export async function main(): Promise<void> {
   const pages = 1024;
   const mem = Mapping.create(pages * 4096);

@@ -9,7 +9,9 @@ import { libcSymbols } from "./symbols.ts";
 import type { Libc, RuntimeAdapter } from "./runtime.ts";
 
 interface Koffi {
-  load(path: string): { func(name: string, result: string, params: string[]): (...args: unknown[]) => unknown };
+  load(
+    path: string,
+  ): { func(name: string, result: string, params: string[]): (...args: unknown[]) => unknown };
   view(pointer: bigint, length: number): ArrayBuffer;
   address(value: unknown): bigint;
   errno(): number;
@@ -33,7 +35,9 @@ async function loadKoffi(): Promise<Koffi> {
 
 const koffi = await loadKoffi();
 if (!/^3\./.test(koffi.version)) {
-  throw new Error(`ummu needs koffi 3.x (pointers as BigInt), found ${koffi.version}: npm install koffi@3`);
+  throw new Error(
+    `ummu needs koffi 3.x (pointers as BigInt), found ${koffi.version}: npm install koffi@3`,
+  );
 }
 
 // Deno type names -> koffi's. Buffers are `void *`: koffi passes a typed
@@ -52,32 +56,36 @@ const lib = koffi.load("libc.so.6");
 const symbols: Record<string, unknown> = {};
 for (const [key, def] of Object.entries(libcSymbols)) {
   const d = def as { name?: string; parameters: readonly string[]; result: string };
-  symbols[key] = lib.func(d.name ?? key, KOFFI_TYPE[d.result], d.parameters.map((t) => KOFFI_TYPE[t]));
+  symbols[key] = lib.func(
+    d.name ?? key,
+    KOFFI_TYPE[d.result],
+    d.parameters.map((t) => KOFFI_TYPE[t]),
+  );
 }
 
 /**
  * Detaching: Node 22+ has ArrayBuffer.prototype.transfer. Node 20 has it
- * behind a V8 flag: take the builtin from a fresh context created with the
- * flag on, then turn the flag off again (the main realm is unchanged).
+ * behind a V8 flag: turn the flag on and take the builtin from a fresh
+ * context (the main realm's ArrayBuffer is unchanged). Looked up on first
+ * use; the flag is left on, since V8 flags are per process and another
+ * thread may be doing the same lookup.
  */
-async function findTransfer(): Promise<(this: ArrayBuffer, length?: number) => ArrayBuffer> {
-  const own = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer, length?: number) => ArrayBuffer }).transfer;
-  if (typeof own === "function") return own;
-  const v8 = await import("node:v8");
-  const vm = await import("node:vm");
-  v8.setFlagsFromString("--harmony-rab-gsab-transfer");
-  try {
-    const fromContext = vm.runInNewContext("ArrayBuffer.prototype.transfer");
-    if (typeof fromContext === "function") return fromContext;
-  } finally {
-    v8.setFlagsFromString("--no-harmony-rab-gsab-transfer");
+type Transfer = (this: ArrayBuffer, length?: number) => ArrayBuffer;
+let transfer: Transfer | null = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer ?? null;
+const nodeV8 = transfer ? null : await import("node:v8");
+const nodeVm = transfer ? null : await import("node:vm");
+function findTransfer(): Transfer {
+  if (transfer) return transfer;
+  nodeV8!.setFlagsFromString("--harmony-rab-gsab-transfer");
+  const fromContext = nodeVm!.runInNewContext("ArrayBuffer.prototype.transfer");
+  if (typeof fromContext !== "function") {
+    throw new Error(
+      `ummu: this Node (${process.versions.node}) cannot detach an ArrayBuffer, so closing a Mapping could leave ` +
+        "views over unmapped memory: use Node 20.x or newer",
+    );
   }
-  throw new Error(
-    `ummu: this Node (${process.versions.node}) cannot detach an ArrayBuffer, so Mapping.close() could leave ` +
-      "views over unmapped memory: use Node 20.x with V8 11.3+ or Node 22+",
-  );
+  return (transfer = fromContext as Transfer);
 }
-const transfer = await findTransfer();
 
 /** The koffi adapter. */
 export const adapter: RuntimeAdapter = {
@@ -96,6 +104,6 @@ export const adapter: RuntimeAdapter = {
     return koffi.errno();
   },
   detach(buffer) {
-    transfer.call(buffer, 0);
+    findTransfer().call(buffer, 0);
   },
 };

@@ -19,7 +19,17 @@
 //    (scripts/test_npm.mjs runs them there).
 //
 //   node scripts/build_npm.mjs [--no-tests]
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, posix, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -55,7 +65,12 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(stage, { recursive: true });
 const isTs = (p) => p.endsWith(".ts") && !p.endsWith(".d.ts");
 for (const dir of ["ffi", "src", "bin"]) {
-  if (existsSync(join(repo, dir))) cpSync(join(repo, dir), join(stage, dir), { recursive: true, filter: (p) => statSync(p).isDirectory() || isTs(p) });
+  if (existsSync(join(repo, dir))) {
+    cpSync(join(repo, dir), join(stage, dir), {
+      recursive: true,
+      filter: (p) => statSync(p).isDirectory() || isTs(p),
+    });
+  }
 }
 cpSync(join(repo, "mod.ts"), join(stage, "mod.ts"));
 if (withTests) {
@@ -116,7 +131,9 @@ const binFile = existsSync(join(stage, "bin", "ummu.ts")) ? "bin/ummu.ts" : null
 const URL_TS = /new URL\(\s*(["'`])(\.{1,2}\/[^"'`]+?)\.ts\1\s*,\s*import\.meta\.url\s*\)/g;
 function urlTargets(file) {
   const text = readFileSync(file, "utf8");
-  return [...text.matchAll(URL_TS)].map((m) => join(dirname(file), `${m[2]}.ts`)).filter((p) => existsSync(p));
+  return [...text.matchAll(URL_TS)].map((m) => join(dirname(file), `${m[2]}.ts`)).filter((p) =>
+    existsSync(p)
+  );
 }
 const roots = new Set(
   [
@@ -127,7 +144,9 @@ const roots = new Set(
     "ffi/node.ts",
     "ffi/unsupported.ts",
     ...(withTests
-      ? readdirSync(join(stage, "tests")).filter((f) => f.endsWith(".test.ts") && f !== "abi.test.ts").map((f) => `tests/${f}`)
+      ? readdirSync(join(stage, "tests")).filter((f) =>
+        f.endsWith(".test.ts") && f !== "abi.test.ts"
+      ).map((f) => `tests/${f}`)
       : []),
   ].map((f) => join(stage, f)),
 );
@@ -166,7 +185,11 @@ const program = ts.createProgram([...roots, join(stage, "npm_shims.d.ts")], opti
 const emitted = program.emit();
 const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics);
 if (diagnostics.length > 0) {
-  const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => stage, getNewLine: () => "\n" };
+  const host = {
+    getCanonicalFileName: (f) => f,
+    getCurrentDirectory: () => stage,
+    getNewLine: () => "\n",
+  };
   console.error(ts.formatDiagnostics(diagnostics, host));
   console.error(`build:npm: tsc found ${diagnostics.length} problem(s); nothing written to npm/`);
   process.exit(1);
@@ -204,7 +227,18 @@ const manifest = {
   name: NAME,
   version: VERSION,
   description: pkg.description,
-  keywords: ["userfaultfd", "ummunotify", "user_events", "ffi", "linux", "page-fault", "tracepoints", "deno", "bun", "koffi"],
+  keywords: [
+    "userfaultfd",
+    "ummunotify",
+    "user_events",
+    "ffi",
+    "linux",
+    "page-fault",
+    "tracepoints",
+    "deno",
+    "bun",
+    "koffi",
+  ],
   license: pkg.license,
   type: "module",
   ...(pkg.repository ? { repository: pkg.repository } : {}),
@@ -227,12 +261,18 @@ const manifest = {
 };
 writeFileSync(join(npmDir, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
 for (const f of ["README.md", "LICENSE"]) cpSync(join(repo, f), join(npmDir, f));
-log(`npm/: ${NAME}@${VERSION}, entries ${Object.keys(entries).join(" ")}${binFile ? ", bin ummu" : ""}`);
+log(
+  `npm/: ${NAME}@${VERSION}, entries ${Object.keys(entries).join(" ")}${
+    binFile ? ", bin ummu" : ""
+  }`,
+);
 
 // ---------------------------------------------------------------- 4. tests
 if (withTests) {
   mkdirSync(testsOut, { recursive: true });
-  const entryOf = new Map(Object.entries(entries).map(([sub, f]) => [f.replace(/\.ts$/, ".js"), sub]));
+  const entryOf = new Map(
+    Object.entries(entries).map(([sub, f]) => [f.replace(/\.ts$/, ".js"), sub]),
+  );
   // Rewrites one specifier of a compiled test file that points outside tests/.
   const rewrite = (fileRel, spec) => {
     if (!spec.startsWith(".")) return spec;
@@ -247,10 +287,17 @@ if (withTests) {
   const SPEC = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|new URL\(\s*)(["'])(\.{1,2}\/[^"']*)\2/g;
   for (const f of walk(join(out, "tests"), (p) => p.endsWith(".js"))) {
     const rel = toPosix(relative(out, f)); // tests/x.js, tests/fixtures/y.js
-    const text = readFileSync(f, "utf8").replace(SPEC, (_m, lead, q, spec) => `${lead}${q}${rewrite(rel, spec)}${q}`);
+    const text = readFileSync(f, "utf8").replace(
+      SPEC,
+      (_m, lead, q, spec) => `${lead}${q}${rewrite(rel, spec)}${q}`,
+    );
     const dest = join(testsOut, relative(join(out, "tests"), f));
     mkdirSync(dirname(dest), { recursive: true });
     writeFileSync(dest, text);
   }
-  log(`tests: ${walk(testsOut, (p) => p.endsWith(".test.js")).length} test files in ${toPosix(relative(repo, testsOut))}/`);
+  log(
+    `tests: ${walk(testsOut, (p) => p.endsWith(".test.js")).length} test files in ${
+      toPosix(relative(repo, testsOut))
+    }/`,
+  );
 }

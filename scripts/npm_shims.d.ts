@@ -4,7 +4,23 @@
  * real types are Deno's own, checked by `deno check`.
  */
 declare namespace Deno {
-  type NativeType = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "usize" | "isize" | "f32" | "f64" | "pointer" | "buffer" | "function" | "bool";
+  type NativeType =
+    | "i8"
+    | "u8"
+    | "i16"
+    | "u16"
+    | "i32"
+    | "u32"
+    | "i64"
+    | "u64"
+    | "usize"
+    | "isize"
+    | "f32"
+    | "f64"
+    | "pointer"
+    | "buffer"
+    | "function"
+    | "bool";
   interface ForeignFunction {
     name?: string;
     parameters: readonly (NativeType | "void")[];
@@ -15,7 +31,10 @@ declare namespace Deno {
   type ForeignLibraryInterface = Record<string, ForeignFunction>;
   type PointerObject = { readonly __ummuPointer: unique symbol };
   type PointerValue = PointerObject | null;
-  function dlopen<S extends ForeignLibraryInterface>(path: string | URL, symbols: S): { symbols: Record<keyof S, (...args: any[]) => any>; close(): void };
+  function dlopen<S extends ForeignLibraryInterface>(
+    path: string | URL,
+    symbols: S,
+  ): { symbols: Record<keyof S, (...args: any[]) => any>; close(): void };
   const UnsafePointer: {
     create(value: bigint): PointerValue;
     of(value: ArrayBufferView | ArrayBuffer): PointerValue;

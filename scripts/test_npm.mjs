@@ -15,7 +15,16 @@
 //
 //   node scripts/test_npm.mjs [--no-build] [--keep] [--only node|bun|deno ...]
 import { spawn } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,9 +35,27 @@ const args = process.argv.slice(2);
 const only = args.includes("--only") ? args.slice(args.indexOf("--only") + 1) : null;
 const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
 
-function run(cmd, cwd, { quiet = false } = {}) {
+// A suite that hangs (a thread blocked in the kernel keeps Node from exiting)
+// is killed, with its process group, after this long.
+const SUITE_TIMEOUT_MS = Number(process.env.UMMU_NPM_SUITE_TIMEOUT_MS ?? 15 * 60_000);
+
+function run(cmd, cwd, { quiet = false, timeoutMs = SUITE_TIMEOUT_MS } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd[0], cmd.slice(1), { cwd, stdio: ["ignore", "pipe", "pipe"], env });
+    const child = spawn(cmd[0], cmd.slice(1), {
+      cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+      env,
+      detached: true,
+    });
+    const timer = setTimeout(() => {
+      out += `\ntest:npm: killed after ${timeoutMs / 1000} s\n`;
+      process.stdout.write(
+        `\ntest:npm: ${cmd[0]} timed out after ${timeoutMs / 1000} s: killing it\n`,
+      );
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch { /* already gone */ }
+    }, timeoutMs);
     let out = "";
     const tee = (stream, sink) =>
       stream.on("data", (d) => {
@@ -38,29 +65,48 @@ function run(cmd, cwd, { quiet = false } = {}) {
     tee(child.stdout, process.stdout);
     tee(child.stderr, process.stderr);
     child.on("error", (e) => resolve({ code: 127, out: out + String(e) }));
-    child.on("close", (code) => resolve({ code: code ?? 1, out }));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, out });
+    });
   });
 }
+// deno-lint-ignore no-control-regex
 const clean = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 function parseNode(out) {
   const n = (w) => +(new RegExp(`^(?:ℹ|#) ${w} (\\d+)$`, "m").exec(out)?.[1] ?? NaN);
-  const r = { passed: n("pass"), failed: n("fail") + (n("cancelled") || 0), skipped: (n("skipped") || 0) + (n("todo") || 0) };
+  const r = {
+    passed: n("pass"),
+    failed: n("fail") + (n("cancelled") || 0),
+    skipped: (n("skipped") || 0) + (n("todo") || 0),
+  };
   return Number.isNaN(r.passed) ? null : r;
 }
 function parseBun(out) {
   const n = (w) => +(new RegExp(`^\\s*(\\d+) ${w}$`, "m").exec(out)?.[1] ?? 0);
-  return /^\s*\d+ pass$/m.test(out) ? { passed: n("pass"), failed: n("fail"), skipped: n("skip") } : null;
+  return /^\s*\d+ pass$/m.test(out)
+    ? { passed: n("pass"), failed: n("fail"), skipped: n("skip") }
+    : null;
 }
 function parseDeno(out) {
-  const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/.exec(out);
+  const m =
+    /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/.exec(
+      out,
+    );
   return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : null;
 }
 
 const rows = [];
 const row = (name, code, counts, note = "") => {
   const ok = code === 0 && counts !== null && counts.failed === 0;
-  rows.push({ name, ok, counts, note: note || (ok ? "ok" : counts === null ? `FAILED (exit ${code}, no count)` : `FAILED (exit ${code})`) });
+  rows.push({
+    name,
+    ok,
+    counts,
+    note: note ||
+      (ok ? "ok" : counts === null ? `FAILED (exit ${code}, no count)` : `FAILED (exit ${code})`),
+  });
 };
 
 // 1. build
@@ -78,10 +124,21 @@ const manifest = JSON.parse(readFileSync(join(npmDir, "package.json"), "utf8"));
 // 2. lints
 console.log("\n=== publint npm/");
 const pl = await run([bin("publint"), "run", "--strict", npmDir], repo);
-row("publint (strict)", pl.code, { passed: pl.code === 0 ? 1 : 0, failed: pl.code === 0 ? 0 : 1, skipped: 0 });
+row("publint (strict)", pl.code, {
+  passed: pl.code === 0 ? 1 : 0,
+  failed: pl.code === 0 ? 0 : 1,
+  skipped: 0,
+});
 console.log("\n=== attw --pack npm/ --profile esm-only");
-const at = await run([bin("attw"), "--pack", npmDir, "--profile", "esm-only", "--format", "ascii"], repo);
-row("arethetypeswrong (esm-only)", at.code, { passed: at.code === 0 ? 1 : 0, failed: at.code === 0 ? 0 : 1, skipped: 0 });
+const at = await run(
+  [bin("attw"), "--pack", npmDir, "--profile", "esm-only", "--format", "ascii"],
+  repo,
+);
+row("arethetypeswrong (esm-only)", at.code, {
+  passed: at.code === 0 ? 1 : 0,
+  failed: at.code === 0 ? 0 : 1,
+  skipped: 0,
+});
 
 // 3. pack, install into a scratch project outside the repo
 const packDir = join(repo, ".cache", "npm-pack");
@@ -96,7 +153,8 @@ if (pk.code !== 0 || !tarball) {
 }
 const scratch = mkdtempSync(join(tmpdir(), "ummu-npm-test-"));
 chmodSync(scratch, 0o755); // the unprivileged test re-runs a fixture as nobody
-const versionOf = (name) => JSON.parse(readFileSync(join(repo, "node_modules", name, "package.json"), "utf8")).version;
+const versionOf = (name) =>
+  JSON.parse(readFileSync(join(repo, "node_modules", name, "package.json"), "utf8")).version;
 writeFileSync(
   join(scratch, "package.json"),
   JSON.stringify(
@@ -107,7 +165,10 @@ writeFileSync(
       // koffi: the optional peer dependency Node needs. @types/node: `deno test`
       // type-checks the package's declarations, and with a node_modules folder
       // Deno takes the node: modules' types from there.
-      dependencies: { [manifest.name]: `file:${join(packDir, tarball)}`, koffi: versionOf("koffi") },
+      dependencies: {
+        [manifest.name]: `file:${join(packDir, tarball)}`,
+        koffi: versionOf("koffi"),
+      },
       devDependencies: { "@types/node": versionOf("@types/node") },
     },
     null,
@@ -121,13 +182,29 @@ if (ins.code !== 0) {
   process.exit(1);
 }
 cpSync(join(repo, ".cache", "npm-build", "tests"), join(scratch, "tests"), { recursive: true });
-const testFiles = readdirSync(join(scratch, "tests")).filter((f) => f.endsWith(".test.js")).sort().map((f) => `tests/${f}`);
+const testFiles = readdirSync(join(scratch, "tests")).filter((f) => f.endsWith(".test.js")).sort()
+  .map((f) => `tests/${f}`);
 
 // 4. the suites
 const suites = [
-  { key: "node", name: "installed package, Node", cmd: [process.execPath, "--test", "--test-reporter=spec", ...testFiles], parse: parseNode },
-  { key: "bun", name: "installed package, Bun", cmd: [bin("bun"), "test", ...testFiles.map((f) => `./${f}`)], parse: parseBun },
-  { key: "deno", name: "installed package, Deno", cmd: [bin("deno"), "test", "-A", ...testFiles], parse: parseDeno },
+  {
+    key: "node",
+    name: "installed package, Node",
+    cmd: [process.execPath, "--test", "--test-reporter=spec", ...testFiles],
+    parse: parseNode,
+  },
+  {
+    key: "bun",
+    name: "installed package, Bun",
+    cmd: [bin("bun"), "test", ...testFiles.map((f) => `./${f}`)],
+    parse: parseBun,
+  },
+  {
+    key: "deno",
+    name: "installed package, Deno",
+    cmd: [bin("deno"), "test", "-A", ...testFiles],
+    parse: parseDeno,
+  },
 ];
 for (const s of suites) {
   if (only && !only.includes(s.key)) continue;
@@ -143,12 +220,22 @@ if (!args.includes("--keep")) rmSync(scratch, { recursive: true, force: true });
 else console.log(`\nscratch project kept: ${scratch}`);
 
 const total = { passed: 0, failed: 0, skipped: 0 };
-console.log("\n=== summary (tests/abi.test.ts checks the ffi/ sources against kernel headers: npm test runs it)");
+console.log(
+  "\n=== summary (tests/abi.test.ts checks the ffi/ sources against kernel headers: npm test runs it)",
+);
 for (const r of rows) {
-  const c = r.counts ? `${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped` : "";
-  console.log(`${r.name.padEnd(30)} ${c.padEnd(40)} ${(r.secs ?? "").padStart(4)}${r.secs ? "s" : " "}  ${r.note}`);
-  if (r.counts) for (const k of Object.keys(total)) total[k] += r.counts[k];
+  const c = r.counts
+    ? `${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped`
+    : "";
+  console.log(
+    `${r.name.padEnd(30)} ${c.padEnd(40)} ${(r.secs ?? "").padStart(4)}${
+      r.secs ? "s" : " "
+    }  ${r.note}`,
+  );
+  if (r.counts) { for (const k of Object.keys(total)) total[k] += r.counts[k]; }
   else total.failed += 1;
 }
-console.log(`npm-package: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+console.log(
+  `npm-package: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`,
+);
 process.exit(rows.every((r) => r.ok) ? 0 : 1);

@@ -39,7 +39,11 @@ type NodeWorkerThreads = {
   Worker: new (url: URL, options?: Record<string, unknown>) => NodeWorker;
   parentPort: NodePort | null;
 };
-const g = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
+const g = globalThis as {
+  Bun?: unknown;
+  Deno?: unknown;
+  process?: { versions?: { node?: string } };
+};
 const nodeThreads: NodeWorkerThreads | null = g.Deno === undefined && g.Bun === undefined &&
     g.process?.versions?.node !== undefined
   ? ((await import("node:worker_threads")) as unknown as NodeWorkerThreads)
@@ -57,7 +61,9 @@ class NodeWorkerAdapter implements LibraryWorker {
     // Always listened to: an 'error' event nobody handles is rethrown on the main thread.
     this.#worker.on("error", (err) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      this.onerror?.({ message: e.message, error: e, preventDefault() {} } as unknown as ErrorEvent);
+      this.onerror?.(
+        { message: e.message, error: e, preventDefault() {} } as unknown as ErrorEvent,
+      );
     });
   }
 
@@ -103,7 +109,9 @@ export function spawnWorker(url: URL): Promise<Worker> {
 /** The port a library Worker posts to and hears from. */
 function port(): { postMessage(message: unknown): void } {
   if (!nodeThreads) return self as unknown as Worker;
-  if (nodeThreads.parentPort === null) throw new Error("ummu: a Worker helper was called outside a Worker");
+  if (nodeThreads.parentPort === null) {
+    throw new Error("ummu: a Worker helper was called outside a Worker");
+  }
   return nodeThreads.parentPort;
 }
 
@@ -118,7 +126,9 @@ export function onWorkerMessage<T>(handler: (data: T) => void | Promise<void>): 
     (self as unknown as Worker).onmessage = (e: MessageEvent<T>) => void handler(e.data);
     return;
   }
-  if (nodeThreads.parentPort === null) throw new Error("ummu: a Worker helper was called outside a Worker");
+  if (nodeThreads.parentPort === null) {
+    throw new Error("ummu: a Worker helper was called outside a Worker");
+  }
   nodeThreads.parentPort.on("message", (data) => void handler(data as T));
 }
 

@@ -85,6 +85,7 @@ for (const suite of suites) {
   const t0 = Date.now();
   const { code, out } = await run(cmd);
   const secs = ((Date.now() - t0) / 1000).toFixed(0);
+  // deno-lint-ignore no-control-regex
   const counts = suite.parse?.(out.replace(/\x1b\[[0-9;]*m/g, "")) ?? null;
   let verdict;
   if (code === 77) {

@@ -39,8 +39,29 @@ export interface PageSourceModule {
   fill(offset: number, dest: Uint8Array): void | Promise<void>;
 }
 
-/** Constructors for page sources. */
-export const sources = {
+/** The constructors of {@link sources}. */
+export interface PageSources {
+  /** Zero-filled pages. */
+  zero(): ZeroSource;
+  /** Pages read from a file, from `offset` on. */
+  file(path: string, offset?: number): FileSource;
+  /** Pages copied from a SharedArrayBuffer (no intermediate copy), from `offset` on. */
+  shared(buffer: SharedArrayBuffer, offset?: number): SharedSource;
+  /** Pages copied from bytes given up front (copied once into shared memory). */
+  bytes(bytes: Uint8Array): SharedSource;
+  /** Pages produced by your module (imported inside the handler Worker), given `options` by its `init`. */
+  module(url: string | URL, options?: unknown): ModuleSource;
+}
+
+/**
+ * Constructors for page sources.
+ * @example
+ * ```ts
+ * const lazy = await LazyMapping.create(1 << 20, { source: sources.file("data.bin") });
+ * await lazy.close();
+ * ```
+ */
+export const sources: PageSources = {
   /** Zero-filled pages. */
   zero(): ZeroSource {
     return { kind: "zero" };
