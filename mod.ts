@@ -7,6 +7,7 @@ export { ClosedError, UmmuArgumentError, UmmuError } from "./src/errors.ts";
 export { Mapping, type MappingKind, type MappingOptions } from "./src/memory.ts";
 export { FdReadiness } from "./src/poller.ts";
 export {
+  type Address,
   type UffdCapabilities,
   UffdBuilder,
   type UffdSource,

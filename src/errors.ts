@@ -7,6 +7,7 @@ import { ERRNO_NAMES } from "../ffi/errno.ts";
 
 /** A failed system call: `errno` and its `code` name, the `call`, and a `hint`. */
 export class UmmuError extends Error {
+  /** Always "UmmuError". */
   override name = "UmmuError";
   /** The errno number, e.g. 1. */
   readonly errno: number;
@@ -17,6 +18,7 @@ export class UmmuError extends Error {
   /** What to do about it (may be empty). */
   readonly hint: string;
 
+  /** Builds the error of `call` failing with `errno`; an empty `hint` takes the library's hint for that call and errno. */
   constructor(call: string, errno: number, hint = "", detail = "") {
     const code = ERRNO_NAMES[errno] ?? `E${errno}`;
     const h = hint || defaultHint(call, code);
@@ -30,7 +32,9 @@ export class UmmuError extends Error {
 
 /** A handle was used after close(). */
 export class ClosedError extends Error {
+  /** Always "ClosedError". */
   override name = "ClosedError";
+  /** `what` names the handle, e.g. "UserfaultFd". */
   constructor(what: string) {
     super(`${what} is closed`);
   }
@@ -66,5 +70,6 @@ function defaultHint(call: string, code: string): string {
 
 /** A misuse caught before any kernel call: wrong alignment, empty range, bad option. */
 export class UmmuArgumentError extends RangeError {
+  /** Always "UmmuArgumentError". */
   override name = "UmmuArgumentError";
 }

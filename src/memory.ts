@@ -32,6 +32,7 @@ export class Mapping {
   readonly length: number;
   /** The memfd behind a "memfd" or "hugetlb" mapping, or -1. */
   readonly fd: number;
+  /** What kind of memory this is. */
   readonly kind: MappingKind;
   /** The page size of this memory (4 KiB, or the huge page size). */
   readonly pageSize: number;
@@ -112,6 +113,7 @@ export class Mapping {
     return this.#buffer ??= runtime.view(this.#addr, this.length);
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -126,6 +128,7 @@ export class Mapping {
     if (this.#ownsFd) closeFd(this.fd, "close(memfd)");
   }
 
+  /** Unmaps (`using mem = Mapping.create(n)`). */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -13,7 +13,9 @@ import { UserfaultFd } from "./uffd.ts";
 
 /** A run of written pages: [start, end). */
 export interface DirtyRange {
+  /** First address of the run. */
   start: bigint;
+  /** End of the run (exclusive). */
   end: bigint;
 }
 
@@ -95,6 +97,7 @@ export class DirtyTracker {
     this.#uffd.close();
   }
 
+  /** Stops tracking (`using tracker = DirtyTracker.start(...)`). */
   [Symbol.dispose](): void {
     this.close();
   }

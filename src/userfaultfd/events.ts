@@ -3,6 +3,7 @@ import * as u from "../../ffi/userfaultfd.ts";
 
 /** A page fault: MISSING (no flag), write-protect (`wp`) or minor (`minor`). */
 export interface PageFaultEvent {
+  /** Discriminant. */
   kind: "pagefault";
   /** The faulting address: page-aligned unless the EXACT_ADDRESS feature is on. */
   address: bigint;
@@ -17,26 +18,38 @@ export interface PageFaultEvent {
 }
 /** The process forked; `ufd` is a new userfaultfd for the child's copy of the ranges. */
 export interface ForkEvent {
+  /** Discriminant. */
   kind: "fork";
+  /** The child's userfaultfd (an fd in this process; close it when done). */
   ufd: number;
 }
 /** mremap moved a registered range. */
 export interface RemapEvent {
+  /** Discriminant. */
   kind: "remap";
+  /** The old start address. */
   from: bigint;
+  /** The new start address. */
   to: bigint;
+  /** The length moved, in bytes. */
   length: bigint;
 }
 /** madvise(DONTNEED or REMOVE) dropped pages of a registered range. */
 export interface RemoveEvent {
+  /** Discriminant. */
   kind: "remove";
+  /** First address of the range. */
   start: bigint;
+  /** End of the range (exclusive). */
   end: bigint;
 }
 /** munmap (or MAP_FIXED over, or mremap shrinking) unmapped part of a registered range. */
 export interface UnmapEvent {
+  /** Discriminant. */
   kind: "unmap";
+  /** First address of the range. */
   start: bigint;
+  /** End of the range (exclusive). */
   end: bigint;
 }
 

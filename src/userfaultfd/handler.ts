@@ -25,6 +25,7 @@ import {
 export interface HandledRange {
   /** Start (page-aligned) and length of memory already registered on the uffd. */
   address: bigint | number;
+  /** Length in bytes (a multiple of the page size). */
   length: number;
   /** Where MISSING (and MINOR, with `alias`) pages come from. Default zero pages. */
   source?: PageSource;
@@ -40,6 +41,7 @@ export interface HandledRange {
 
 /** Options of {@link FaultHandler.start}. */
 export interface FaultHandlerOptions {
+  /** The registered ranges to serve, each with its source. */
   ranges: HandledRange[];
   /**
    * Spin this long (µs) reading the fd before blocking in poll(). Saves the
@@ -61,12 +63,19 @@ export interface FaultHandlerOptions {
 
 /** Counters of a running handler. */
 export interface FaultHandlerStats {
+  /** Page faults read. */
   faults: number;
+  /** Pages resolved (readahead counts each page). */
   pages: number;
+  /** Write-protect faults served. */
   wpFaults: number;
+  /** Minor faults served (UFFDIO_CONTINUE). */
   minorFaults: number;
+  /** Non-cooperative events read (fork, remap, remove, unmap). */
   events: number;
+  /** Page source failures. */
   errors: number;
+  /** Faults found while spinning (see `spinMicros`). */
   spinHits: number;
 }
 
@@ -74,7 +83,9 @@ const STOP_TIMEOUT_MS = 2000;
 
 /** The operating-system resources a handler holds (for leak checks and diagnostics). */
 export interface HandlerResources {
+  /** File descriptors (eventfd, source files). */
   fds: number[];
+  /** Mappings (the staging memory). */
   mappings: { address: number; length: number }[];
 }
 
@@ -293,6 +304,7 @@ export class FaultHandler {
     return { fds: [...this.#held.fds], mappings: this.#held.mappings.map((mp) => ({ ...mp })) };
   }
 
+  /** Closes the handler (`await using handler = await FaultHandler.start(...)`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -118,6 +118,7 @@ export class LazyMapping {
     this.mapping.close();
   }
 
+  /** Closes it (`await using lazy = await LazyMapping.create(...)`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -182,6 +183,7 @@ export class LiveSnapshot {
     await this.#handler.close();
   }
 
+  /** Closes it (`await using snap = await LiveSnapshot.start(...)`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

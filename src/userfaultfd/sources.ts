@@ -6,18 +6,25 @@
 
 /** Fill with zeros (UFFDIO_ZEROPAGE: no copy at all). */
 export interface ZeroSource {
+  /** Discriminant. */
   kind: "zero";
 }
 /** Read the page from a file with pread(2), at `offset` + the page's offset in the range. */
 export interface FileSource {
+  /** Discriminant. */
   kind: "file";
+  /** The file's path. */
   path: string;
+  /** Where the range starts in the file (default 0). */
   offset?: number;
 }
 /** Copy the page straight out of a SharedArrayBuffer (UFFDIO_COPY from its address). */
 export interface SharedSource {
+  /** Discriminant. */
   kind: "shared";
+  /** The bytes of the range. */
   buffer: SharedArrayBuffer;
+  /** Where the range starts in the buffer (default 0). */
   offset?: number;
 }
 /**
@@ -26,8 +33,11 @@ export interface SharedSource {
  * `dest` is the staging memory for the pages, `offset` their offset in the range.
  */
 export interface ModuleSource {
+  /** Discriminant. */
   kind: "module";
+  /** The module's URL (resolved inside the Worker: use an absolute URL). */
   url: string;
+  /** Passed to the module's `init` (structured-cloned). */
   options?: unknown;
 }
 /** Where missing pages come from. */
@@ -35,7 +45,9 @@ export type PageSource = ZeroSource | FileSource | SharedSource | ModuleSource;
 
 /** What a {@link ModuleSource} module exports. */
 export interface PageSourceModule {
+  /** Called once in the Worker, before the first fill, with the source's `options`. */
   init?(options: unknown): void | Promise<void>;
+  /** Writes the bytes of the pages at `offset` in the range into `dest` (whole pages). */
   fill(offset: number, dest: Uint8Array): void | Promise<void>;
 }
 

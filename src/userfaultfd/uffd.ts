@@ -57,7 +57,8 @@ export interface WakeOption {
   dontWake?: boolean;
 }
 
-type Addr = bigint | number;
+/** An address: a bigint (the public convention for 64-bit values) or a number (exact below 2^53). */
+export type Address = bigint | number;
 
 function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" | "device" } {
   const trySyscall = (): number => {
@@ -187,6 +188,7 @@ export class UserfaultFd {
     return this.#fd;
   }
 
+  /** True once close() was called (or the fd was closed by a failed handler). */
   get closed(): boolean {
     return this.#closed;
   }
@@ -195,7 +197,7 @@ export class UserfaultFd {
    * Registers [address, address+length) in the given modes; returns the
    * ioctls the kernel allows on the range.
    */
-  register(address: Addr, length: number, modes: Iterable<RegisterMode> = ["missing"]): Set<IoctlName> {
+  register(address: Address, length: number, modes: Iterable<RegisterMode> = ["missing"]): Set<IoctlName> {
     let mode = 0;
     for (const md of modes) {
       if (MODE_BITS[md] === undefined) throw new UmmuArgumentError(`unknown register mode ${md}`);
@@ -210,13 +212,13 @@ export class UserfaultFd {
   }
 
   /** Unregisters a range (wakes its blocked faulters, which then fault normally). */
-  unregister(address: Addr, length: number): void {
+  unregister(address: Address, length: number): void {
     this.#range(address, length);
     this.#ioctl(u.UFFDIO_UNREGISTER, "ioctl(UFFDIO_UNREGISTER)");
   }
 
   /** Wakes threads blocked on faults in the range (after a DONTWAKE resolution). */
-  wake(address: Addr, length: number): void {
+  wake(address: Address, length: number): void {
     this.#range(address, length);
     this.#ioctl(u.UFFDIO_WAKE, "ioctl(UFFDIO_WAKE)");
   }
@@ -227,7 +229,7 @@ export class UserfaultFd {
    * already exist (EEXIST) are skipped and count as done; partial progress is
    * resumed. Returns the bytes resolved.
    */
-  copy(dst: Addr, source: Addr | ArrayBufferView, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
+  copy(dst: Address, source: Address | ArrayBufferView, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
     const src = typeof source === "object" ? runtime.addressOf(source) : Number(source);
     if (typeof source === "object" && source.byteLength < length) {
       throw new UmmuArgumentError(`copy source has ${source.byteLength} bytes, fewer than ${length}`);
@@ -240,7 +242,7 @@ export class UserfaultFd {
   }
 
   /** UFFDIO_ZEROPAGE: maps the zero page over missing pages. Returns the bytes resolved. */
-  zeropage(address: Addr, length: number, opts: WakeOption = {}): number {
+  zeropage(address: Address, length: number, opts: WakeOption = {}): number {
     const mode = opts.dontWake ? u.UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0;
     return this.#progress(u.UFFDIO_ZEROPAGE, "ioctl(UFFDIO_ZEROPAGE)", address, length, 24, (dv) => {
       dv.setBigUint64(16, BigInt(mode), true);
@@ -248,7 +250,7 @@ export class UserfaultFd {
   }
 
   /** UFFDIO_CONTINUE: maps pages already in the page cache (MINOR faults). Returns the bytes resolved. */
-  continue(address: Addr, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
+  continue(address: Address, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
     const mode = (opts.dontWake ? u.UFFDIO_CONTINUE_MODE_DONTWAKE : 0) | (opts.wp ? u.UFFDIO_CONTINUE_MODE_WP : 0);
     return this.#progress(u.UFFDIO_CONTINUE, "ioctl(UFFDIO_CONTINUE)", address, length, 24, (dv) => {
       dv.setBigUint64(16, BigInt(mode), true);
@@ -256,7 +258,7 @@ export class UserfaultFd {
   }
 
   /** UFFDIO_POISON: marks missing pages poisoned; touching them raises SIGBUS. Returns the bytes resolved. */
-  poison(address: Addr, length: number, opts: WakeOption = {}): number {
+  poison(address: Address, length: number, opts: WakeOption = {}): number {
     const mode = opts.dontWake ? u.UFFDIO_POISON_MODE_DONTWAKE : 0;
     return this.#progress(u.UFFDIO_POISON, "ioctl(UFFDIO_POISON)", address, length, 24, (dv) => {
       dv.setBigUint64(16, BigInt(mode), true);
@@ -267,7 +269,7 @@ export class UserfaultFd {
    * UFFDIO_MOVE: moves pages from `src` to the missing pages at `dst` (zero
    * copy, anonymous memory). Returns the bytes moved.
    */
-  move(dst: Addr, src: Addr, length: number, opts: WakeOption & { allowSrcHoles?: boolean } = {}): number {
+  move(dst: Address, src: Address, length: number, opts: WakeOption & { allowSrcHoles?: boolean } = {}): number {
     const mode = (opts.dontWake ? u.UFFDIO_MOVE_MODE_DONTWAKE : 0) |
       (opts.allowSrcHoles ? u.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0);
     const s = Number(src);
@@ -278,7 +280,7 @@ export class UserfaultFd {
   }
 
   /** UFFDIO_WRITEPROTECT: protects (`protect: true`) or unprotects and wakes a range. */
-  writeProtect(address: Addr, length: number, protect: boolean, opts: WakeOption = {}): void {
+  writeProtect(address: Address, length: number, protect: boolean, opts: WakeOption = {}): void {
     const dv = this.#range(address, length);
     const mode = (protect ? u.UFFDIO_WRITEPROTECT_MODE_WP : 0) | (opts.dontWake ? u.UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0);
     dv.setBigUint64(16, BigInt(mode), true);
@@ -349,6 +351,7 @@ export class UserfaultFd {
     closeFd(this.#fd, "close(userfaultfd)");
   }
 
+  /** Closes the fd (`using uffd = UserfaultFd.open()`). */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -384,7 +387,7 @@ export class UserfaultFd {
     this.#readInto(this.#pending);
   }
 
-  #range(address: Addr, length: number): DataView {
+  #range(address: Address, length: number): DataView {
     const start = Number(address);
     if (this.#closed) throw new ClosedError("UserfaultFd");
     if (!Number.isSafeInteger(start) || start % PAGE_SIZE !== 0) {
@@ -413,7 +416,7 @@ export class UserfaultFd {
   #progress(
     request: number,
     call: string,
-    address: Addr,
+    address: Address,
     length: number,
     resultOff: number,
     fill: (dv: DataView, offset: number) => void,
@@ -468,22 +471,27 @@ export class UffdBuilder {
     this.#opts.features.push(...features);
     return this;
   }
+  /** UFFD_USER_MODE_ONLY: only faults raised in user mode (allowed unprivileged with the sysctl). */
   userModeOnly(on = true): this {
     this.#opts.userModeOnly = on;
     return this;
   }
+  /** O_NONBLOCK on the fd (default on). */
   nonBlocking(on = true): this {
     this.#opts.nonBlocking = on;
     return this;
   }
+  /** O_CLOEXEC on the fd (default on). */
   closeOnExec(on = true): this {
     this.#opts.closeOnExec = on;
     return this;
   }
+  /** Where the fd comes from: "syscall", "device" (/dev/userfaultfd) or "auto" (default). */
   via(source: UffdSource): this {
     this.#opts.via = source;
     return this;
   }
+  /** Opens the userfaultfd with everything set so far (see {@link UserfaultFd.open}). */
   create(): UserfaultFd {
     return UserfaultFd.open(this.#opts);
   }
