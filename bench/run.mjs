@@ -54,9 +54,13 @@ for (let i = 0; i < argv.length; i++) {
 if (onlyRuntime !== null && !(onlyRuntime in RUNTIMES)) usage(`unknown runtime ${onlyRuntime}`);
 if (onlyCpus !== null && onlyCpus !== 1 && onlyCpus !== 2) usage(`--cpus must be 1 or 2`);
 if (names.length === 0) {
-  for (const f of readdirSync(benchDir).sort()) if (f.endsWith(".ts")) names.push(basename(f, ".ts"));
+  for (const f of readdirSync(benchDir).sort()) {
+    if (f.endsWith(".ts")) names.push(basename(f, ".ts"));
+  }
 }
-for (const name of names) if (!existsSync(join(benchDir, `${name}.ts`))) usage(`no bench/${name}.ts`);
+for (const name of names) {
+  if (!existsSync(join(benchDir, `${name}.ts`))) usage(`no bench/${name}.ts`);
+}
 
 const timeoutS = Number(process.env.UMMU_BENCH_TIMEOUT ?? 900);
 const cpusHere = availableParallelism();
@@ -67,7 +71,9 @@ function runOne(name, runtime, cond) {
   const [exe, args] = RUNTIMES[runtime](file);
   const tag = `${name} ${runtime} ${cond.label}`;
   if (!existsSync(exe)) return Promise.resolve(`${tag}: ${exe} is missing (npm install)`);
-  if (cpusHere < cond.cpus) return Promise.resolve(`${tag}: needs ${cond.cpus} CPUs, this machine has ${cpusHere}`);
+  if (cpusHere < cond.cpus) {
+    return Promise.resolve(`${tag}: needs ${cond.cpus} CPUs, this machine has ${cpusHere}`);
+  }
   process.stderr.write(`bench: ${tag}: taskset -c ${cond.cpuList} ${runtime} ${args.join(" ")}\n`);
   const child = spawn("taskset", ["-c", cond.cpuList, exe, ...args], {
     cwd: root,
@@ -88,8 +94,11 @@ function runOne(name, runtime, cond) {
       return;
     }
     if (obj === null || typeof obj !== "object") problems.push("stdout line is not a JSON object");
-    else if (obj.runtime !== runtime) problems.push(`"runtime" is ${JSON.stringify(obj.runtime)}, not "${runtime}"`);
-    else if (obj.cpus !== cond.cpus) problems.push(`"cpus" is ${JSON.stringify(obj.cpus)}, not ${cond.cpus}`);
+    else if (obj.runtime !== runtime) {
+      problems.push(`"runtime" is ${JSON.stringify(obj.runtime)}, not "${runtime}"`);
+    } else if (obj.cpus !== cond.cpus) {
+      problems.push(`"cpus" is ${JSON.stringify(obj.cpus)}, not ${cond.cpus}`);
+    }
   });
   let timedOut = false;
   const timer = setTimeout(() => {

@@ -12,9 +12,10 @@
  * source of PAGES pages) and verify some of them afterwards. Each JS variant
  * (single page, readahead 16, spin) gets one handler over one mapping of
  * PAGES pages, started once and warmed up by an unmeasured pass; then the C
- * reference and the three variants run in turn, REPS times. After each pass
- * the pages are dropped (MADV_DONTNEED; the handler sees the REMOVE event and
- * serves them again, readahead included), so every pass faults fresh pages.
+ * reference and the three variants run in turn, REPS times; a ratio is the
+ * median of the per-rep ratios. After each pass the pages are dropped
+ * (MADV_DONTNEED; the handler sees the REMOVE event and serves them again,
+ * readahead included), so every pass faults fresh pages.
  *
  * With UMMU_BENCH_CPUS=2 it also measures the "split" placement (toucher on
  * CPU 0, handler on CPU 1, forced): the case where every wakeup crosses CPUs.
@@ -82,10 +83,15 @@ function clean(take: () => Sample): Sample {
   }
 }
 function runC(pages = PAGES, placement: Record<string, string> = {}): Sample {
-  const r = spawnSync(cBinary, [String(pages), "1"], { encoding: "utf8", env: { ...process.env, ...placement } });
+  const r = spawnSync(cBinary, [String(pages), "1"], {
+    encoding: "utf8",
+    env: { ...process.env, ...placement },
+  });
   if (r.status !== 0) throw new Error(`${cBinary} failed (status ${r.status}): ${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
-  if (out.pages !== pages) throw new Error(`the C reference touched ${out.pages} pages, not ${pages}`);
+  if (out.pages !== pages) {
+    throw new Error(`the C reference touched ${out.pages} pages, not ${pages}`);
+  }
   return { perS: out.per_s, cpuUsPerPage: out.cpu_ns / 1000 / pages };
 }
 
@@ -115,7 +121,12 @@ interface Variant {
 const taskIds = () => new Set(readdirSync("/proc/self/task"));
 
 /** A mapping of `pages` pages served by its own handler from the shared source. */
-async function startVariant(name: string, readahead: number, spinMicros: number, pages = PAGES): Promise<Variant> {
+async function startVariant(
+  name: string,
+  readahead: number,
+  spinMicros: number,
+  pages = PAGES,
+): Promise<Variant> {
   const mem = Mapping.create(pages * PAGE);
   // EVENT_REMOVE: dropping the pages tells the handler they are missing again.
   const uffd = UserfaultFd.open({ features: ["EVENT_REMOVE"] });
@@ -143,7 +154,10 @@ function touch(u8: Uint8Array, start: number, pages: number): Sample {
 function verify(v: Variant, start: number): void {
   for (const p of [0, 1, Math.floor(v.pages / 3), Math.floor(v.pages / 2), v.pages - 1]) {
     const at = start + p * PAGE;
-    if (v.u8[at] !== 0xaa || v.u8[at + 1] !== pattern(p, 1) || v.u8[at + PAGE - 1] !== pattern(p, PAGE - 1)) {
+    if (
+      v.u8[at] !== 0xaa || v.u8[at + 1] !== pattern(p, 1) ||
+      v.u8[at + PAGE - 1] !== pattern(p, PAGE - 1)
+    ) {
       throw new Error(`${v.name}: page ${p} has the wrong content`);
     }
   }
@@ -155,7 +169,9 @@ function runPass(v: Variant): Sample {
   const sample = touch(v.u8, 0, v.pages);
   verify(v, 0);
   const served = v.handler.stats.pages - before;
-  if (served !== v.pages) throw new Error(`${v.name}: the handler resolved ${served} pages, not ${v.pages}`);
+  if (served !== v.pages) {
+    throw new Error(`${v.name}: the handler resolved ${served} pages, not ${v.pages}`);
+  }
   if (v.handler.errors.length) throw v.handler.errors[0];
   madvise(v.mem.base, v.pages * PAGE, MADV_DONTNEED); // returns once the handler read the REMOVE event
   return sample;
@@ -198,15 +214,19 @@ try {
   const cpuUs = (xs: Sample[]) => round(median(xs.map((x) => x.cpuUsPerPage)), 2);
   const c = perS(cSamples);
   const [single, ahead, spin] = variants.map((v) => perS(v.samples));
+  // Each ratio is the median of the per-rep ratios: a rep's C and JS samples
+  // run seconds apart and mostly see the same machine state (unpinned, the
+  // same placement by the scheduler), which a ratio of two medians can mix.
+  const paired = (xs: Sample[], cs: Sample[]) => median(xs.map((x, i) => x.perS / cs[i].perS));
   const result: Record<string, unknown> = {
     bench: "uffd-missing-4k",
     runtime: runtime.name,
     cpus: CPUS,
     c_per_s: Math.round(c),
     js_per_s: Math.round(single),
-    ratio: round(single / c, 3),
-    readahead_ratio: round(ahead / c, 3),
-    spin_ratio: round(spin / c, 3),
+    ratio: round(paired(variants[0].samples, cSamples), 3),
+    readahead_ratio: round(paired(variants[1].samples, cSamples), 3),
+    spin_ratio: round(paired(variants[2].samples, cSamples), 3),
     js_readahead_per_s: Math.round(ahead),
     js_spin_per_s: Math.round(spin),
     c_cpu_us: cpuUs(cSamples),
@@ -237,7 +257,7 @@ try {
       Object.assign(result, {
         split_c_per_s: Math.round(cs),
         split_js_spin_per_s: Math.round(js),
-        split_spin_ratio: round(js / cs, 3),
+        split_spin_ratio: round(paired(split.samples, cSplit), 3),
         split_pages: SPLIT_PAGES,
       });
     } finally {
