@@ -274,3 +274,28 @@ test("the handler meets EAGAIN from a pending REMOVE: it reads the event, then r
   await handler.close();
   mem.close();
 });
+
+test("shmem: MISSING faults on a memfd mapping, and MINOR faults filled through a second mapping", async () => {
+  const bytes = new Uint8Array(4 * PAGE).fill(0x21);
+  const lazy = await LazyMapping.create(4 * PAGE, { kind: "memfd", source: sources.bytes(bytes) });
+  assert.equal(new Uint8Array(lazy.buffer)[PAGE + 3], 0x21);
+  await lazy.close();
+
+  const shm = Mapping.create(4 * PAGE, { kind: "memfd" });
+  const alias = shm.alias();
+  new Uint8Array(alias.buffer).fill(1); // every page is in the page cache; `shm` maps none
+  const uffd = UserfaultFd.open({ features: ["MINOR_SHMEM"] });
+  uffd.register(shm.address, shm.length, ["minor"]);
+  const content = new Uint8Array(4 * PAGE);
+  for (let p = 0; p < 4; p++) content.fill(0x60 + p, p * PAGE, (p + 1) * PAGE);
+  const handler = await FaultHandler.start(uffd, {
+    ranges: [{ address: shm.address, length: shm.length, alias: alias.address, source: sources.bytes(content) }],
+  });
+  const v = new Uint8Array(shm.buffer);
+  assert.deepEqual([v[0], v[2 * PAGE + 7], v[3 * PAGE]], [0x60, 0x62, 0x63]);
+  assert.equal(handler.stats.minorFaults, 3);
+  assert.equal(new Uint8Array(alias.buffer)[2 * PAGE], 0x62, "filled through the alias: both see it");
+  await handler.close();
+  alias.close();
+  shm.close();
+});
