@@ -12,7 +12,7 @@
 //    `new URL("./x.ts", import.meta.url)`, rewritten here).
 // 3. Writes npm/: esm/, package.json (exports for `.` and each sub-entry,
 //    the `ummu` bin, koffi as an optional peer dependency), README, LICENSE.
-// 4. Compiles the tests (tests/*.test.ts, their helpers and fixtures) into
+// 4. Compiles the tests (tests/*.test.ts, tests/kernel/*.test.ts, their helpers and fixtures) into
 //    .cache/npm-build/tests/, their imports rewritten to the package: `../mod.ts`
 //    becomes the package name, sub-entries their subpath, and internal modules
 //    a path into node_modules/<name>/esm/ of the project that installs it
@@ -78,7 +78,7 @@ if (withTests) {
     recursive: true,
     filter: (p) => {
       const rel = toPosix(relative(join(repo, "tests"), p));
-      if (rel.startsWith("kernel") || rel.startsWith("vm") || rel.startsWith(".out")) return false;
+      if (rel.startsWith("vm") || rel.startsWith(".out")) return false;
       return statSync(p).isDirectory() || isTs(p);
     },
   });
@@ -143,23 +143,22 @@ const roots = new Set(
     "ffi/bun.ts",
     "ffi/node.ts",
     "ffi/unsupported.ts",
-    ...(withTests
-      ? readdirSync(join(stage, "tests")).filter((f) =>
-        f.endsWith(".test.ts") && f !== "abi.test.ts"
-      ).map((f) => `tests/${f}`)
-      : []),
   ].map((f) => join(stage, f)),
 );
-// Follow URL targets to a fixed point (a Worker module may name another).
-for (let grew = true; grew;) {
-  grew = false;
-  for (const f of [...roots]) {
-    for (const t of urlTargets(f)) if (!roots.has(t)) (roots.add(t), (grew = true));
-  }
-  for (const f of walk(stage, isTs)) {
-    // Modules the roots import are compiled by tsc; URL targets inside them must be found too.
-    for (const t of urlTargets(f)) if (!roots.has(t)) (roots.add(t), (grew = true));
-  }
+// The tests: host tests (tests/*.test.ts but abi.test.ts, which checks the
+// ffi/ sources themselves) and the kernel tests (tests/kernel/, for the VM).
+const testFiles = (dir) =>
+  existsSync(join(stage, dir))
+    ? readdirSync(join(stage, dir)).filter((f) => f.endsWith(".test.ts") && f !== "abi.test.ts")
+      .map((f) => join(stage, dir, f))
+    : [];
+const testRoots = new Set(withTests ? [...testFiles("tests"), ...testFiles("tests/kernel")] : []);
+// URL targets (Worker modules, fixtures) of any staged module, library or
+// test, become roots of the same program: a module the roots import may name one.
+for (const f of walk(stage, isTs)) {
+  const set = toPosix(relative(stage, f)).startsWith("tests/") ? testRoots : roots;
+  if (set === testRoots && !withTests) continue;
+  for (const t of urlTargets(f)) set.add(t);
 }
 
 // ---------------------------------------------------------------- 2. tsc
@@ -184,6 +183,20 @@ const options = {
 const program = ts.createProgram([...roots, join(stage, "npm_shims.d.ts")], options);
 const emitted = program.emit();
 const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics);
+// The tests are emitted by a second program without type checking (`npm test`
+// type-checks them with deno check); only its tests/ output is used.
+if (diagnostics.length === 0 && testRoots.size > 0) {
+  const testOptions = {
+    ...options,
+    noCheck: true,
+    declaration: false,
+    noEmitOnError: false,
+    outDir: join(work, "out-tests"),
+  };
+  const testProgram = ts.createProgram([...testRoots, join(stage, "npm_shims.d.ts")], testOptions);
+  diagnostics.push(...testProgram.emit().diagnostics);
+  cpSync(join(work, "out-tests", "tests"), join(out, "tests"), { recursive: true });
+}
 if (diagnostics.length > 0) {
   const host = {
     getCanonicalFileName: (f) => f,

@@ -470,12 +470,12 @@ function checkUserEvents(
     `kernel config: ${
       config === null
         ? "unreadable (no /proc/config.gz nor /boot/config-*)"
-        : `CONFIG_USER_EVENTS ${
-          cfg === "y"
-            ? "=y"
-            : cfg === "n"
-            ? "is not set"
-            : `= ${cfg ?? "absent (kernel older than 6.4?)"}`
+        : `CONFIG_USER_EVENTS${
+          cfg === "n"
+            ? " is not set"
+            : cfg === null
+            ? " absent (kernel older than 6.4?)"
+            : `=${cfg}`
         } (${config.source})`
     }`,
   ];
