@@ -81,15 +81,15 @@ class NodeWorkerAdapter implements LibraryWorker {
  * Use only the {@link LibraryWorker} members of the result (on Node it is a
  * wrapper over `node:worker_threads` that has only those).
  */
-export function spawnWorker(url: URL): Promise<Worker> {
+export function spawnWorker(url: URL, loadTimeoutMs: number = LOAD_TIMEOUT_MS): Promise<Worker> {
   const worker: Worker = nodeThreads
     ? new NodeWorkerAdapter(url) as unknown as Worker
     : new Worker(url, { type: "module" });
   return new Promise<Worker>((resolve, reject) => {
     const timer = setTimeout(() => {
       worker.terminate();
-      reject(new Error(`Worker ${url.pathname} did not load within ${LOAD_TIMEOUT_MS} ms`));
-    }, LOAD_TIMEOUT_MS);
+      reject(new Error(`Worker ${url.pathname} did not load within ${loadTimeoutMs} ms`));
+    }, loadTimeoutMs);
     worker.onmessage = (e: MessageEvent) => {
       if (e.data !== LOADED) return;
       clearTimeout(timer);

@@ -37,6 +37,7 @@ import * as ue from "../../ffi/user_events.ts";
 import { runtime } from "../../ffi/platform.ts";
 import { cstring, errno, libc } from "../../src/libc.ts";
 import { resources, waitFor } from "../helpers.ts";
+import { spawnWorker } from "../../src/worker.ts";
 
 declare const process: { env: Record<string, string | undefined> };
 
@@ -49,28 +50,11 @@ const rt = runtime.name; // names differ per runtime so Deno and Bun runs never 
 const N = (s: string) => `ummu_${rt}_${s}`;
 
 /**
- * Starts the test Worker and waits for its "loaded" message (src/worker.ts's
- * handshake), allowing for `deno test` type-checking the Worker's module
- * graph first, which takes a minute under the VM's emulated CPU.
+ * Starts the test Worker (src/worker.ts's handshake), allowing for a slow
+ * start under the VM's emulated CPU.
  */
 function startWorker(url: URL, ms = 240_000): Promise<Worker> {
-  const worker = new Worker(url.href, { type: "module" });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      worker.terminate();
-      reject(new Error(`Worker did not load within ${ms} ms`));
-    }, ms);
-    worker.onmessage = (e) => {
-      if (e.data !== "ummu:loaded") return;
-      clearTimeout(timer);
-      resolve(worker);
-    };
-    worker.onerror = (e) => {
-      clearTimeout(timer);
-      worker.terminate();
-      reject(new Error(`Worker failed to load: ${(e as ErrorEvent).message}`));
-    };
-  });
+  return spawnWorker(url, ms);
 }
 
 /** Field name -> printed value, from an ftrace line body "a=0x1 (1) b=abc ...". */
