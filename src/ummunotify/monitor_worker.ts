@@ -131,36 +131,39 @@ function run(init: MonitorInit): void {
   postFromWorker({ type: "ready" });
 
   const spinMs = init.spinMicros / 1000;
+  const noBusy = init.unsafeNoBusyMarker === true;
   let timeout = -1;
   let spinUntil = 0;
-  for (;;) {
+
+  /**
+   * One wakeup: false when told to stop. The loop body is its own function
+   * so that V8 optimizes it as an ordinary hot function, not by on-stack
+   * replacement of a never-ending loop (which it kept recompiling).
+   */
+  function step(): boolean {
     pdv.setInt16(6, 0, true);
     pdv.setInt16(14, 0, true);
     const r = libc.poll(pollfds, 2, timeout);
     if (r < 0) {
-      if (errno() === EINTR) continue;
+      if (errno() === EINTR) return true;
       throw new Error(`poll failed: errno ${errno()}`);
     }
     if (r === 0) {
       // Spinning: poll(…, 0) found nothing.
-      if (performance.now() < spinUntil) {
-        libc.sched_yield();
-        continue;
-      }
-      timeout = -1;
-      continue;
+      if (performance.now() < spinUntil) libc.sched_yield();
+      else timeout = -1;
+      return true;
     }
-    const wake = pdv.getInt16(14, true);
-    if (wake !== 0) {
+    if (pdv.getInt16(14, true) !== 0) {
       libc.read(wakeFd, eventfdBuf, 8);
       if (Atomics.load(ctl, CTL.crash)) throw new Error("monitor crash requested (test hook)");
-      if (Atomics.load(ctl, CTL.stop)) return;
+      if (Atomics.load(ctl, CTL.stop)) return false;
     }
     const ur = pdv.getInt16(6, true);
     if (ur & (m.POLLERR | m.POLLNVAL)) throw new Error("userfaultfd poll error (closed?)");
     if (ur & m.POLLIN) {
-      if (Atomics.load(ctl, CTL.stop)) return;
-      if (!init.unsafeNoBusyMarker) table.markBusy(); // before read(2) releases anyone
+      if (Atomics.load(ctl, CTL.stop)) return false;
+      if (!noBusy) table.markBusy(); // before read(2) releases anyone
       readAll();
       if (npending > 0) apply();
       table.publish();
@@ -169,7 +172,10 @@ function run(init: MonitorInit): void {
         timeout = 0;
       }
     }
+    return true;
   }
+
+  while (step());
 }
 
 onWorkerMessage<MonitorInit>((init) => {

@@ -27,8 +27,6 @@
 export const BIG = {
   /** The counter as readers see it: the generation, or it with BUSY/DEAD flag bits set. */
   published: 0,
-  /** The generation, owned by the lock. */
-  gen: 1,
 } as const;
 
 /** Control buffer: Int32 words (indices into an Int32Array over the same buffer). */
@@ -60,14 +58,19 @@ export const CTL = {
   hits: 17,
   /** Whoever moves this 0 -> 1 closes the userfaultfd (the monitor when it fails, else the owner). */
   fdOwner: 18,
-  /** The monitor is between "poll said readable" and "published": same as the BUSY bit. */
-  spinHits: 19,
+
 } as const;
 
 /** Control buffer: Float64 words. */
 export const F64 = {
   /** Upper bound of (end - start) over live registrations (lookup window). */
   maxLen: 16,
+  /**
+   * The generation, owned by the lock: a Number (exact to 2^53, centuries of
+   * invalidations), so the monitor's hot path does no BigInt arithmetic; it
+   * becomes a BigInt only where it is published.
+   */
+  gen: 17,
   /** Stale ring: STALE_SLOTS pairs (start, length) from this index on. */
   stale: 32,
 } as const;
@@ -136,9 +139,10 @@ export class RegionTable {
   readonly i32: Int32Array;
   readonly big: BigInt64Array;
   readonly f64: Float64Array;
-  readonly #sf: Float64Array;
-  readonly #si: Int32Array;
-  readonly #order: Int32Array;
+  #sf!: Float64Array;
+  #si!: Int32Array;
+  #order!: Int32Array;
+  #viewCap = -1;
   readonly #buffers: TableBuffers;
 
   constructor(buffers: TableBuffers) {
@@ -146,10 +150,21 @@ export class RegionTable {
     this.i32 = new Int32Array(buffers.control);
     this.big = new BigInt64Array(buffers.control);
     this.f64 = new Float64Array(buffers.control);
-    // Length-tracking views: they follow grow().
-    this.#sf = new Float64Array(buffers.slotsF);
-    this.#si = new Int32Array(buffers.slotsI);
-    this.#order = new Int32Array(buffers.order);
+    this.#views();
+  }
+
+  /**
+   * Fixed-length views of the current capacity, rebuilt when it grew: V8
+   * compiles length-tracking views of a growable buffer into a much slower
+   * path (7x on a binary search), fixed-length ones into the fast one.
+   */
+  #views(): void {
+    const cap = this.i32[CTL.cap];
+    if (cap === this.#viewCap) return;
+    this.#sf = new Float64Array(this.#buffers.slotsF, 0, cap * SF);
+    this.#si = new Int32Array(this.#buffers.slotsI, 0, cap * SI);
+    this.#order = new Int32Array(this.#buffers.order, 0, cap);
+    this.#viewCap = cap;
   }
 
   get buffers(): TableBuffers {
@@ -199,13 +214,11 @@ export class RegionTable {
     return Atomics.load(this.i32, CTL.nlive);
   }
 
-  /**
-   * Adds a registration (under the lock). `slot` must be free; returns false
-   * when the table is full (the caller reports ENOSPC).
-   */
+  /** Adds a registration in a free `slot` (under the lock); the caller enforces the cap. */
   insert(slot: number, start: number, end: number): void {
     this.lock();
     try {
+      this.#views();
       this.#ensure(slot + 1);
       const sf = this.#sf, si = this.#si, b = slot * SF, bi = slot * SI;
       sf[b + F_START] = start;
@@ -232,6 +245,7 @@ export class RegionTable {
   remove(slot: number): void {
     this.lock();
     try {
+      this.#views();
       const si = this.#si, bi = slot * SI;
       const start = this.#sf[slot * SF + F_START];
       const n = this.i32[CTL.nlive];
@@ -250,6 +264,7 @@ export class RegionTable {
 
   /** Start and end of a live slot (owner: no lock needed, it is the only writer). */
   range(slot: number): [number, number] {
+    this.#views();
     return [this.#sf[slot * SF + F_START], this.#sf[slot * SF + F_END]];
   }
 
@@ -261,8 +276,8 @@ export class RegionTable {
   /**
    * Moves up to `room` events into `dv` at `off` (32 bytes each), under the
    * lock: INVALs in queue order, then LAST if the queue emptied with room
-   * left. Returns the number of events (0: nothing to read). `cookieOf`
-   * gives a slot's cookie; `write` encodes one event.
+   * left. Returns the number of events (0: nothing to read). `write`
+   * encodes one event (a slot for an INVAL, the generation for the LAST).
    */
   drain(
     room: number,
@@ -270,6 +285,7 @@ export class RegionTable {
   ): number {
     this.lock();
     try {
+      this.#views();
       const si = this.#si, sf = this.#sf, w = this.i32;
       let cur = w[CTL.head];
       if (cur === -1 && w[CTL.needLast] === 0) return 0;
@@ -289,7 +305,7 @@ export class RegionTable {
       else si[cur * SI + I_PREV] = -1;
       const ninval = n;
       if (cur === -1 && n < room) {
-        write(n, true, false, 0, 0, this.big[BIG.gen]);
+        write(n, true, false, 0, 0, BigInt(this.f64[F64.gen]));
         n++;
         Atomics.store(w, CTL.needLast, 0);
       } else if (ninval > 0) {
@@ -306,6 +322,7 @@ export class RegionTable {
    * page-rounded range covers, as [start, end) pairs. Owner side, no lock.
    */
   uncovered(start: number, end: number, pageSize: number): Array<[number, number]> {
+    this.#views();
     const n = this.i32[CTL.nlive];
     const maxLen = this.f64[F64.maxLen];
     const covers: Array<[number, number]> = [];
@@ -353,6 +370,7 @@ export class RegionTable {
   invalidateLocked(start: number, end: number): boolean {
     const n = this.i32[CTL.nlive];
     if (n === 0 || end <= start) return false;
+    this.#views();
     const sf = this.#sf, si = this.#si, order = this.#order;
     const hi = this.#firstStartAtLeast(end, n);
     const lo = this.#firstStartAbove(start - this.f64[F64.maxLen], n);
@@ -378,7 +396,7 @@ export class RegionTable {
         sf[b + F_HE] = re;
       }
     }
-    if (hit) this.big[BIG.gen] = this.big[BIG.gen] + 1n;
+    if (hit) this.f64[F64.gen]++;
     return hit;
   }
 
@@ -397,19 +415,19 @@ export class RegionTable {
 
   /** Monitor: before read(2) takes events off the uffd, so a reader released by it waits for us. */
   markBusy(): void {
-    Atomics.store(this.big, BIG.published, this.big[BIG.gen] | BUSY);
+    Atomics.store(this.big, BIG.published, BigInt(this.f64[F64.gen]) | BUSY);
   }
 
   /** Monitor: publishes the generation (clears BUSY) and wakes waiters. */
   publish(): void {
-    Atomics.store(this.big, BIG.published, Atomics.load(this.big, BIG.gen));
+    Atomics.store(this.big, BIG.published, BigInt(this.f64[F64.gen]));
     Atomics.add(this.i32, CTL.seq, 1);
     Atomics.notify(this.i32, CTL.seq);
   }
 
   /** Either side: nothing is watched any more; every changed() answers true from now on. */
   markDead(): void {
-    Atomics.store(this.big, BIG.published, (Atomics.load(this.big, BIG.gen) & GEN_MASK) | BUSY | DEAD_BIT);
+    Atomics.store(this.big, BIG.published, (BigInt(this.f64[F64.gen]) & GEN_MASK) | BUSY | DEAD_BIT);
     Atomics.add(this.i32, CTL.seq, 1);
     Atomics.notify(this.i32, CTL.seq);
   }
@@ -428,6 +446,7 @@ export class RegionTable {
     (this.#buffers.slotsI as GrowableSAB).grow(next * SI * 4);
     (this.#buffers.order as GrowableSAB).grow(next * 4);
     this.i32[CTL.cap] = next;
+    this.#views();
   }
 
   /** First index in the sorted order whose start is >= x. */

@@ -20,7 +20,7 @@ import { encodeEvent } from "./events.ts";
 import * as n from "../../ffi/ummunotify.ts";
 import { GenerationCounter, type WaitOptions } from "./counter.ts";
 import type { Backend } from "./backend.ts";
-import { BIG, createTableBuffers, CTL, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
+import { createTableBuffers, CTL, F64, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
 import type { MonitorInit } from "./monitor_worker.ts";
 
 const EINVAL = 22, EAGAIN = 11, ENOSPC = 28, ENOMEM = 12, ENODEV = 19, EBUSY = 16, EPERM = 1;
@@ -327,7 +327,7 @@ export class UffdBackend implements Backend {
       setGeneration: (g: bigint) => {
         this.#sync();
         this.#table.lock();
-        this.#table.big[BIG.gen] = g;
+        this.#table.f64[F64.gen] = Number(g);
         this.#table.unlock();
         this.#table.publish();
       },
@@ -384,6 +384,16 @@ export class UffdBackend implements Backend {
       return;
     } catch (e) {
       if (!(e instanceof UmmuError) || e.errno !== EINVAL) return;
+    }
+    // The common case of a cache: the memory was freed, nothing is left to give back.
+    if (b - a === PAGE_SIZE) return;
+    if (b - a <= 64 * PAGE_SIZE) {
+      for (let p = a; p < b; p += PAGE_SIZE) {
+        try {
+          this.#uffd.unregister(p, PAGE_SIZE);
+        } catch { /* unmapped, another uffd's, or not registrable: not ours */ }
+      }
+      return;
     }
     for (const [s, t] of mappingsIn(a, b)) {
       try {
