@@ -8,8 +8,8 @@ export { Mapping, type MappingKind, type MappingOptions } from "./src/memory.ts"
 export { FdReadiness } from "./src/poller.ts";
 export {
   type Address,
-  type UffdCapabilities,
   UffdBuilder,
+  type UffdCapabilities,
   type UffdSource,
   UserfaultFd,
   type UserfaultFdOptions,

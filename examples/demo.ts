@@ -23,9 +23,14 @@ if (UserEvents.available()) {
 } else {
   const harness = new URL("../tests/vm/run.sh", import.meta.url).pathname;
   const example = new URL("./user_events_trace.ts", import.meta.url).pathname;
-  const cmd = isBun ? [process.execPath, example] : [process.execPath, "run", "-A", "--no-check", example];
+  const cmd = isBun
+    ? [process.execPath, example]
+    : [process.execPath, "run", "-A", "--no-check", example];
   console.log("user_events: this kernel has none; running the example in the test VM (Linux 6.12)");
   const r = spawnSync(harness, ["--", ...cmd], { stdio: "inherit" });
-  if (r.status === 77) console.log("user_events: skipped (see the line above for what the VM needs)");
-  else if (r.status !== 0) throw new Error(`user_events example failed in the VM (exit ${r.status})`);
+  if (r.status === 77) {
+    console.log("user_events: skipped (see the line above for what the VM needs)");
+  } else if (r.status !== 0) {
+    throw new Error(`user_events example failed in the VM (exit ${r.status})`);
+  }
 }

@@ -27,8 +27,12 @@ export async function main(): Promise<void> {
   }
   const { faults, pages } = lazy.stats;
   console.log(
-    `lazy file: ${probes} scattered reads of a ${size >> 20} MiB file, all correct: ${ok === probes}; ` +
-      `${faults} faults served, ${pages} of ${size >>> 12} pages read (${((pages * 100) / (size >>> 12)).toFixed(1)}%)`,
+    `lazy file: ${probes} scattered reads of a ${size >> 20} MiB file, all correct: ${
+      ok === probes
+    }; ` +
+      `${faults} faults served, ${pages} of ${size >>> 12} pages read (${
+        ((pages * 100) / (size >>> 12)).toFixed(1)
+      }%)`,
   );
   await lazy.close();
   rmSync(dir, { recursive: true });

@@ -14,7 +14,12 @@ const BUN_TYPE: Record<string, string> = {
   usize: "u64",
   pointer: "ptr",
 };
-const BUN_RESULT: Record<string, string> = { ...BUN_TYPE, i64: "i64_fast", u64: "u64_fast", usize: "u64_fast" };
+const BUN_RESULT: Record<string, string> = {
+  ...BUN_TYPE,
+  i64: "i64_fast",
+  u64: "u64_fast",
+  usize: "u64_fast",
+};
 
 const bunTable: Record<string, unknown> = {};
 for (const [key, def] of Object.entries(libcSymbols)) {

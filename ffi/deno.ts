@@ -7,7 +7,11 @@ const lib = Deno.dlopen("libc.so.6", libcSymbols);
 export const adapter: RuntimeAdapter = {
   name: "deno",
   libc: lib.symbols as unknown as Libc,
-  arch: Deno.build.arch === "x86_64" ? "x64" : Deno.build.arch === "aarch64" ? "arm64" : Deno.build.arch,
+  arch: Deno.build.arch === "x86_64"
+    ? "x64"
+    : Deno.build.arch === "aarch64"
+    ? "arm64"
+    : Deno.build.arch,
   view(address, length) {
     if (length === 0) return new ArrayBuffer(0);
     const p = Deno.UnsafePointer.create(BigInt(address));

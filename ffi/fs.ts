@@ -7,7 +7,7 @@ import { _IOWR } from "./ioctl.ts";
 
 export const SIZEOF_PM_SCAN_ARG = 96; // 12 x u64
 export const SIZEOF_PAGE_REGION = 24; // { u64 start, end, categories }
-export const PAGEMAP_SCAN = _IOWR(0x66 /* 'f' */, 16, SIZEOF_PM_SCAN_ARG);
+export const PAGEMAP_SCAN = _IOWR(0x66, /* 'f' */ 16, SIZEOF_PM_SCAN_ARG);
 
 export const PM_SCAN_ARG_OFF = {
   size: 0,

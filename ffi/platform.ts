@@ -7,7 +7,11 @@
  */
 import type { RuntimeAdapter } from "./runtime.ts";
 
-const g = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
+const g = globalThis as {
+  Bun?: unknown;
+  Deno?: unknown;
+  process?: { versions?: { node?: string } };
+};
 
 /** The adapter of the running runtime. */
 export const runtime: RuntimeAdapter = g.Bun !== undefined

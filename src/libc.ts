@@ -12,7 +12,9 @@ export const libc = runtime.libc;
 // errno lives at a per-thread address; each thread (Worker) loads this module
 // itself, so caching the view here is per thread. An adapter whose FFI saves
 // errno itself (koffi) provides errno() instead.
-const errnoView = runtime.errno ? null : new Int32Array(runtime.view(Number(libc.__errno_location()), 4));
+const errnoView = runtime.errno
+  ? null
+  : new Int32Array(runtime.view(Number(libc.__errno_location()), 4));
 /** The calling thread's errno. Read it right after the failing call. */
 export const errno: () => number = errnoView ? () => errnoView[0] : runtime.errno!.bind(runtime);
 
@@ -42,7 +44,14 @@ export function closeFd(fd: number, what = "close"): void {
   check(libc.close(fd), what);
 }
 
-export function mmap(len: number, prot: number, flags: number, fd = -1, offset = 0, addr = 0): number {
+export function mmap(
+  len: number,
+  prot: number,
+  flags: number,
+  fd = -1,
+  offset = 0,
+  addr = 0,
+): number {
   return check(libc.mmap(addr, len, prot, flags, fd, offset), "mmap");
 }
 
@@ -58,7 +67,13 @@ export function madvise(addr: number, len: number, advice: number): void {
   check(libc.madvise(addr, len, advice), "madvise");
 }
 
-export function mremap(addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+export function mremap(
+  addr: number,
+  oldLen: number,
+  newLen: number,
+  flags: number,
+  newAddr = 0,
+): number {
   return check(libc.mremap(addr, oldLen, newLen, flags, newAddr), "mremap");
 }
 

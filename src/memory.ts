@@ -38,7 +38,14 @@ export class Mapping {
   readonly pageSize: number;
   readonly #ownsFd: boolean;
 
-  private constructor(addr: number, length: number, fd: number, kind: MappingKind, pageSize: number, ownsFd: boolean) {
+  private constructor(
+    addr: number,
+    length: number,
+    fd: number,
+    kind: MappingKind,
+    pageSize: number,
+    ownsFd: boolean,
+  ) {
     this.#addr = addr;
     this.length = length;
     this.fd = fd;
@@ -64,18 +71,28 @@ export class Mapping {
     }
     const len = Math.ceil(length / pageSize) * pageSize;
     if (kind === "anonymous") {
-      const addr = mmap(len, m.PROT_READ | m.PROT_WRITE, m.MAP_PRIVATE | m.MAP_ANONYMOUS | m.MAP_NORESERVE);
+      const addr = mmap(
+        len,
+        m.PROT_READ | m.PROT_WRITE,
+        m.MAP_PRIVATE | m.MAP_ANONYMOUS | m.MAP_NORESERVE,
+      );
       return new Mapping(addr, len, -1, kind, pageSize, false);
     }
-    const flags = m.MFD_CLOEXEC | (kind === "hugetlb" ? m.MFD_HUGETLB | (Math.log2(pageSize) << 26) : 0);
-    const fd = check(libc.memfd_create(cstring(`ummu-${kind}`), flags), "memfd_create",
-      kind === "hugetlb" ? "no huge pages of that size: echo N > /proc/sys/vm/nr_hugepages" : "");
+    const flags = m.MFD_CLOEXEC |
+      (kind === "hugetlb" ? m.MFD_HUGETLB | (Math.log2(pageSize) << 26) : 0);
+    const fd = check(
+      libc.memfd_create(cstring(`ummu-${kind}`), flags),
+      "memfd_create",
+      kind === "hugetlb" ? "no huge pages of that size: echo N > /proc/sys/vm/nr_hugepages" : "",
+    );
     try {
       check(libc.ftruncate(fd, len), "ftruncate(memfd)");
       const addr = check(
         libc.mmap(0, len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0),
         "mmap",
-        kind === "hugetlb" ? `not enough free ${pageSize >> 20} MiB huge pages: raise /proc/sys/vm/nr_hugepages` : "",
+        kind === "hugetlb"
+          ? `not enough free ${pageSize >> 20} MiB huge pages: raise /proc/sys/vm/nr_hugepages`
+          : "",
       );
       return new Mapping(addr, len, fd, kind, pageSize, true);
     } catch (e) {

@@ -55,7 +55,9 @@ export class FdReadiness {
 
   /** Lets the Worker poll again (after the caller drained the fd). */
   rearm(): void {
-    if (Atomics.compareExchange(this.#word, 0, READABLE, ARMED) === READABLE) Atomics.notify(this.#word, 0);
+    if (Atomics.compareExchange(this.#word, 0, READABLE, ARMED) === READABLE) {
+      Atomics.notify(this.#word, 0);
+    }
   }
 
   /** Stops and joins the Worker; closes the eventfd. Idempotent. */

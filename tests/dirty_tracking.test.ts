@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { DirtyTracker, Mapping, UmmuError } from "../mod.ts";
 import { PAGE, touchFromWorker } from "./helpers.ts";
 
-const pagesOf = (t: DirtyTracker, base: bigint) => t.dirtyPages().map((a) => Number((a - base) / BigInt(PAGE)));
+const pagesOf = (t: DirtyTracker, base: bigint) =>
+  t.dirtyPages().map((a) => Number((a - base) / BigInt(PAGE)));
 
 test("writes from any thread are tracked, with no fault served by anyone", async () => {
   const mem = Mapping.create(64 * PAGE);

@@ -7,7 +7,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FaultHandler, LazyMapping, LiveSnapshot, Mapping, sources, type UffdEvent, UmmuError, UserfaultFd } from "../mod.ts";
+import {
+  FaultHandler,
+  LazyMapping,
+  LiveSnapshot,
+  Mapping,
+  sources,
+  type UffdEvent,
+  UmmuError,
+  UserfaultFd,
+} from "../mod.ts";
 import { libc } from "../src/libc.ts";
 import * as mm from "../ffi/mman.ts";
 import { isMapped, PAGE, quiescent, settledTo, touchFromWorker, waitFor } from "./helpers.ts";
@@ -44,7 +53,10 @@ test("a file shorter than the mapping: pages past its end read as zeros", async 
 test("readahead resolves k pages per fault, stopping at pages already resolved", async () => {
   const bytes = new Uint8Array(40 * PAGE);
   for (let p = 0; p < 40; p++) bytes[p * PAGE] = p;
-  const lazy = await LazyMapping.create(bytes.length, { source: sources.bytes(bytes), readahead: 16 });
+  const lazy = await LazyMapping.create(bytes.length, {
+    source: sources.bytes(bytes),
+    readahead: 16,
+  });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[20 * PAGE], 20); // resolves 20..35
   assert.equal(v[5 * PAGE], 5); // resolves 5..19 (stops at 20)
@@ -101,12 +113,18 @@ test("shutdown with a fault pending in a hung source: close() wakes the toucher"
   const touch = touchFromWorker([lazy.mapping.base + PAGE]);
   await new Promise((r) => setTimeout(r, 200)); // the toucher is now blocked in the kernel
   await lazy.stop();
-  assert.deepEqual((await touch).values, [0], "woken by the uffd close, then an ordinary zero page");
+  assert.deepEqual(
+    (await touch).values,
+    [0],
+    "woken by the uffd close, then an ordinary zero page",
+  );
   await lazy.close();
   assert.ok(lazy.errors.some((e) => /did not stop in time/.test(e.message)));
   const after = await settledTo(before);
   assert.deepEqual(after, before, "no fd or thread left behind");
-  for (const mp of [...held.mappings, { address: held.mapping.address, length: held.mapping.length }]) {
+  for (
+    const mp of [...held.mappings, { address: held.mapping.address, length: held.mapping.length }]
+  ) {
     assert.ok(!isMapped(mp.address, mp.length), "every mapping the handler held is unmapped");
   }
 });
@@ -116,7 +134,8 @@ test("a handler that cannot start fails with a typed error and leaks nothing", a
   const before = await quiescent();
   await assert.rejects(
     LazyMapping.create(PAGE, { source: sources.file("/nonexistent/ummu-file") }),
-    (e: unknown) => e instanceof UmmuError && e.code === "ENOENT" && e.call === "open(/nonexistent/ummu-file)",
+    (e: unknown) =>
+      e instanceof UmmuError && e.code === "ENOENT" && e.call === "open(/nonexistent/ummu-file)",
   );
   assert.deepEqual(await settledTo(before), before);
 });
@@ -134,7 +153,9 @@ test("non-cooperative events from the main thread: unmap, remove, remap (read by
   new Uint8Array(mem.buffer)[0] = 1; // a zero page, served
   libc.madvise(base, PAGE, mm.MADV_DONTNEED); // blocks until the Worker reads REMOVE
   libc.munmap(base + 7 * PAGE, PAGE); // blocks until the Worker reads UNMAP
-  const moved = Number(libc.mremap(base + 4 * PAGE, PAGE, PAGE, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, base + 6 * PAGE));
+  const moved = Number(
+    libc.mremap(base + 4 * PAGE, PAGE, PAGE, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, base + 6 * PAGE),
+  );
   assert.equal(moved, base + 6 * PAGE);
   await waitFor(() => events.length >= 5);
   const b = BigInt(base), P = BigInt(PAGE);
@@ -201,7 +222,11 @@ test("a handler Worker that dies closes the uffd: a blocked toucher wakes", asyn
   uffd.register(mem.address, mem.length);
   // A range the handler does not know, and a source module URL that fails on its first fill:
   const handler = await FaultHandler.start(uffd, {
-    ranges: [{ address: mem.address, length: mem.length, source: sources.module("data:text/javascript,export function fill(){ throw new Error('x') }") }],
+    ranges: [{
+      address: mem.address,
+      length: mem.length,
+      source: sources.module("data:text/javascript,export function fill(){ throw new Error('x') }"),
+    }],
     onSourceError: "zero",
   });
   assert.equal(new Uint8Array(mem.buffer)[0], 0);
@@ -259,7 +284,11 @@ test("the handler meets EAGAIN from a pending REMOVE: it reads the event, then r
   uffd.register(mem.address, mem.length);
   const events: UffdEvent[] = [];
   const handler = await FaultHandler.start(uffd, {
-    ranges: [{ address: mem.address, length: mem.length, source: sources.module(new URL("./fixtures/gated_source.ts", import.meta.url), { gate }) }],
+    ranges: [{
+      address: mem.address,
+      length: mem.length,
+      source: sources.module(new URL("./fixtures/gated_source.ts", import.meta.url), { gate }),
+    }],
     onEvent: (e) => events.push(e),
   });
   const toucher = touchFromWorker([mem.base]); // the handler Worker blocks in fill()
@@ -290,12 +319,21 @@ test("shmem: MISSING faults on a memfd mapping, and MINOR faults filled through 
   const content = new Uint8Array(4 * PAGE);
   for (let p = 0; p < 4; p++) content.fill(0x60 + p, p * PAGE, (p + 1) * PAGE);
   const handler = await FaultHandler.start(uffd, {
-    ranges: [{ address: shm.address, length: shm.length, alias: alias.address, source: sources.bytes(content) }],
+    ranges: [{
+      address: shm.address,
+      length: shm.length,
+      alias: alias.address,
+      source: sources.bytes(content),
+    }],
   });
   const v = new Uint8Array(shm.buffer);
   assert.deepEqual([v[0], v[2 * PAGE + 7], v[3 * PAGE]], [0x60, 0x62, 0x63]);
   assert.equal(handler.stats.minorFaults, 3);
-  assert.equal(new Uint8Array(alias.buffer)[2 * PAGE], 0x62, "filled through the alias: both see it");
+  assert.equal(
+    new Uint8Array(alias.buffer)[2 * PAGE],
+    0x62,
+    "filled through the alias: both see it",
+  );
   await handler.close();
   alias.close();
   shm.close();

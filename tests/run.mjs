@@ -20,7 +20,11 @@ const deno = bin("deno");
 const bun = bin("bun");
 const hostTests = readdirSync(join(repo, "tests")).filter((f) => f.endsWith(".test.ts")).sort()
   .map((f) => `tests/${f}`);
-const workerModules = ["src/userfaultfd/handler_worker.ts", "src/poller_worker.ts", "tests/fixtures/toucher.ts"]
+const workerModules = [
+  "src/userfaultfd/handler_worker.ts",
+  "src/poller_worker.ts",
+  "tests/fixtures/toucher.ts",
+]
   .filter((f) => existsSync(join(repo, f)));
 const vm = join(repo, "tests", "vm", "run.sh");
 
@@ -28,55 +32,111 @@ const vm = join(repo, "tests", "vm", "run.sh");
 // first) so that the device-backend tests run too; without it they skip, saying why.
 const ko = join(repo, ".cache", "ummunotify", "release", "ummunotify.ko");
 const inVm = (...cmd) => () =>
-  existsSync(ko) ? [vm, "--check-dmesg", "--", join(repo, "kmod/ummunotify/with-module.sh"), ...cmd] : [vm, "--check-dmesg", "--", ...cmd];
+  existsSync(ko)
+    ? [vm, "--check-dmesg", "--", join(repo, "kmod/ummunotify/with-module.sh"), ...cmd]
+    : [vm, "--check-dmesg", "--", ...cmd];
 
 const suites = [
-  { group: "check", name: "type-check (deno check)", cmd: [deno, "check", "mod.ts", ...workerModules, ...hostTests] },
-  { group: "host", name: "host tests, Deno", cmd: [deno, "test", "-A", "--no-check", ...hostTests], parse: parseDeno },
-  { group: "host", name: "host tests, Bun", cmd: [bun, "test", ...hostTests.map((f) => `./${f}`)], parse: parseBun },
-  { group: "kmod", name: "ummunotify kernel module (VM)", cmd: [join(repo, "kmod/ummunotify/test.sh")], parse: parsePlain },
+  {
+    group: "check",
+    name: "type-check (deno check)",
+    cmd: [deno, "check", "mod.ts", ...workerModules, ...hostTests],
+  },
+  {
+    group: "host",
+    name: "host tests, Deno",
+    cmd: [deno, "test", "-A", "--no-check", ...hostTests],
+    parse: parseDeno,
+  },
+  {
+    group: "host",
+    name: "host tests, Bun",
+    cmd: [bun, "test", ...hostTests.map((f) => `./${f}`)],
+    parse: parseBun,
+  },
+  {
+    group: "kmod",
+    name: "ummunotify kernel module (VM)",
+    cmd: [join(repo, "kmod/ummunotify/test.sh")],
+    parse: parsePlain,
+  },
   {
     group: "vm",
     name: "kernel tests in the VM, Deno",
     cmd: inVm(deno, "test", "-A", "--no-check", "tests/kernel/"),
     parse: parseDeno,
   },
-  { group: "vm", name: "kernel tests in the VM, Bun", cmd: inVm(bun, "test", "./tests/kernel/"), parse: parseBun },
+  {
+    group: "vm",
+    name: "kernel tests in the VM, Bun",
+    cmd: inVm(bun, "test", "./tests/kernel/"),
+    parse: parseBun,
+  },
   // What dnt does: build npm/, lint it, pack it, install the tarball, run the tests against it.
-  { group: "npm", name: "npm package: Node, Bun, Deno", cmd: ["node", join(repo, "scripts/test_npm.mjs")], parse: parsePlain },
+  {
+    group: "npm",
+    name: "npm package: Node, Bun, Deno",
+    cmd: ["node", join(repo, "scripts/test_npm.mjs")],
+    parse: parsePlain,
+  },
 ];
 
 function parseDeno(out) {
-  const m = /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/.exec(out);
+  const m =
+    /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/.exec(
+      out,
+    );
   return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : null;
 }
 function parseBun(out) {
   const n = (w) => +(new RegExp(`^\\s*(\\d+) ${w}$`, "m").exec(out)?.[1] ?? 0);
-  return /^\s*\d+ pass$/m.test(out) ? { passed: n("pass"), failed: n("fail"), skipped: n("skip") } : null;
+  return /^\s*\d+ pass$/m.test(out)
+    ? { passed: n("pass"), failed: n("fail"), skipped: n("skip") }
+    : null;
 }
 function parsePlain(out) {
   const all = [...out.matchAll(/(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/g)];
   if (all.length === 0) return null;
-  return all.reduce((a, m) => ({ passed: a.passed + +m[1], failed: a.failed + +m[2], skipped: a.skipped + +(m[3] ?? 0) }), {
-    passed: 0,
-    failed: 0,
-    skipped: 0,
-  });
+  return all.reduce(
+    (a, m) => ({
+      passed: a.passed + +m[1],
+      failed: a.failed + +m[2],
+      skipped: a.skipped + +(m[3] ?? 0),
+    }),
+    {
+      passed: 0,
+      failed: 0,
+      skipped: 0,
+    },
+  );
 }
 
 function run(cmd) {
   return new Promise((resolve) => {
-    const child = spawn(cmd[0], cmd.slice(1), { cwd: repo, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+    const child = spawn(cmd[0], cmd.slice(1), {
+      cwd: repo,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    });
     let out = "";
-    const tee = (stream, sink) => stream.on("data", (d) => { out += d; sink.write(d); });
+    const tee = (stream, sink) =>
+      stream.on("data", (d) => {
+        out += d;
+        sink.write(d);
+      });
     tee(child.stdout, process.stdout);
     tee(child.stderr, process.stderr);
-    child.on("error", (e) => { out += String(e); resolve({ code: 127, out }); });
+    child.on("error", (e) => {
+      out += String(e);
+      resolve({ code: 127, out });
+    });
     child.on("close", (code) => resolve({ code: code ?? 1, out }));
   });
 }
 
-const only = process.argv.includes("--only") ? process.argv.slice(process.argv.indexOf("--only") + 1) : null;
+const only = process.argv.includes("--only")
+  ? process.argv.slice(process.argv.indexOf("--only") + 1)
+  : null;
 const requireVm = process.env.UMMU_REQUIRE_VM === "1";
 const rows = [];
 let failed = false;
@@ -113,9 +173,11 @@ for (const suite of suites) {
 const total = { passed: 0, failed: 0, skipped: 0 };
 console.log("\n=== summary");
 for (const r of rows) {
-  const c = r.counts ? `${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped` : "";
+  const c = r.counts
+    ? `${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped`
+    : "";
   console.log(`${r.suite.padEnd(36)} ${c.padEnd(40)} ${r.secs.padStart(4)}s  ${r.verdict}`);
-  if (r.counts) for (const k of Object.keys(total)) total[k] += r.counts[k];
+  if (r.counts) { for (const k of Object.keys(total)) total[k] += r.counts[k]; }
   if (!r.counts && r.verdict === "ok") total.passed += 1;
   if (!r.counts && r.verdict.startsWith("FAILED")) total.failed += 1;
 }

@@ -26,27 +26,40 @@ const skip = !isRoot
   ? "needs setpriv (util-linux)"
   : false;
 
-test("unprivileged: full userfaultfd refused with a clear error; user-mode-only works", { skip }, () => {
-  const home = mkdtempSync(join(tmpdir(), "ummu-nobody-"));
-  chmodSync(home, 0o777);
-  const fixture = new URL("./fixtures/unprivileged.ts", import.meta.url).pathname;
-  const args = "Deno" in globalThis ? ["run", "-A", "--no-check", fixture] : [fixture]; // Bun and Node run it as is
-  const stdout = execFileSync(
-    "setpriv",
-    ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, ...args],
-    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, DENO_DIR: join(home, "deno"), TMPDIR: home, NO_COLOR: "1" }, encoding: "utf8" },
-  );
-  rmSync(home, { recursive: true, force: true });
-  const r = JSON.parse(stdout.trim().split("\n").pop()!);
-  const sysctl = readFileSync("/proc/sys/vm/unprivileged_userfaultfd", "utf8").trim();
-  if (sysctl === "0") {
-    assert.equal(r.full.code, "EPERM");
-    assert.equal(r.full.call, "userfaultfd");
-    assert.match(r.full.message, /vm\.unprivileged_userfaultfd=1/);
-    assert.match(r.full.message, /\/dev\/userfaultfd/, "also says the device fallback was tried");
-    assert.match(r.full.message, /userModeOnly/);
-  } else {
-    assert.equal(r.full, "opened");
-  }
-  assert.deepEqual(r.userModeOnly, { value: 6, pages: 1 });
-});
+test(
+  "unprivileged: full userfaultfd refused with a clear error; user-mode-only works",
+  { skip },
+  () => {
+    const home = mkdtempSync(join(tmpdir(), "ummu-nobody-"));
+    chmodSync(home, 0o777);
+    const fixture = new URL("./fixtures/unprivileged.ts", import.meta.url).pathname;
+    const args = "Deno" in globalThis ? ["run", "-A", "--no-check", fixture] : [fixture]; // Bun and Node run it as is
+    const stdout = execFileSync(
+      "setpriv",
+      ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, ...args],
+      {
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: home,
+          DENO_DIR: join(home, "deno"),
+          TMPDIR: home,
+          NO_COLOR: "1",
+        },
+        encoding: "utf8",
+      },
+    );
+    rmSync(home, { recursive: true, force: true });
+    const r = JSON.parse(stdout.trim().split("\n").pop()!);
+    const sysctl = readFileSync("/proc/sys/vm/unprivileged_userfaultfd", "utf8").trim();
+    if (sysctl === "0") {
+      assert.equal(r.full.code, "EPERM");
+      assert.equal(r.full.call, "userfaultfd");
+      assert.match(r.full.message, /vm\.unprivileged_userfaultfd=1/);
+      assert.match(r.full.message, /\/dev\/userfaultfd/, "also says the device fallback was tried");
+      assert.match(r.full.message, /userModeOnly/);
+    } else {
+      assert.equal(r.full, "opened");
+    }
+    assert.deepEqual(r.userModeOnly, { value: 6, pages: 1 });
+  },
+);

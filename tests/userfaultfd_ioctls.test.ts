@@ -17,7 +17,19 @@ function pageOf(a: bigint): bigint {
 test("probe reports the kernel's features and ioctls", () => {
   const caps = UserfaultFd.probe();
   assert.ok(caps.via === "syscall" || caps.via === "device");
-  for (const f of ["EVENT_UNMAP", "EVENT_REMOVE", "EVENT_REMAP", "EVENT_FORK", "THREAD_ID", "MINOR_SHMEM", "WP_ASYNC", "MOVE", "POISON"] as const) {
+  for (
+    const f of [
+      "EVENT_UNMAP",
+      "EVENT_REMOVE",
+      "EVENT_REMAP",
+      "EVENT_FORK",
+      "THREAD_ID",
+      "MINOR_SHMEM",
+      "WP_ASYNC",
+      "MOVE",
+      "POISON",
+    ] as const
+  ) {
     assert.ok(caps.features.has(f), `feature ${f} (mask 0x${caps.featureMask.toString(16)})`);
   }
   assert.ok(caps.ioctls.has("REGISTER") && caps.ioctls.has("UNREGISTER") && caps.ioctls.has("API"));
@@ -40,7 +52,9 @@ test("register reports the ioctls allowed on the range, per mode", () => {
   const mem = Mapping.create(4 * PAGE);
   const uffd = UserfaultFd.open({ features: ["PAGEFAULT_FLAG_WP"] });
   const missing = uffd.register(mem.address, mem.length, ["missing"]);
-  for (const i of ["COPY", "ZEROPAGE", "WAKE", "MOVE", "POISON"] as const) assert.ok(missing.has(i), i);
+  for (const i of ["COPY", "ZEROPAGE", "WAKE", "MOVE", "POISON"] as const) {
+    assert.ok(missing.has(i), i);
+  }
   uffd.unregister(mem.address, mem.length);
   const wp = uffd.register(mem.address, mem.length, ["wp"]);
   assert.ok(wp.has("WRITEPROTECT"));
@@ -105,7 +119,11 @@ test("ZEROPAGE resolves with zeros; a second resolution of the same page is succ
   for await (const ev of uffd.events()) {
     assert.equal(ev.kind, "pagefault");
     assert.equal(uffd.zeropage(mem.address, PAGE), PAGE);
-    assert.equal(uffd.copy(mem.address, new Uint8Array(PAGE), PAGE), PAGE, "EEXIST counts as resolved");
+    assert.equal(
+      uffd.copy(mem.address, new Uint8Array(PAGE), PAGE),
+      PAGE,
+      "EEXIST counts as resolved",
+    );
     break;
   }
   assert.deepEqual((await touch).values, [0]);
@@ -233,7 +251,11 @@ test("EAGAIN while another thread's madvise waits on its REMOVE event: read it, 
   assert.deepEqual((await toucher).values, [8]);
   await remover; // its madvise returned
   const events = uffd.readEvents();
-  assert.deepEqual(events, [{ kind: "remove", start: mem.address + BigInt(PAGE), end: mem.address + 2n * BigInt(PAGE) }]);
+  assert.deepEqual(events, [{
+    kind: "remove",
+    start: mem.address + BigInt(PAGE),
+    end: mem.address + 2n * BigInt(PAGE),
+  }]);
   uffd.close();
   mem.close();
 });

@@ -80,7 +80,9 @@ export class DirtyTracker {
   /** Each written page's address. */
   dirtyPages(): bigint[] {
     const out: bigint[] = [];
-    for (const r of this.dirty()) for (let a = r.start; a < r.end; a += BigInt(PAGE_SIZE)) out.push(a);
+    for (const r of this.dirty()) {
+      for (let a = r.start; a < r.end; a += BigInt(PAGE_SIZE)) out.push(a);
+    }
     return out;
   }
 
@@ -103,7 +105,9 @@ export class DirtyTracker {
   }
 
   #scan(reprotect: boolean): DirtyRange[] {
-    if (this.#closed) throw new UmmuError("ioctl(PAGEMAP_SCAN)", 9 /* EBADF */, "the tracker is closed");
+    if (this.#closed) {
+      throw new UmmuError("ioctl(PAGEMAP_SCAN)", 9, /* EBADF */ "the tracker is closed");
+    }
     const O = fs.PM_SCAN_ARG_OFF;
     const dv = this.#dv;
     const out: DirtyRange[] = [];
@@ -112,7 +116,11 @@ export class DirtyTracker {
     while (start < end) {
       this.#arg.fill(0);
       dv.setBigUint64(O.size, BigInt(fs.SIZEOF_PM_SCAN_ARG), true);
-      dv.setBigUint64(O.flags, BigInt(reprotect ? fs.PM_SCAN_WP_MATCHING | fs.PM_SCAN_CHECK_WPASYNC : 0), true);
+      dv.setBigUint64(
+        O.flags,
+        BigInt(reprotect ? fs.PM_SCAN_WP_MATCHING | fs.PM_SCAN_CHECK_WPASYNC : 0),
+        true,
+      );
       dv.setBigUint64(O.start, BigInt(start), true);
       dv.setBigUint64(O.end, BigInt(end), true);
       dv.setBigUint64(O.vec, BigInt(runtime.addressOf(this.#vec)), true);
@@ -122,7 +130,11 @@ export class DirtyTracker {
       const n = libc.ioctl(this.#pagemap, fs.PAGEMAP_SCAN, this.#arg);
       if (n < 0) {
         const e = errno();
-        throw new UmmuError("ioctl(PAGEMAP_SCAN)", e, e === 25 /* ENOTTY */ ? "PAGEMAP_SCAN needs Linux 6.7+" : "");
+        throw new UmmuError(
+          "ioctl(PAGEMAP_SCAN)",
+          e,
+          e === 25 /* ENOTTY */ ? "PAGEMAP_SCAN needs Linux 6.7+" : "",
+        );
       }
       for (let i = 0; i < n; i++) {
         const s = this.#vdv.getBigUint64(i * fs.SIZEOF_PAGE_REGION, true);

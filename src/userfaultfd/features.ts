@@ -93,6 +93,8 @@ export function featureNames(mask: number): Set<FeatureName> {
 
 export function ioctlNames(mask: bigint): Set<IoctlName> {
   const out = new Set<IoctlName>();
-  for (const [n, bit] of Object.entries(IOCTL_BITS)) if (mask & (1n << BigInt(bit))) out.add(n as IoctlName);
+  for (const [n, bit] of Object.entries(IOCTL_BITS)) {
+    if (mask & (1n << BigInt(bit))) out.add(n as IoctlName);
+  }
   return out;
 }

@@ -12,10 +12,10 @@ import type { UffdEvent } from "./events.ts";
 import type { UserfaultFd } from "./uffd.ts";
 import type { PageSource } from "./sources.ts";
 import {
+  COMMAND_SWEEP,
   type HandlerInit,
   type HandlerMessage,
   type RangeSpec,
-  COMMAND_SWEEP,
   type SourceErrorPolicy,
   STATE_FAILED,
   STATUS,
@@ -138,11 +138,15 @@ export class FaultHandler {
       const start = Number(r.address);
       const pageSize = r.pageSize ?? PAGE_SIZE;
       if (!(pageSize >= PAGE_SIZE) || (pageSize & (pageSize - 1)) !== 0) {
-        throw new UmmuArgumentError(`pageSize must be a power of two ≥ ${PAGE_SIZE}, got ${pageSize}`);
+        throw new UmmuArgumentError(
+          `pageSize must be a power of two ≥ ${PAGE_SIZE}, got ${pageSize}`,
+        );
       }
       if (start % pageSize !== 0 || !(r.length > 0) || r.length % pageSize !== 0) {
         throw new UmmuArgumentError(
-          `handled range 0x${start.toString(16)}+${r.length} must be aligned to its page size (${pageSize}) and non-empty`,
+          `handled range 0x${
+            start.toString(16)
+          }+${r.length} must be aligned to its page size (${pageSize}) and non-empty`,
         );
       }
       const readahead = r.readahead ?? 1;
@@ -175,7 +179,11 @@ export class FaultHandler {
         return { ...r, fileFd };
       });
       stagingLength = Math.max(...ranges.map((r) => r.readahead * r.pageSize));
-      staging = mmap(stagingLength, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS);
+      staging = mmap(
+        stagingLength,
+        mm.PROT_READ | mm.PROT_WRITE,
+        mm.MAP_PRIVATE | mm.MAP_ANONYMOUS,
+      );
       held.mappings.push({ address: staging, length: stagingLength });
     } catch (e) {
       release();
@@ -193,8 +201,13 @@ export class FaultHandler {
     held.fds.push(wakeFd);
     let handler: FaultHandler | null = null;
     let readyResolve!: () => void, readyReject!: (e: Error) => void, stoppedResolve!: () => void;
-    const ready = new Promise<void>((res, rej) => { readyResolve = res; readyReject = rej; });
-    const stopped = new Promise<void>((res) => { stoppedResolve = res; });
+    const ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    const stopped = new Promise<void>((res) => {
+      stoppedResolve = res;
+    });
     const errorsBeforeReady: Error[] = [];
     worker.onmessage = (e: MessageEvent<HandlerMessage>) => {
       const msg = e.data;
@@ -202,9 +215,11 @@ export class FaultHandler {
       else if (msg.type === "stopped") stoppedResolve();
       else if (msg.type === "event") options.onEvent?.(msg.event as UffdEvent);
       else {
-        const err = new Error(msg.type === "fatal"
-          ? `fault handler failed: ${msg.message}`
-          : `page source failed at offset ${msg.offset}: ${msg.message}`);
+        const err = new Error(
+          msg.type === "fatal"
+            ? `fault handler failed: ${msg.message}`
+            : `page source failed at offset ${msg.offset}: ${msg.message}`,
+        );
         (handler ? handler.errors : errorsBeforeReady).push(err);
         if (msg.type === "fatal") readyReject(err);
       }
@@ -228,7 +243,15 @@ export class FaultHandler {
       stagingLength,
     };
     worker.postMessage(init);
-    handler = new FaultHandler(uffd, worker, status, wakeFd, options.ownsUffd ?? true, held, stopped);
+    handler = new FaultHandler(
+      uffd,
+      worker,
+      status,
+      wakeFd,
+      options.ownsUffd ?? true,
+      held,
+      stopped,
+    );
     handler.errors.push(...errorsBeforeReady);
     try {
       await ready;
@@ -286,10 +309,16 @@ export class FaultHandler {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([
       this.#stopped.then(() => false),
-      new Promise<boolean>((res) => { timer = setTimeout(() => res(true), STOP_TIMEOUT_MS); }),
+      new Promise<boolean>((res) => {
+        timer = setTimeout(() => res(true), STOP_TIMEOUT_MS);
+      }),
     ]);
     clearTimeout(timer);
-    if (timedOut) this.errors.push(new Error("fault handler did not stop in time (a page source hung); terminated"));
+    if (timedOut) {
+      this.errors.push(
+        new Error("fault handler did not stop in time (a page source hung); terminated"),
+      );
+    }
     this.#worker.terminate();
     // If the Worker failed, it closed the fd itself: never close a number that may be reused.
     if (Atomics.load(this.#status, STATUS.state) === STATE_FAILED) {

@@ -33,12 +33,17 @@ const REQ_CONTINUE = BigInt(u.UFFDIO_CONTINUE);
 const REQ_POISON = BigInt(u.UFFDIO_POISON);
 const REQ_MOVE = BigInt(u.UFFDIO_MOVE);
 const requestArg = (request: number): bigint =>
-  request === u.UFFDIO_COPY ? REQ_COPY
-  : request === u.UFFDIO_ZEROPAGE ? REQ_ZEROPAGE
-  : request === u.UFFDIO_CONTINUE ? REQ_CONTINUE
-  : request === u.UFFDIO_POISON ? REQ_POISON
-  : request === u.UFFDIO_MOVE ? REQ_MOVE
-  : BigInt(request);
+  request === u.UFFDIO_COPY
+    ? REQ_COPY
+    : request === u.UFFDIO_ZEROPAGE
+    ? REQ_ZEROPAGE
+    : request === u.UFFDIO_CONTINUE
+    ? REQ_CONTINUE
+    : request === u.UFFDIO_POISON
+    ? REQ_POISON
+    : request === u.UFFDIO_MOVE
+    ? REQ_MOVE
+    : BigInt(request);
 const BATCH_BYTES = BigInt(MSG * BATCH);
 const NFDS = 2n;
 const EIGHT = 8n;
@@ -89,10 +94,13 @@ async function main(init: HandlerInit): Promise<void> {
       copied: new Uint8Array(r.snapshot ? r.length / r.pageSize : 0),
     };
     if (r.source.kind === "shared") {
-      range.sharedAddr = runtime.addressOf(new Uint8Array(r.source.buffer)) + (r.source.offset ?? 0);
+      range.sharedAddr = runtime.addressOf(new Uint8Array(r.source.buffer)) +
+        (r.source.offset ?? 0);
     } else if (r.source.kind === "module") {
       range.module = (await import(r.source.url)) as PageSourceModule;
-      if (typeof range.module.fill !== "function") throw new Error(`${r.source.url} does not export fill()`);
+      if (typeof range.module.fill !== "function") {
+        throw new Error(`${r.source.url} does not export fill()`);
+      }
       await range.module.init?.(r.source.options);
     }
     if (r.snapshot) range.view = new Uint8Array(runtime.view(r.start, r.length));
@@ -153,7 +161,14 @@ async function main(init: HandlerInit): Promise<void> {
 
   // Resolve [page, page+len) with a request, resuming partial progress and
   // skipping pages that are already there. Returns false if the range vanished.
-  function resolveAll(request: number, page: number, len: number, src: number, mode: number, pageSize: number): boolean {
+  function resolveAll(
+    request: number,
+    page: number,
+    len: number,
+    src: number,
+    mode: number,
+    pageSize: number,
+  ): boolean {
     let done = 0;
     let stalls = 0;
     while (done < len) {
@@ -234,7 +249,13 @@ async function main(init: HandlerInit): Promise<void> {
     missingDone(range, first, count, ok);
   }
 
-  async function onMissingModule(range: Range, page: number, first: number, count: number, offset: number): Promise<void> {
+  async function onMissingModule(
+    range: Range,
+    page: number,
+    first: number,
+    count: number,
+    offset: number,
+  ): Promise<void> {
     const len = count * range.pageSize;
     let ok: boolean;
     try {
@@ -255,13 +276,21 @@ async function main(init: HandlerInit): Promise<void> {
   }
 
   // A source threw: report it, and resolve the faulting page as the policy says.
-  function sourceFailed(range: Range, page: number, first: number, count: number, offset: number, e: unknown): void {
+  function sourceFailed(
+    range: Range,
+    page: number,
+    first: number,
+    count: number,
+    offset: number,
+    e: unknown,
+  ): void {
     const pageSize = range.pageSize;
     bump(STATUS.errors, 1);
     post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
     bump(STATUS.pages, -count);
-    if (init.onSourceError === "poison") resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
-    else zeroFill(page, pageSize);
+    if (init.onSourceError === "poison") {
+      resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
+    } else zeroFill(page, pageSize);
     range.resolved[first] = 1;
   }
 
@@ -307,14 +336,18 @@ async function main(init: HandlerInit): Promise<void> {
 
   // MINOR: synchronous unless a module source fills the page.
   function onMinor(range: Range, page: number): Promise<void> | undefined {
-    if (range.alias !== undefined && range.source.kind === "module") return onMinorModule(range, page);
+    if (range.alias !== undefined && range.source.kind === "module") {
+      return onMinorModule(range, page);
+    }
     const pageSize = range.pageSize;
     const offset = page - range.start;
     if (range.alias !== undefined && range.source.kind !== "zero") {
       const alias = new Uint8Array(runtime.view(range.alias + offset, pageSize));
       try {
         if (range.source.kind === "shared") {
-          alias.set(new Uint8Array(range.source.buffer, (range.source.offset ?? 0) + offset, pageSize));
+          alias.set(
+            new Uint8Array(range.source.buffer, (range.source.offset ?? 0) + offset, pageSize),
+          );
         } else fillFromFile(range, offset, alias, pageSize);
       } catch (e) {
         bump(STATUS.errors, 1);
@@ -372,7 +405,13 @@ async function main(init: HandlerInit): Promise<void> {
       const s = Number(ev.start), e = Number(ev.end);
       for (const r of ranges) {
         const a = Math.max(s, r.start), b = Math.min(e, r.end);
-        if (a < b) r.resolved.fill(0, Math.floor((a - r.start) / r.pageSize), Math.ceil((b - r.start) / r.pageSize));
+        if (a < b) {
+          r.resolved.fill(
+            0,
+            Math.floor((a - r.start) / r.pageSize),
+            Math.ceil((b - r.start) / r.pageSize),
+          );
+        }
       }
     }
     post({ type: "event", event: ev });

@@ -55,7 +55,11 @@ export class LazyMapping {
     let uffd: UserfaultFd | null = null;
     try {
       uffd = UserfaultFd.open({
-        features: options.kind === "memfd" ? ["MISSING_SHMEM"] : options.kind === "hugetlb" ? ["MISSING_HUGETLBFS"] : [],
+        features: options.kind === "memfd"
+          ? ["MISSING_SHMEM"]
+          : options.kind === "hugetlb"
+          ? ["MISSING_HUGETLBFS"]
+          : [],
         userModeOnly: options.userModeOnly,
       });
       uffd.register(mapping.address, mapping.length, ["missing"]);
@@ -95,7 +99,10 @@ export class LazyMapping {
 
   /** What this holds: the handler's fds and mappings, and the memory itself. */
   resources(): HandlerResources & { mapping: { address: number; length: number } } {
-    return { ...this.#handler.resources(), mapping: { address: this.mapping.base, length: this.mapping.length } };
+    return {
+      ...this.#handler.resources(),
+      mapping: { address: this.mapping.base, length: this.mapping.length },
+    };
   }
 
   /**
@@ -154,7 +161,9 @@ export class LiveSnapshot {
     try {
       uffd.register(address, length, ["wp"]);
       const buffer = new SharedArrayBuffer(length);
-      const handler = await FaultHandler.start(uffd, { ranges: [{ address, length, snapshot: buffer }] });
+      const handler = await FaultHandler.start(uffd, {
+        ranges: [{ address, length, snapshot: buffer }],
+      });
       // Protect only once the handler serves: a write from now on waits for its copy-out.
       uffd.writeProtect(address, length, true);
       return new LiveSnapshot(handler, buffer);

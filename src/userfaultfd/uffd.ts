@@ -11,8 +11,8 @@ import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 import { decodeEvent, type UffdEvent } from "./events.ts";
 import { FdReadiness } from "../poller.ts";
 import {
-  type FeatureName,
   featureMask,
+  type FeatureName,
   featureNames,
   type IoctlName,
   ioctlNames,
@@ -63,7 +63,9 @@ export type Address = bigint | number;
 function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" | "device" } {
   const trySyscall = (): number => {
     const nr = u.NR_userfaultfd[runtime.arch];
-    if (nr === undefined) throw new UmmuError("userfaultfd", 38 /* ENOSYS */, `no syscall number for ${runtime.arch}`);
+    if (nr === undefined) {
+      throw new UmmuError("userfaultfd", 38, /* ENOSYS */ `no syscall number for ${runtime.arch}`);
+    }
     return check(libc.syscall(nr, flags, 0, 0, 0, 0), "userfaultfd");
   };
   const tryDevice = (): number => {
@@ -80,13 +82,19 @@ function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" 
   try {
     return { fd: trySyscall(), via: "syscall" };
   } catch (first) {
-    if (!(first instanceof UmmuError) || ![EPERM, EACCES, ENOENT, 38].includes(first.errno)) throw first;
+    if (!(first instanceof UmmuError) || ![EPERM, EACCES, ENOENT, 38].includes(first.errno)) {
+      throw first;
+    }
     try {
       return { fd: tryDevice(), via: "device" };
     } catch (second) {
       if (second instanceof UmmuError && [EPERM, EACCES, ENOENT].includes(second.errno)) {
-        throw new UmmuError(first.call, first.errno, "",
-          `and ${second.call} failed with ${second.code}. ${first.hint}`);
+        throw new UmmuError(
+          first.call,
+          first.errno,
+          "",
+          `and ${second.call} failed with ${second.code}. ${first.hint}`,
+        );
       }
       throw second;
     }
@@ -136,7 +144,12 @@ export class UserfaultFd {
       dv.setBigUint64(0, BigInt(u.UFFD_API), true);
       check(libc.ioctl(fd, u.UFFDIO_API, arg), "ioctl(UFFDIO_API)");
       const mask = Number(dv.getBigUint64(8, true));
-      return { features: featureNames(mask), featureMask: mask, ioctls: ioctlNames(dv.getBigUint64(16, true)), via };
+      return {
+        features: featureNames(mask),
+        featureMask: mask,
+        ioctls: ioctlNames(dv.getBigUint64(16, true)),
+        via,
+      };
     } finally {
       libc.close(fd);
     }
@@ -197,7 +210,11 @@ export class UserfaultFd {
    * Registers [address, address+length) in the given modes; returns the
    * ioctls the kernel allows on the range.
    */
-  register(address: Address, length: number, modes: Iterable<RegisterMode> = ["missing"]): Set<IoctlName> {
+  register(
+    address: Address,
+    length: number,
+    modes: Iterable<RegisterMode> = ["missing"],
+  ): Set<IoctlName> {
     let mode = 0;
     for (const md of modes) {
       if (MODE_BITS[md] === undefined) throw new UmmuArgumentError(`unknown register mode ${md}`);
@@ -229,12 +246,20 @@ export class UserfaultFd {
    * already exist (EEXIST) are skipped and count as done; partial progress is
    * resumed. Returns the bytes resolved.
    */
-  copy(dst: Address, source: Address | ArrayBufferView, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
+  copy(
+    dst: Address,
+    source: Address | ArrayBufferView,
+    length: number,
+    opts: WakeOption & { wp?: boolean } = {},
+  ): number {
     const src = typeof source === "object" ? runtime.addressOf(source) : Number(source);
     if (typeof source === "object" && source.byteLength < length) {
-      throw new UmmuArgumentError(`copy source has ${source.byteLength} bytes, fewer than ${length}`);
+      throw new UmmuArgumentError(
+        `copy source has ${source.byteLength} bytes, fewer than ${length}`,
+      );
     }
-    const mode = (opts.dontWake ? u.UFFDIO_COPY_MODE_DONTWAKE : 0) | (opts.wp ? u.UFFDIO_COPY_MODE_WP : 0);
+    const mode = (opts.dontWake ? u.UFFDIO_COPY_MODE_DONTWAKE : 0) |
+      (opts.wp ? u.UFFDIO_COPY_MODE_WP : 0);
     return this.#progress(u.UFFDIO_COPY, "ioctl(UFFDIO_COPY)", dst, length, 32, (dv, off) => {
       dv.setBigUint64(8, BigInt(src + off), true);
       dv.setBigUint64(24, BigInt(mode), true);
@@ -244,17 +269,34 @@ export class UserfaultFd {
   /** UFFDIO_ZEROPAGE: maps the zero page over missing pages. Returns the bytes resolved. */
   zeropage(address: Address, length: number, opts: WakeOption = {}): number {
     const mode = opts.dontWake ? u.UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0;
-    return this.#progress(u.UFFDIO_ZEROPAGE, "ioctl(UFFDIO_ZEROPAGE)", address, length, 24, (dv) => {
-      dv.setBigUint64(16, BigInt(mode), true);
-    }, false);
+    return this.#progress(
+      u.UFFDIO_ZEROPAGE,
+      "ioctl(UFFDIO_ZEROPAGE)",
+      address,
+      length,
+      24,
+      (dv) => {
+        dv.setBigUint64(16, BigInt(mode), true);
+      },
+      false,
+    );
   }
 
   /** UFFDIO_CONTINUE: maps pages already in the page cache (MINOR faults). Returns the bytes resolved. */
   continue(address: Address, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
-    const mode = (opts.dontWake ? u.UFFDIO_CONTINUE_MODE_DONTWAKE : 0) | (opts.wp ? u.UFFDIO_CONTINUE_MODE_WP : 0);
-    return this.#progress(u.UFFDIO_CONTINUE, "ioctl(UFFDIO_CONTINUE)", address, length, 24, (dv) => {
-      dv.setBigUint64(16, BigInt(mode), true);
-    }, false);
+    const mode = (opts.dontWake ? u.UFFDIO_CONTINUE_MODE_DONTWAKE : 0) |
+      (opts.wp ? u.UFFDIO_CONTINUE_MODE_WP : 0);
+    return this.#progress(
+      u.UFFDIO_CONTINUE,
+      "ioctl(UFFDIO_CONTINUE)",
+      address,
+      length,
+      24,
+      (dv) => {
+        dv.setBigUint64(16, BigInt(mode), true);
+      },
+      false,
+    );
   }
 
   /** UFFDIO_POISON: marks missing pages poisoned; touching them raises SIGBUS. Returns the bytes resolved. */
@@ -269,7 +311,12 @@ export class UserfaultFd {
    * UFFDIO_MOVE: moves pages from `src` to the missing pages at `dst` (zero
    * copy, anonymous memory). Returns the bytes moved.
    */
-  move(dst: Address, src: Address, length: number, opts: WakeOption & { allowSrcHoles?: boolean } = {}): number {
+  move(
+    dst: Address,
+    src: Address,
+    length: number,
+    opts: WakeOption & { allowSrcHoles?: boolean } = {},
+  ): number {
     const mode = (opts.dontWake ? u.UFFDIO_MOVE_MODE_DONTWAKE : 0) |
       (opts.allowSrcHoles ? u.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0);
     const s = Number(src);
@@ -282,7 +329,8 @@ export class UserfaultFd {
   /** UFFDIO_WRITEPROTECT: protects (`protect: true`) or unprotects and wakes a range. */
   writeProtect(address: Address, length: number, protect: boolean, opts: WakeOption = {}): void {
     const dv = this.#range(address, length);
-    const mode = (protect ? u.UFFDIO_WRITEPROTECT_MODE_WP : 0) | (opts.dontWake ? u.UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0);
+    const mode = (protect ? u.UFFDIO_WRITEPROTECT_MODE_WP : 0) |
+      (opts.dontWake ? u.UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0);
     dv.setBigUint64(16, BigInt(mode), true);
     for (let tries = 0;; tries++) {
       if (libc.ioctl(this.#fd, u.UFFDIO_WRITEPROTECT, this.#arg) === 0) return;
@@ -370,7 +418,9 @@ export class UserfaultFd {
         if (e === EAGAIN) return;
         throw new UmmuError("read(userfaultfd)", e);
       }
-      for (let off = 0; off < n; off += u.SIZEOF_UFFD_MSG) out.push(decodeEvent(this.#msgView, off));
+      for (let off = 0; off < n; off += u.SIZEOF_UFFD_MSG) {
+        out.push(decodeEvent(this.#msgView, off));
+      }
       if (n < this.#msgs.length) return;
     }
   }
@@ -391,10 +441,14 @@ export class UserfaultFd {
     const start = Number(address);
     if (this.#closed) throw new ClosedError("UserfaultFd");
     if (!Number.isSafeInteger(start) || start % PAGE_SIZE !== 0) {
-      throw new UmmuArgumentError(`address 0x${start.toString(16)} is not page-aligned (${PAGE_SIZE})`);
+      throw new UmmuArgumentError(
+        `address 0x${start.toString(16)} is not page-aligned (${PAGE_SIZE})`,
+      );
     }
     if (!(length > 0) || length % PAGE_SIZE !== 0) {
-      throw new UmmuArgumentError(`length ${length} must be a positive multiple of the page size (${PAGE_SIZE})`);
+      throw new UmmuArgumentError(
+        `length ${length} must be a positive multiple of the page size (${PAGE_SIZE})`,
+      );
     }
     this.#arg.fill(0);
     this.#dv.setBigUint64(0, BigInt(start), true);
