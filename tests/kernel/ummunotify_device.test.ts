@@ -72,6 +72,30 @@ test("[device] a blocking read(2) sleeps until an invalidation is queued", { ski
   }
 });
 
+test("[device] both backends read byte-identical events for the same invalidations", { skip }, async () => {
+  const dev = await Ummunotify.open({ backend: "device" });
+  const uffd = await Ummunotify.open({ backend: "userfaultfd" });
+  const a = mapAnon(4);
+  try {
+    for (const un of [dev, uffd]) {
+      un.register(a, a + 2 * P, 1n);
+      un.register(a + P + 100, a + 4 * P - 100, 2n);
+      un.register(a + 3 * P, a + 4 * P, 3n);
+    }
+    unmap(a + P, P); // hits 1 and 2
+    libc.madvise(a + 3 * P, P, 4 /* MADV_DONTNEED */); // hits 2 (again: no HINT) and 3
+    const bufs = [new Uint8Array(256), new Uint8Array(256)];
+    const n = [dev.readInto(bufs[0]), uffd.readInto(bufs[1])];
+    assert.equal(n[0], 4 * 32);
+    assert.deepEqual(n[1], n[0]);
+    assert.deepEqual(bufs[1], bufs[0]);
+  } finally {
+    release(a, 4 * P);
+    await uffd.close();
+    await dev.close();
+  }
+});
+
 test("[device] register errors are the driver's: EINVAL (empty range, duplicate cookie)", { skip }, async () => {
   const un = await Ummunotify.open({ backend: "device" });
   try {
