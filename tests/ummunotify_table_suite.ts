@@ -13,7 +13,7 @@ import { type BackendKind, Ummunotify, type UmmunotifyEvent } from "../src/ummun
 import * as mm from "../ffi/mman.ts";
 import { runtime } from "../ffi/platform.ts";
 import { check, cstring, libc, madvise, mmap, mprotect } from "../src/libc.ts";
-import { backendSkip, getForker, mapAnon, live, markGone, P, pagemap, release, remap, scratchDir, unmap, vmSwap } from "./ummunotify_helpers.ts";
+import { backendSkip, getForker, mapAnon, live, P, pagemap, release, remap, scratchDir, unmap, vmSwap } from "./ummunotify_helpers.ts";
 
 const MADV_PAGEOUT = 21;
 const MS_SYNC = 4;
@@ -36,7 +36,7 @@ type Expect = Record<BackendKind, number>;
 /** Defines one test per row for a backend. */
 export function tableSuite(kind: BackendKind, label: string = kind): void {
   const skip = backendSkip(kind);
-  const row = (name: string, expect: Expect, fn: (un: Ummunotify, exp: number) => Promise<void | string>) =>
+  const row = (name: string, expect: Expect, fn: (un: Ummunotify, exp: number) => void | string | Promise<void | string>) =>
     test(`[${label}] sees ${name}: ${expect[kind]} invalidation(s)`, { skip }, async (ctx) => {
       const un = await Ummunotify.open({ backend: kind });
       try {
@@ -57,28 +57,28 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     if (exp > 1) assert.equal((m.events[0] as { hint?: unknown }).hint, undefined, "merged: no HINT");
   };
 
-  row("munmap", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("munmap", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => unmap(a, P)), exp);
     release(a, 2 * P);
   });
 
-  row("mmap(MAP_FIXED) over the range", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("mmap(MAP_FIXED) over the range", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => mmap(P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_FIXED, -1, 0, a)), exp);
     release(a, 2 * P);
   });
 
-  row("mremap moving the range away", { userfaultfd: 2, device: 2 }, async (un, exp) => {
+  row("mremap moving the range away", { userfaultfd: 2, device: 2 }, (un, exp) => {
     const a = mapAnon(4);
     un.register(a, a + 2 * P, 1n);
     hit(measure(un, () => remap(a, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 2 * P)), exp);
     release(a, 4 * P);
   });
 
-  row("mremap shrinking the range", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("mremap shrinking the range", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + 2 * P, 1n);
     const m = measure(un, () => remap(a, 2 * P, P, 0));
@@ -87,7 +87,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     release(a, 2 * P);
   });
 
-  row("mremap growing in place (nothing is invalidated)", { userfaultfd: 0, device: 0 }, async (un, exp) => {
+  row("mremap growing in place (nothing is invalidated)", { userfaultfd: 0, device: 0 }, (un, exp) => {
     const a = mapAnon(4);
     unmap(a + 2 * P, 2 * P);
     un.register(a, a + 2 * P, 1n);
@@ -95,21 +95,21 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     release(a, 4 * P);
   });
 
-  row("mremap of another mapping onto the range", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("mremap of another mapping onto the range", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2), b = mapAnon(1);
     un.register(a, a + P, 1n);
     hit(measure(un, () => remap(b, P, P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a)), exp);
     release(a, 2 * P);
   });
 
-  row("madvise(MADV_DONTNEED)", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("madvise(MADV_DONTNEED)", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => madvise(a, 2 * P, mm.MADV_DONTNEED)), exp);
     release(a, 2 * P);
   });
 
-  row("madvise(MADV_FREE)", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("madvise(MADV_FREE)", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => madvise(a, P, mm.MADV_FREE)), exp);
@@ -124,7 +124,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     return { fd, a };
   };
 
-  row("madvise(MADV_REMOVE) of shared memory (memfd)", { userfaultfd: 1, device: 1 }, async (un, exp) => {
+  row("madvise(MADV_REMOVE) of shared memory (memfd)", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const { fd, a } = memfd(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => madvise(a, P, mm.MADV_REMOVE)), exp);
@@ -132,7 +132,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     libc.close(fd);
   });
 
-  row("ftruncate of a mapped memfd", { userfaultfd: 0, device: 2 }, async (un, exp) => {
+  row("ftruncate of a mapped memfd", { userfaultfd: 0, device: 2 }, (un, exp) => {
     const { fd, a } = memfd(2);
     un.register(a, a + 2 * P, 1n);
     hit(measure(un, () => check(libc.ftruncate(fd, 0), "ftruncate")), exp);
@@ -140,7 +140,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     libc.close(fd);
   });
 
-  row("mprotect", { userfaultfd: 0, device: 1 }, async (un, exp) => {
+  row("mprotect", { userfaultfd: 0, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
     hit(measure(un, () => mprotect(a, P, mm.PROT_READ)), exp);
@@ -176,7 +176,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     }
   });
 
-  row("writeback of a dirty shared file page (msync)", { userfaultfd: 0, device: 1 }, async (un, exp) => {
+  row("writeback of a dirty shared file page (msync)", { userfaultfd: 0, device: 1 }, (un, exp) => {
     const dir = scratchDir();
     const path = join(dir, "wb.bin");
     writeFileSync(path, new Uint8Array(P));
@@ -195,7 +195,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     }
   });
 
-  row("reclaim of a file page (madvise(MADV_PAGEOUT))", { userfaultfd: 0, device: 1 }, async (un, exp) => {
+  row("reclaim of a file page (madvise(MADV_PAGEOUT))", { userfaultfd: 0, device: 1 }, (un, exp) => {
     const dir = scratchDir();
     const path = join(dir, "po.bin");
     writeFileSync(path, new Uint8Array(P).fill(7));
@@ -215,7 +215,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     }
   });
 
-  row("swap-out of anonymous memory (madvise(MADV_PAGEOUT))", { userfaultfd: 0, device: 1 }, async (un, exp) => {
+  row("swap-out of anonymous memory (madvise(MADV_PAGEOUT))", { userfaultfd: 0, device: 1 }, (un, exp) => {
     vmSwap();
     if (readFileSync("/proc/swaps", "utf8").trim().split("\n").length < 2) return "no swap device here";
     const a = mapAnon(1);
@@ -227,7 +227,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     hit(m, exp);
   });
 
-  row("page migration (compaction)", { userfaultfd: 0, device: 1 }, async (un, exp) => {
+  row("page migration (compaction)", { userfaultfd: 0, device: 1 }, (un, exp) => {
     const pages = 512;
     const a = mapAnon(pages);
     try {

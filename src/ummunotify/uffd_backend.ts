@@ -10,7 +10,6 @@
  * Worker applies it to the shared table (queue.ts) and publishes the counter.
  */
 import { readFileSync } from "node:fs";
-import * as u from "../../ffi/userfaultfd.ts";
 import { errno, eventfd, libc, PAGE_SIZE, signalEventfd } from "../libc.ts";
 import { ClosedError, UmmuError } from "../errors.ts";
 import { UserfaultFd } from "../userfaultfd/uffd.ts";

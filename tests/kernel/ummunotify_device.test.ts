@@ -17,7 +17,7 @@ import * as mm from "../../ffi/mman.ts";
 import { libc } from "../../src/libc.ts";
 import { semanticSuite } from "../ummunotify_suite.ts";
 import { tableSuite } from "../ummunotify_table_suite.ts";
-import { backendSkip, mapAnon, markGone, P, release, remap, unmap, worker } from "../ummunotify_helpers.ts";
+import { backendSkip, mapAnon, P, release, unmap, worker } from "../ummunotify_helpers.ts";
 
 semanticSuite("device");
 tableSuite("device");
