@@ -134,6 +134,35 @@ test("the stress test sees the window when the BUSY marker is off (what the mark
   }
 });
 
+test("the table grows (the monitor adopts larger buffers) while events flow; nothing is lost", async () => {
+  const un = await open();
+  const w = await worker();
+  const a = mapAnon(200), b = mapAnon(2000);
+  try {
+    for (let i = 0; i < 60; i++) un.register(a + i * P, a + (i + 1) * P, big(i));
+    unmap(a, 10 * P); // ten reports queued before any growth
+    const addrs = [];
+    for (let i = 60; i < 200; i++) {
+      un.register(a + i * P, a + (i + 1) * P, big(i));
+      if (i >= 100) addrs.push(a + i * P);
+    }
+    const done = ask<{ misses: number; n: number }>(w, { op: "stress", handle: un.counter.handle, addrs, len: P });
+    for (let i = 0; i < 2000; i++) un.register(b + i * P, b + (i + 1) * P, big(10_000 + i)); // 64 -> 4096 slots
+    const r = await done;
+    markGone(a + 100 * P, 100 * P);
+    assert.equal(r.misses, 0);
+    assert.equal(un.generation, 101n, "one for the first munmap (ten pages), one per page after");
+    const cookies = un.readEvents().filter((e) => e.kind === "invalidate").map((e) => (e as { cookie: bigint }).cookie);
+    const want = [...Array(10).keys()].map(big).concat([...Array(100).keys()].map((i) => big(100 + i)));
+    assert.deepEqual(cookies.sort((x, y) => Number(x - y)), want);
+  } finally {
+    w.terminate();
+    release(a, 200 * P);
+    release(b, 2000 * P);
+    await un.close();
+  }
+});
+
 test("plain reads and writes of watched memory never fault (no page is write-protected)", async () => {
   const un = await open();
   const w = await worker();

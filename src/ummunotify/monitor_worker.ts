@@ -21,8 +21,16 @@ import { errno, libc, pollPair } from "../libc.ts";
 import { CTL, RegionTable, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, type TableBuffers } from "./queue.ts";
 import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
 
+/** The owner grew the table: a larger data buffer to adopt (see RegionTable.adoptLocked). */
+export interface AdoptMessage {
+  type: "adopt";
+  data: SharedArrayBuffer;
+  cap: number;
+}
+
 /** The init message from uffd_backend.ts. */
 export interface MonitorInit {
+  type: "init";
   uffd: number;
   wakeFd: number;
   buffers: TableBuffers;
@@ -39,7 +47,18 @@ const BATCH = 64;
 const TWO32 = 2 ** 32;
 const O = u.UFFD_MSG_OFF;
 
-function run(init: MonitorInit): void {
+/** Data buffers posted by the owner, in order; and who waits for the next. */
+const adoptions: AdoptMessage[] = [];
+let adoptionArrived: (() => void) | null = null;
+
+async function nextAdoption(): Promise<AdoptMessage> {
+  while (adoptions.length === 0) await new Promise<void>((r) => (adoptionArrived = r));
+  return adoptions.shift()!;
+}
+
+const ADOPT = 2;
+
+async function run(init: MonitorInit): Promise<void> {
   const { uffd, wakeFd } = init;
   const table = new RegionTable(init.buffers);
   const ctl = table.i32;
@@ -140,7 +159,7 @@ function run(init: MonitorInit): void {
    * so that V8 optimizes it as an ordinary hot function, not by on-stack
    * replacement of a never-ending loop (which it kept recompiling).
    */
-  function step(): boolean {
+  function step(): boolean | typeof ADOPT {
     pdv.setInt16(6, 0, true);
     pdv.setInt16(14, 0, true);
     const r = libc.poll(pollfds, 2, timeout);
@@ -158,6 +177,7 @@ function run(init: MonitorInit): void {
       libc.read(wakeFd, eventfdBuf, 8);
       if (Atomics.load(ctl, CTL.crash)) throw new Error("monitor crash requested (test hook)");
       if (Atomics.load(ctl, CTL.stop)) return false;
+      if (Atomics.load(ctl, CTL.adoptCap) !== table.capacity) return ADOPT;
     }
     const ur = pdv.getInt16(6, true);
     if (ur & (m.POLLERR | m.POLLNVAL)) throw new Error("userfaultfd poll error (closed?)");
@@ -175,13 +195,36 @@ function run(init: MonitorInit): void {
     return true;
   }
 
-  while (step());
+  for (;;) {
+    const r = step();
+    if (r === false) return;
+    if (r === ADOPT) {
+      // The owner grew the table and waits for us; its message is already on the way (it
+      // was posted before the eventfd was signalled), so this waits for nobody else.
+      // Events that come meanwhile stay queued; their threads wait this long only.
+      const msg = await nextAdoption();
+      while (!table.tryLock()) table.waitLock(0.05);
+      try {
+        table.adoptLocked(msg.data, msg.cap);
+      } finally {
+        table.unlock();
+      }
+      Atomics.add(ctl, CTL.adopted, 1);
+      Atomics.notify(ctl, CTL.adopted);
+    }
+  }
 }
 
-onWorkerMessage<MonitorInit>((init) => {
+onWorkerMessage<MonitorInit | AdoptMessage>(async (msg) => {
+  if (msg.type === "adopt") {
+    adoptions.push(msg);
+    adoptionArrived?.();
+    return;
+  }
+  const init = msg;
   const ctl = new Int32Array(init.buffers.control);
   try {
-    run(init);
+    await run(init);
     Atomics.store(ctl, CTL.state, STATE_STOPPED);
     Atomics.notify(ctl, CTL.state);
     postFromWorker({ type: "stopped" });

@@ -58,6 +58,9 @@ export const CTL = {
   hits: 17,
   /** Whoever moves this 0 -> 1 closes the userfaultfd (the monitor when it fails, else the owner). */
   fdOwner: 18,
+  /** Growth: the capacity of the data buffer the owner posted, and the monitor's count of adoptions. */
+  adoptCap: 19,
+  adopted: 20,
 
 } as const;
 
@@ -97,21 +100,23 @@ const Q_NONE = 0, Q_HINT = 1, Q_WHOLE = 2;
 
 const INITIAL_SLOTS = 64;
 
-/** The shared buffers of one table (postMessage them to the monitor). */
+/**
+ * The shared buffers of one table (postMessage them to the monitor). The
+ * slots live in one fixed-size `data` buffer for `CTL.cap` slots; growing
+ * means a new, larger one that the monitor adopts (see adoptLocked). Fixed
+ * and small: a notifier with few registrations allocates a few KiB from the
+ * runtime's heap, and no mapping that only a garbage collection would free.
+ */
 export interface TableBuffers {
   control: SharedArrayBuffer;
-  slotsF: SharedArrayBuffer;
-  slotsI: SharedArrayBuffer;
-  order: SharedArrayBuffer;
+  data: SharedArrayBuffer;
   /** Maximum registrations (ENOSPC beyond). */
   maxRegistrations: number;
 }
 
-type GrowableSAB = SharedArrayBuffer & { grow(n: number): void; readonly maxByteLength: number };
-
-function growable(bytes: number, max: number): GrowableSAB {
-  const Ctor = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => GrowableSAB;
-  return new Ctor(bytes, { maxByteLength: max });
+/** Bytes of a data buffer for `cap` slots: Float64 fields, then Int32 fields, then the sorted order. */
+export function dataBytes(cap: number): number {
+  return cap * (SF * 8 + SI * 4 + 4);
 }
 
 /** Allocates the buffers of an empty table. */
@@ -122,13 +127,13 @@ export function createTableBuffers(maxRegistrations: number): TableBuffers {
   i32[CTL.head] = -1;
   i32[CTL.tail] = -1;
   i32[CTL.cap] = first;
-  return {
-    control,
-    slotsF: growable(first * SF * 8, maxRegistrations * SF * 8),
-    slotsI: growable(first * SI * 4, maxRegistrations * SI * 4),
-    order: growable(first * 4, maxRegistrations * 4),
-    maxRegistrations,
-  };
+  i32[CTL.adoptCap] = first;
+  return { control, data: new SharedArrayBuffer(dataBytes(first)), maxRegistrations };
+}
+
+/** The capacity after `cap` when a slot beyond it is needed (doubling, up to the cap). */
+export function nextCapacity(cap: number, max: number): number {
+  return Math.min(cap * 2, max);
 }
 
 /**
@@ -142,29 +147,48 @@ export class RegionTable {
   #sf!: Float64Array;
   #si!: Int32Array;
   #order!: Int32Array;
-  #viewCap = -1;
+  #data: SharedArrayBuffer;
   readonly #buffers: TableBuffers;
 
   constructor(buffers: TableBuffers) {
     this.#buffers = buffers;
+    this.#data = buffers.data;
     this.i32 = new Int32Array(buffers.control);
     this.big = new BigInt64Array(buffers.control);
     this.f64 = new Float64Array(buffers.control);
-    this.#views();
+    this.#views(this.i32[CTL.cap]);
+  }
+
+  #views(cap: number): void {
+    this.#sf = new Float64Array(this.#data, 0, cap * SF);
+    this.#si = new Int32Array(this.#data, cap * SF * 8, cap * SI);
+    this.#order = new Int32Array(this.#data, cap * (SF * 8 + SI * 4), cap);
+  }
+
+  /** Slots the data buffer in use has room for. */
+  get capacity(): number {
+    return this.#order.length;
   }
 
   /**
-   * Fixed-length views of the current capacity, rebuilt when it grew: V8
-   * compiles length-tracking views of a growable buffer into a much slower
-   * path (7x on a binary search), fixed-length ones into the fast one.
+   * Monitor, under the lock: copies everything into `data` (room for `cap`
+   * slots) and uses it from now on. The owner prepared it and waits.
    */
-  #views(): void {
-    const cap = this.i32[CTL.cap];
-    if (cap === this.#viewCap) return;
-    this.#sf = new Float64Array(this.#buffers.slotsF, 0, cap * SF);
-    this.#si = new Int32Array(this.#buffers.slotsI, 0, cap * SI);
-    this.#order = new Int32Array(this.#buffers.order, 0, cap);
-    this.#viewCap = cap;
+  adoptLocked(data: SharedArrayBuffer, cap: number): void {
+    const old = { sf: this.#sf, si: this.#si, order: this.#order };
+    this.#data = data;
+    this.#views(cap);
+    this.#sf.set(old.sf);
+    this.#si.set(old.si);
+    this.#order.set(old.order);
+    Atomics.store(this.i32, CTL.cap, cap);
+  }
+
+  /** Owner, once the monitor adopted `data`: use it too (no copy: the monitor made it). */
+  switchTo(data: SharedArrayBuffer, cap: number): void {
+    this.#data = data;
+    this.#views(cap);
+    this.#buffers.data = data;
   }
 
   get buffers(): TableBuffers {
@@ -218,8 +242,7 @@ export class RegionTable {
   insert(slot: number, start: number, end: number): void {
     this.lock();
     try {
-      this.#views();
-      this.#ensure(slot + 1);
+      if (slot >= this.capacity) throw new RangeError(`ummunotify table: slot ${slot} beyond the capacity ${this.capacity}`);
       const sf = this.#sf, si = this.#si, b = slot * SF, bi = slot * SI;
       sf[b + F_START] = start;
       sf[b + F_END] = end;
@@ -245,7 +268,6 @@ export class RegionTable {
   remove(slot: number): void {
     this.lock();
     try {
-      this.#views();
       const si = this.#si, bi = slot * SI;
       const start = this.#sf[slot * SF + F_START];
       const n = this.i32[CTL.nlive];
@@ -264,7 +286,6 @@ export class RegionTable {
 
   /** Start and end of a live slot (owner: no lock needed, it is the only writer). */
   range(slot: number): [number, number] {
-    this.#views();
     return [this.#sf[slot * SF + F_START], this.#sf[slot * SF + F_END]];
   }
 
@@ -285,7 +306,6 @@ export class RegionTable {
   ): number {
     this.lock();
     try {
-      this.#views();
       const si = this.#si, sf = this.#sf, w = this.i32;
       let cur = w[CTL.head];
       if (cur === -1 && w[CTL.needLast] === 0) return 0;
@@ -322,7 +342,6 @@ export class RegionTable {
    * page-rounded range covers, as [start, end) pairs. Owner side, no lock.
    */
   uncovered(start: number, end: number, pageSize: number): Array<[number, number]> {
-    this.#views();
     const n = this.i32[CTL.nlive];
     const maxLen = this.f64[F64.maxLen];
     const covers: Array<[number, number]> = [];
@@ -370,7 +389,6 @@ export class RegionTable {
   invalidateLocked(start: number, end: number): boolean {
     const n = this.i32[CTL.nlive];
     if (n === 0 || end <= start) return false;
-    this.#views();
     const sf = this.#sf, si = this.#si, order = this.#order;
     const hi = this.#firstStartAtLeast(end, n);
     const lo = this.#firstStartAbove(start - this.f64[F64.maxLen], n);
@@ -433,21 +451,6 @@ export class RegionTable {
   }
 
   // ---- internals ------------------------------------------------------------------------------
-
-  /** Grows the slot buffers (doubling) to hold `slots` (owner, under the lock). */
-  #ensure(slots: number): void {
-    const cap = this.i32[CTL.cap];
-    if (slots <= cap) return;
-    let next = cap;
-    while (next < slots) next *= 2;
-    next = Math.min(next, this.#buffers.maxRegistrations);
-    if (next < slots) throw new RangeError("ummunotify table: over its maximum");
-    (this.#buffers.slotsF as GrowableSAB).grow(next * SF * 8);
-    (this.#buffers.slotsI as GrowableSAB).grow(next * SI * 4);
-    (this.#buffers.order as GrowableSAB).grow(next * 4);
-    this.i32[CTL.cap] = next;
-    this.#views();
-  }
 
   /** First index in the sorted order whose start is >= x. */
   #firstStartAtLeast(x: number, n: number): number {

@@ -19,8 +19,8 @@ import { encodeEvent } from "./events.ts";
 import * as n from "../../ffi/ummunotify.ts";
 import { GenerationCounter, type WaitOptions } from "./counter.ts";
 import type { Backend } from "./backend.ts";
-import { createTableBuffers, CTL, F64, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
-import type { MonitorInit } from "./monitor_worker.ts";
+import { createTableBuffers, CTL, dataBytes, F64, nextCapacity, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
+import type { AdoptMessage, MonitorInit } from "./monitor_worker.ts";
 
 const EINVAL = 22, EAGAIN = 11, ENOSPC = 28, ENOMEM = 12, ENODEV = 19, EBUSY = 16, EPERM = 1;
 const EV = n.SIZEOF_UMMUNOTIFY_EVENT;
@@ -134,6 +134,7 @@ export class UffdBackend implements Backend {
         stoppedResolve();
       };
       const init: MonitorInit = {
+        type: "init",
         uffd: uffd.fd,
         wakeFd,
         buffers,
@@ -194,6 +195,15 @@ export class UffdBackend implements Backend {
       throw new UmmuError(call, err.errno, this.#registerHint(err.errno, ps, pe), `ioctl(UFFDIO_REGISTER) of [${hex(ps)}, ${hex(pe)})`);
     }
     const slot = this.#free.pop() ?? this.#nextSlot++;
+    if (slot >= this.#table.capacity) {
+      try {
+        this.#grow();
+      } catch (err) {
+        this.#nextSlot--;
+        this.#uffd.unregister(ps, pe - ps);
+        throw err;
+      }
+    }
     this.#table.insert(slot, s, e);
     this.#cookies.set(cookie, slot);
     this.#cookieOf[slot] = cookie;
@@ -363,6 +373,28 @@ export class UffdBackend implements Backend {
     void this.counter.generation; // waits while BUSY
     const stale = this.#table.takeStale();
     for (const [start, length] of stale) this.#release(start, start + length);
+  }
+
+  /**
+   * Doubles the table: a larger data buffer, posted to the monitor, which
+   * copies the table into it under the lock and says so; then this side
+   * switches too. The monitor never waits for us; we wait for it (briefly).
+   */
+  #grow(): void {
+    const w = this.#table.i32;
+    const cap = nextCapacity(this.#table.capacity, this.#table.buffers.maxRegistrations);
+    const data = new SharedArrayBuffer(dataBytes(cap));
+    const before = Atomics.load(w, CTL.adopted);
+    Atomics.store(w, CTL.adoptCap, cap);
+    this.#worker.postMessage({ type: "adopt", data, cap } satisfies AdoptMessage);
+    signalEventfd(this.#wakeFd);
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    while (Atomics.load(w, CTL.adopted) === before) {
+      this.#checkAlive("register(ummunotify, userfaultfd backend)");
+      if (Date.now() > deadline) throw new Error("ummunotify monitor did not take the larger table in time");
+      Atomics.wait(w, CTL.adopted, before, 50);
+    }
+    this.#table.switchTo(data, cap);
   }
 
   /** Unregisters the pages of [ps, pe) that no live registration covers. */
