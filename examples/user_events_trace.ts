@@ -6,7 +6,13 @@
  *
  *   deno run -A examples/user_events_trace.ts      bun examples/user_events_trace.ts
  */
-import { clearTrace, parseTrace, readTrace, setFtraceEnabled, UserEvents } from "../src/user_events/mod.ts";
+import {
+  clearTrace,
+  parseTrace,
+  readTrace,
+  setFtraceEnabled,
+  UserEvents,
+} from "../src/user_events/mod.ts";
 
 export function main(): void {
   const events = UserEvents.open();
@@ -15,14 +21,20 @@ export function main(): void {
   clearTrace();
   setFtraceEnabled("user_events", "ummu_demo", true); // the kernel writes our enable bit now
   const during = tp.enabled;
-  for (let n = 1; n <= 3; n++) tp.emit(n, `hello from ${"Bun" in globalThis ? "bun" : "deno"} #${n}`);
+  for (let n = 1; n <= 3; n++) {
+    tp.emit(n, `hello from ${"Bun" in globalThis ? "bun" : "deno"} #${n}`);
+  }
   setFtraceEnabled("user_events", "ummu_demo", false);
   const after = tp.enabled;
   const lines = parseTrace(readTrace(), "ummu_demo");
-  console.log(`user_events: enabled before/while/after ftrace: ${before}/${during}/${after}; ftrace recorded:`);
+  console.log(
+    `user_events: enabled before/while/after ftrace: ${before}/${during}/${after}; ftrace recorded:`,
+  );
   for (const l of lines) console.log(`  ${l.task}-${l.pid} ${l.event}: ${l.body}`);
   events.close();
-  if (before || !during || after || lines.length !== 3) throw new Error("user_events: unexpected result");
+  if (before || !during || after || lines.length !== 3) {
+    throw new Error("user_events: unexpected result");
+  }
 }
 
 if (import.meta.main) main();

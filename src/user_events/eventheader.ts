@@ -122,7 +122,19 @@ export const Level = {
 const E = FieldEncoding;
 const F = FieldFormat;
 
-/** Short names for common (encoding, format) pairs. */
+/**
+ * Short names for common (encoding, format) pairs, for EventField.type: a
+ * decoder shows a `hex32` as hex and an `errno` as an error name, though both
+ * are 4 bytes on the wire.
+ *
+ * @example
+ * ```ts
+ * import { FIELD_TYPES, FieldEncoding, FieldFormat } from "@ummu/ummu/user_events";
+ *
+ * const [encoding, format] = FIELD_TYPES.hex32;
+ * console.log(encoding === FieldEncoding.Value32, format === FieldFormat.HexInt); // true true
+ * ```
+ */
 export const FIELD_TYPES = {
   u8: [E.Value8, 0],
   i8: [E.Value8, F.SignedInt],
@@ -164,13 +176,24 @@ export const FIELD_TYPES = {
   binary: [E.BinaryLength16Char8, 0],
   struct: [E.Struct, 0],
 } as const satisfies Record<string, readonly [number, number]>;
+/** A key of {@linkcode FIELD_TYPES}: what EventField.type accepts. */
 export type FieldTypeName = keyof typeof FIELD_TYPES;
 
 /** One EventHeader field: a short `type`, or an explicit `encoding` (+ `format`). */
 export interface EventField {
+  /** The field name as decoders show it; no ';' (attributes go in `attributes`). */
   name: string;
+  /** A short type name: sets the encoding and format together. */
   type?: FieldTypeName;
+  /**
+   * A FieldEncoding value, when no `type` is given (only the low 5 bits count:
+   * arrays are asked for with `array`, not with the flag bits).
+   */
   encoding?: number;
+  /**
+   * A FieldFormat value: replaces the format of `type`, or completes `encoding`
+   * (default 0: the encoding's own).
+   */
   format?: number;
   /** Provider-defined 16-bit field tag (0: none). */
   tag?: number;
@@ -182,18 +205,27 @@ export interface EventField {
   attributes?: Record<string, string>;
 }
 
+/**
+ * One EventHeader event: its name, severity, category and fields. The
+ * metadata built from it travels in every event, so a decoder needs no
+ * manifest to read the fields.
+ */
 export interface EventDefinition {
+  /** The event name decoders show (the tracepoint is named by provider, level and keyword). */
   name: string;
   /** 1 critical .. 5 verbose (default 5). */
   level?: number;
   /** Category bits (default 1). */
   keyword?: bigint | number;
+  /** An {@linkcode Opcode} (default Info); ActivityStart and ActivityStop bound an activity. */
   opcode?: number;
   /** Stable event id (0: none) and its version. */
   id?: number;
+  /** The version of `id`'s definition: bump it when the fields of that id change (default 0). */
   version?: number;
   /** Provider-defined 16-bit event tag. */
   tag?: number;
+  /** The payload fields, in the order emit() takes their values. */
   fields?: EventField[];
   /** Event attributes, written as ";name=value" after the event name. */
   attributes?: Record<string, string>;
@@ -201,7 +233,19 @@ export interface EventDefinition {
   activity?: "id" | "related";
 }
 
-/** `ProviderName_L<level>K<keyword>[G<group>]`: the spec's tracepoint name. */
+/**
+ * `ProviderName_L<level>K<keyword>[G<group>]`: the spec's tracepoint name. Tracers
+ * select EventHeader events by this name, so every event of a provider with the
+ * same level and keyword shares one tracepoint (and one enable bit).
+ *
+ * @example
+ * ```ts
+ * import { Level, tracepointName } from "@ummu/ummu/user_events";
+ *
+ * tracepointName("myapp", Level.Informational, 0x10n); // "myapp_L4K10"
+ * tracepointName("myapp", Level.Error, 1, "Gbilling"); // "myapp_L2K1Gbilling"
+ * ```
+ */
 export function tracepointName(
   provider: string,
   level: number,
@@ -552,18 +596,42 @@ function metadataOf(n: Node, out: number[]): void {
 
 /**
  * An encoder for one event definition: the header and extensions are built
- * once; encode() writes only the field values after them.
+ * once; encode() writes only the field values after them. EventHeaderEvent
+ * uses one; on its own it makes the bytes of an event without a kernel (for
+ * tests, or to write events to another transport).
+ *
+ * @example
+ * ```ts
+ * import { decodeEventHeader, EventHeaderEncoder, fieldValues } from "@ummu/ummu/user_events";
+ *
+ * const enc = new EventHeaderEncoder({
+ *   name: "Login",
+ *   level: 4,
+ *   fields: [{ name: "user", type: "string" }, { name: "ok", type: "bool8" }],
+ * });
+ * const bytes = enc.bytes(["ada", true]);
+ * console.log(fieldValues(decodeEventHeader(bytes).fields)); // { user: "ada", ok: true }
+ * ```
  */
 export class EventHeaderEncoder {
+  /** The definition it was built from (sent in handles: Workers rebuild the encoder from it). */
   readonly def: EventDefinition;
+  /** The event's level (default Level.Verbose): with `keyword`, it picks the tracepoint. */
   readonly level: number;
+  /** The event's keyword bits (default 1), as a bigint: keywords are 64-bit. */
   readonly keyword: bigint;
+  /** Bytes of header and extensions before the first field value; fixed per definition. */
   readonly prefixLength: number;
   /** Offset of the activity id bytes in the buffer (-1: no ActivityId extension). */
   readonly activityOffset: number;
   readonly #b: EhBuffer;
   readonly #nodes: Node[];
 
+  /**
+   * Compiles `def`: field writers, metadata, header. Throws UmmuArgumentError
+   * for a definition no decoder could read (bad level, type, encoding, array
+   * length, ';' in a name, metadata over 64 KiB).
+   */
   constructor(def: EventDefinition) {
     this.def = def;
     this.level = def.level ?? Level.Verbose;
@@ -653,13 +721,38 @@ export class EventHeaderEncoder {
 
 /** What a Worker needs to emit an EventHeader event defined elsewhere (structured-cloneable). */
 export interface EventHeaderHandle {
+  /** The shared tracepoint's handle (fd, write index, enable bit). */
   tracepoint: TracepointHandle;
+  /** The definition; the Worker compiles its own encoder from it. */
   def: EventDefinition;
 }
 
-/** One EventHeader event definition bound to its (shared) tracepoint. */
+/**
+ * One EventHeader event definition bound to its (shared) tracepoint. Made by
+ * {@linkcode EventHeaderProvider.prototype.defineEvent | EventHeaderProvider.defineEvent};
+ * to emit from a Worker, post handle() and call EventHeaderEvent.fromHandle
+ * there.
+ *
+ * @example
+ * ```ts
+ * import { EventHeaderProvider, Level, Opcode } from "@ummu/ummu/user_events";
+ *
+ * const provider = new EventHeaderProvider("myapp");
+ * const job = provider.defineEvent({
+ *   name: "Job",
+ *   level: Level.Informational,
+ *   opcode: Opcode.ActivityStart,
+ *   activity: "id",
+ *   fields: [{ name: "queue", type: "string" }],
+ * });
+ * if (job.enabled) job.emitActivity(crypto.randomUUID(), undefined, "emails");
+ * provider.close();
+ * ```
+ */
 export class EventHeaderEvent {
+  /** The compiled header, extensions and field writers of this event. */
   readonly encoder: EventHeaderEncoder;
+  /** The provider's tracepoint of this level and keyword, shared by all events with that pair. */
   readonly tracepoint: Tracepoint;
   readonly #words: Int32Array;
   readonly #word: number;
@@ -689,6 +782,7 @@ export class EventHeaderEvent {
     return { tracepoint: this.tracepoint.handle(), def: this.encoder.def };
   }
 
+  /** The event name (in the metadata; tracers list the tracepoint's name instead). */
   get name(): string {
     return this.encoder.def.name;
   }
@@ -718,9 +812,33 @@ export class EventHeaderEvent {
 /**
  * An EventHeader provider: a name, an optional group, and the tracepoints of
  * its (level, keyword) pairs, registered on first use and shared by events.
+ * Its events are self-describing, so perf-decode and other EventHeader tools
+ * show named, typed fields with no schema shipped alongside.
+ *
+ * @example
+ * ```ts
+ * import { EventHeaderProvider, Level } from "@ummu/ummu/user_events";
+ *
+ * const provider = new EventHeaderProvider("myapp");
+ * const request = provider.defineEvent({
+ *   name: "Request",
+ *   level: Level.Informational,
+ *   keyword: 0x1n,
+ *   fields: [
+ *     { name: "status", type: "u32" },
+ *     { name: "path", type: "string" },
+ *     { name: "ms", type: "f64" },
+ *   ],
+ * });
+ * // perf record -e user_events:myapp_L4K1 ...
+ * if (request.enabled) request.emit(200, "/index.html", 1.5);
+ * provider.close();
+ * ```
  */
 export class EventHeaderProvider {
+  /** The provider name: the prefix of its tracepoint names. */
   readonly name: string;
+  /** What follows the keyword in its tracepoint names: "G<group>", or "". */
   readonly options: string;
   readonly #ue: UserEvents;
   readonly #ownUe: boolean;
@@ -743,6 +861,7 @@ export class EventHeaderProvider {
     this.#ue = opts.userEvents ?? UserEvents.open();
   }
 
+  /** True after close(): defining events then throws ClosedError, and so does emitting them. */
   get closed(): boolean {
     return this.#closed;
   }

@@ -6,16 +6,33 @@
  */
 import { ExtensionKind, FieldEncoding as E, FieldFormat as F, HeaderFlags } from "./eventheader.ts";
 
+/** The parts of an EventHeader tracepoint name, as {@linkcode parseTracepointName} splits it. */
 export interface TracepointNameInfo {
+  /** The provider name (everything before the last `_L<level>K<keyword>`). */
   provider: string;
+  /** The level, from its hex digits. */
   level: number;
+  /** The keyword bits, from their hex digits (keywords are 64-bit). */
   keyword: bigint;
   /** Options after the keyword, e.g. "Gmygroup". */
   options: string;
+  /** The G option's value (the provider group), when there is one. */
   group?: string;
 }
 
-/** Parses `ProviderName_L<level>K<keyword>[options]`. */
+/**
+ * Parses `ProviderName_L<level>K<keyword>[options]`: tells which provider,
+ * level and keyword a tracepoint in available_events or user_events_status
+ * carries. Throws SyntaxError for any other name.
+ *
+ * @example
+ * ```ts
+ * import { parseTracepointName } from "@ummu/ummu/user_events";
+ *
+ * parseTracepointName("myapp_L4K1Gbilling");
+ * // { provider: "myapp", level: 4, keyword: 1n, options: "Gbilling", group: "billing" }
+ * ```
+ */
 export function parseTracepointName(name: string): TracepointNameInfo {
   const mm = /^(.+)_L([0-9a-f]+)K([0-9a-f]+)((?:[A-Z][0-9a-z]*)*)$/.exec(name);
   if (!mm) throw new SyntaxError(`"${name}" is not an EventHeader tracepoint name`);
@@ -30,11 +47,17 @@ export function parseTracepointName(name: string): TracepointNameInfo {
   };
 }
 
+/** One field of a decoded EventHeader event: its metadata and its value. */
 export interface DecodedField {
+  /** The field name (attributes stripped). */
   name: string;
+  /** The ";name=value" attributes written after the field name (";;" unescaped to ';'). */
   attributes: Record<string, string>;
+  /** The base {@linkcode FieldEncoding} (array flags stripped: see `array`). */
   encoding: number;
+  /** The {@linkcode FieldFormat} (0: the encoding's default); for a struct, its member count. */
   format: number;
+  /** The field tag (0: none). */
   tag: number;
   /** Constant array length, "variable", or undefined. */
   array?: number | "variable";
@@ -42,17 +65,29 @@ export interface DecodedField {
   value: unknown;
 }
 
+/** One decoded EventHeader event: the header, the extensions, and the fields with their values. */
 export interface DecodedEvent {
+  /** The header's {@linkcode HeaderFlags} (pointer size, byte order, extensions present). */
   flags: number;
+  /** The version of the event id's definition. */
   version: number;
+  /** The stable event id (0: none). */
   id: number;
+  /** The provider-defined event tag (0: none). */
   tag: number;
+  /** The {@linkcode Opcode}. */
   opcode: number;
+  /** The {@linkcode Level}. */
   level: number;
+  /** The ActivityId extension's activity id (16 bytes), when present. */
   activityId?: Uint8Array;
+  /** The related (parent) activity id, when the ActivityId extension has 32 bytes. */
   relatedId?: Uint8Array;
+  /** The event name from the Metadata extension (attributes stripped). */
   name: string;
+  /** The event's ";name=value" attributes. */
   attributes: Record<string, string>;
+  /** The fields in payload order. */
   fields: DecodedField[];
   /** Bytes after the last field (perf pads raw records to 8 bytes). */
   trailing: number;
@@ -291,7 +326,33 @@ function decodeField(r: Reader, f: MetaField): DecodedField {
   };
 }
 
-/** Decodes one EventHeader event (what follows struct trace_entry in a raw record). */
+/**
+ * Decodes one EventHeader event (what follows struct trace_entry in a raw record).
+ * Strict: a truncated or malformed event throws RangeError or SyntaxError rather
+ * than yielding partial values.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   decodeEventHeader,
+ *   EventHeaderProvider,
+ *   fieldValues,
+ *   PerfTracepoint,
+ *   tracepointId,
+ * } from "@ummu/ummu/user_events";
+ *
+ * const provider = new EventHeaderProvider("myapp");
+ * const ev = provider.defineEvent({ name: "Tick", fields: [{ name: "n", type: "u32" }] });
+ * const perf = PerfTracepoint.open(tracepointId("user_events", ev.tracepoint.name));
+ * ev.emit(1);
+ * for (const s of perf.read()) {
+ *   const d = decodeEventHeader(s.raw.subarray(8)); // after struct trace_entry
+ *   console.log(d.name, d.level, fieldValues(d.fields)); // Tick 5 { n: 1 }
+ * }
+ * perf.close();
+ * provider.close();
+ * ```
+ */
 export function decodeEventHeader(data: Uint8Array): DecodedEvent {
   const r = new Reader(data, data.length);
   const flags = r.u8();
@@ -355,7 +416,25 @@ export function decodeEventHeader(data: Uint8Array): DecodedEvent {
   };
 }
 
-/** Field values by name (structs become objects), for assertions. */
+/**
+ * Field values by name (structs become objects), for assertions: drops the
+ * per-field metadata that DecodedField carries.
+ *
+ * @example
+ * ```ts
+ * import { decodeEventHeader, EventHeaderEncoder, fieldValues } from "@ummu/ummu/user_events";
+ *
+ * const enc = new EventHeaderEncoder({
+ *   name: "Move",
+ *   fields: [{
+ *     name: "to",
+ *     type: "struct",
+ *     fields: [{ name: "x", type: "i32" }, { name: "y", type: "i32" }],
+ *   }],
+ * });
+ * fieldValues(decodeEventHeader(enc.bytes([{ x: 3, y: -4 }])).fields); // { to: { x: 3, y: -4 } }
+ * ```
+ */
 export function fieldValues(fields: DecodedField[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const f of fields) {

@@ -21,23 +21,36 @@ import { MAX_FIELD_ARRAY_SIZE, SIZEOF_TRACE_ENTRY } from "../../ffi/user_events.
 
 /** One field: its kernel type string and its name (and the size of a struct). */
 export interface FieldSpec {
+  /** The field name: a C identifier, unique within the event. */
   name: string;
+  /** The kernel type: "u32", "char[16]", "__data_loc char[]", "struct my_point"... */
   type: string;
   /** Only for `struct ...` types: the struct's size in bytes. */
   size?: number;
 }
 
+/**
+ * How a field is stored, which decides the value emit() takes and
+ * decodePayload() returns: `int` a number (or bigint for 64-bit), `fixed_string`
+ * a string in `char[N]`, `fixed_bytes` a Uint8Array in `unsigned char[N]`,
+ * `string` / `bytes` a string / Uint8Array after the fixed part (__data_loc or
+ * __rel_loc), `struct` a Uint8Array of exactly the struct's size.
+ */
 export type FieldKind = "int" | "fixed_string" | "fixed_bytes" | "string" | "bytes" | "struct";
 
 /** A parsed field with its place in the payload (offsets exclude the 4-byte write index). */
 export interface FieldLayout {
+  /** The field name. */
   name: string;
+  /** The kernel type as parsed ("u32", "__data_loc char[]", "struct my_point"). */
   type: string;
+  /** How the value is stored, derived from `type`. */
   kind: FieldKind;
   /** Offset in the payload (after the write index). The kernel's offset is 8 more (struct trace_entry). */
   offset: number;
   /** Bytes in the fixed part: the value, or 4 for a __data_loc/__rel_loc word. */
   size: number;
+  /** For `int` fields: read back as signed (every type not spelled "u...", so char is signed). */
   signed: boolean;
   /** `__rel_loc` (offset relative to the end of the loc word) rather than `__data_loc` (relative to the record). */
   rel: boolean;
@@ -49,8 +62,14 @@ export interface FieldLayout {
 
 /** Thrown by parseFields for a declaration the kernel would reject (EINVAL). */
 export class FieldError extends RangeError {
+  /** "FieldError": a stack trace then says the field string was wrong, not a value out of range. */
   override name = "FieldError";
-  constructor(readonly field: string, reason: string) {
+  /** The message reads `field "<field>": <reason>`. */
+  constructor(
+    /** The rejected declaration, as written ("u32 2bad"). */
+    readonly field: string,
+    reason: string,
+  ) {
     super(`field "${field}": ${reason}`);
   }
 }
@@ -178,7 +197,20 @@ function toDecl(f: FieldSpec): string {
 
 /**
  * Parses and lays out fields. Accepts a field string ("u32 a; __data_loc char[] msg")
- * or FieldSpec objects. Throws FieldError naming the declaration the kernel would reject.
+ * or FieldSpec objects. Throws FieldError naming the declaration the kernel would reject,
+ * so a bad field string fails here with a reason rather than as a bare EINVAL.
+ *
+ * @example
+ * ```ts
+ * import { parseFields } from "@ummu/ummu/user_events";
+ *
+ * const layout = parseFields("u32 status; __data_loc char[] path; char[8] method");
+ * for (const f of layout) console.log(f.name, f.kind, f.offset, f.size);
+ * // status int 0 4
+ * // path string 4 4 (a loc word; the text goes after the fixed part)
+ * // method fixed_string 8 8
+ * parseFields("u32 a; u8[4] b"); // throws FieldError: field "u8[4] b": unknown type "u8[4]" ...
+ * ```
  */
 export function parseFields(fields: string | readonly FieldSpec[]): FieldLayout[] {
   const decls = typeof fields === "string" ? splitFields(fields) : fields.map(toDecl);
@@ -212,7 +244,20 @@ export function parseFields(fields: string | readonly FieldSpec[]): FieldLayout[
   return out;
 }
 
-/** The canonical field string: declarations joined with "; " (what the kernel shows in dynamic_events). */
+/**
+ * The canonical field string: declarations joined with "; " (what the kernel shows in
+ * dynamic_events). The kernel compares formats in this form, so registering the same
+ * event again must use an equivalent string.
+ *
+ * @example
+ * ```ts
+ * import { formatFields, parseFields } from "@ummu/ummu/user_events";
+ *
+ * formatFields(parseFields("u32 a;struct point p 8")); // "u32 a; struct point p 8"
+ * const spec = [{ name: "msg", type: "__data_loc char[]" }];
+ * formatFields(parseFields(spec)); // "__data_loc char[] msg"
+ * ```
+ */
 export function formatFields(layout: readonly FieldLayout[]): string {
   return layout.map((f) => f.decl).join("; ");
 }
@@ -405,7 +450,26 @@ function intWriter(p: PayloadEncoder, f: FieldLayout): (v: unknown, end: number)
   }
 }
 
-/** Decodes a raw user_events payload (what follows struct trace_entry) by its layout: for tests and readers. */
+/**
+ * Decodes a raw user_events payload (what follows struct trace_entry) by its layout: for tests
+ * and readers. Dynamic fields are found through their loc words, as a tracer would.
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, PerfTracepoint, tracepointId, UserEvents } from "@ummu/ummu/user_events";
+ *
+ * const events = UserEvents.open();
+ * const tp = events.register("myapp_job", "u32 id; __data_loc char[] state");
+ * const perf = PerfTracepoint.open(tracepointId("user_events", tp.name));
+ * tp.emit(7, "done");
+ * for (const s of perf.read()) {
+ *   // s.raw starts with struct trace_entry (8 bytes).
+ *   console.log(decodePayload(tp.layout, s.raw.subarray(8))); // { id: 7, state: "done" }
+ * }
+ * perf.close();
+ * events.close();
+ * ```
+ */
 export function decodePayload(
   layout: readonly FieldLayout[],
   data: Uint8Array,

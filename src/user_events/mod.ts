@@ -1,6 +1,19 @@
 /**
  * user_events: Linux tracepoints from Deno and Bun (raw and EventHeader), and
  * the readers (ftrace, perf ring buffer) to see them.
+ *
+ * @example
+ * ```ts
+ * import { parseTrace, readTrace, setFtraceEnabled, UserEvents } from "@ummu/ummu/user_events";
+ *
+ * const events = UserEvents.open();
+ * const tp = events.register("myapp_request", "u32 status; __data_loc char[] path");
+ * setFtraceEnabled("user_events", tp.name, true); // the kernel sets tp's enable bit
+ * if (tp.enabled) tp.emit(200, "/index.html");
+ * setFtraceEnabled("user_events", tp.name, false);
+ * console.log(parseTrace(readTrace(), tp.name).map((l) => l.body));
+ * events.close();
+ * ```
  * @module
  */
 export {

@@ -12,9 +12,13 @@ import * as pe from "../../ffi/perf_event.ts";
 import * as m from "../../ffi/mman.ts";
 import { readText } from "./tracefs.ts";
 
+/** One PERF_RECORD_SAMPLE: where and when the event fired, who emitted it, and its record. */
 export interface PerfSample {
+  /** The CPU the event was recorded on. */
   cpu: number;
+  /** The emitting process (its thread group id). */
   pid: number;
+  /** The emitting thread (a Worker's differs from the main thread's). */
   tid: number;
   /** perf clock, nanoseconds. */
   time: bigint;
@@ -22,6 +26,7 @@ export interface PerfSample {
   raw: Uint8Array;
 }
 
+/** How {@linkcode PerfTracepoint.open} attaches: system-wide on some CPUs, or to one thread. */
 export interface PerfOpenOptions {
   /** CPUs to open (system-wide mode; default: every online CPU). */
   cpus?: number[];
@@ -33,6 +38,7 @@ export interface PerfOpenOptions {
   disabled?: boolean;
 }
 
+/** The perf_event_open syscall number of this architecture (libc has no wrapper for it). */
 export function perfEventOpenNr(): number {
   if (runtime.arch === "x64") return pe.__NR_perf_event_open_x86_64;
   if (runtime.arch === "arm64") return pe.__NR_perf_event_open_arm64;
@@ -157,8 +163,30 @@ class Ring {
   }
 }
 
-/** A tracepoint opened with perf_event_open, with one ring buffer per event. */
+/**
+ * A tracepoint opened with perf_event_open, with one ring buffer per event.
+ * Unlike ftrace's `trace` buffer, shared by every ftrace user, the rings belong
+ * to this object: read() consumes what it returns, and each sample carries the
+ * record's raw bytes for decodePayload() or decodeEventHeader().
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, PerfTracepoint, tracepointId, UserEvents } from "@ummu/ummu/user_events";
+ *
+ * const events = UserEvents.open();
+ * const tp = events.register("myapp_gc", "u32 freed_kb");
+ * const perf = PerfTracepoint.open(tracepointId("user_events", tp.name), { pages: 16 });
+ * console.log(tp.enabled); // true: perf is attached
+ * tp.emit(512);
+ * for (const s of perf.read()) {
+ *   console.log(s.cpu, s.tid, s.time, decodePayload(tp.layout, s.raw.subarray(8)));
+ * }
+ * perf.close();
+ * events.close();
+ * ```
+ */
 export class PerfTracepoint {
+  /** The tracepoint id it was opened on (perf_event_attr.config). */
   readonly id: number;
   readonly #rings: Ring[];
   #closed = false;
@@ -200,16 +228,22 @@ export class PerfTracepoint {
     return new PerfTracepoint(id, rings);
   }
 
+  /** The perf event fds, one per ring: poll(2) them for POLLIN to wait for records. */
   get fds(): number[] {
     return this.#rings.map((r) => r.fd);
   }
 
+  /** Starts recording on every ring (PERF_EVENT_IOC_ENABLE): after open({ disabled: true }). */
   enable(): void {
     for (const r of this.#rings) {
       check(libc.ioctl_int(r.fd, pe.PERF_EVENT_IOC_ENABLE, 0), "ioctl(PERF_EVENT_IOC_ENABLE)");
     }
   }
 
+  /**
+   * Stops recording on every ring (PERF_EVENT_IOC_DISABLE) without closing:
+   * records already in the rings can still be read; enable() resumes.
+   */
   disable(): void {
     for (const r of this.#rings) {
       check(libc.ioctl_int(r.fd, pe.PERF_EVENT_IOC_DISABLE, 0), "ioctl(PERF_EVENT_IOC_DISABLE)");

@@ -10,6 +10,25 @@
 import { runtime } from "../../ffi/platform.ts";
 import { UmmuArgumentError } from "../errors.ts";
 
+/**
+ * 32-bit enable words in a SharedArrayBuffer, with the bookkeeping of which
+ * bits are taken. A UserEvents makes one of 16 words by default; pass your own
+ * to give several UserEvents (or a known layout) the same words.
+ *
+ * @example
+ * ```ts
+ * import { EnableSlab, UserEvents } from "@ummu/ummu/user_events";
+ *
+ * const slab = new EnableSlab(1); // 1 word: up to 32 tracepoints
+ * const events = UserEvents.open({ slab });
+ * const a = events.register("myapp_a", "u32 x", { word: 0, bit: 0 });
+ * const b = events.register("myapp_b", "u32 x", { word: 0, bit: 5 });
+ * // One load tells which of the two a tracer listens to.
+ * const word = Atomics.load(slab.words, 0);
+ * console.log((word & (1 << a.bit)) !== 0, (word & (1 << b.bit)) !== 0);
+ * events.close();
+ * ```
+ */
 export class EnableSlab {
   /** The shared memory; hand it to Workers with the tracepoint handle. */
   readonly buffer: SharedArrayBuffer;
@@ -33,6 +52,7 @@ export class EnableSlab {
     return new EnableSlab(0, buffer);
   }
 
+  /** How many tracepoints the slab can host: 32 per word. */
   get capacity(): number {
     return this.words.length * 32;
   }
@@ -70,6 +90,10 @@ export class EnableSlab {
     );
   }
 
+  /**
+   * Frees a bit reserved by allocate(). Only after DIAG_IOCSUNREG: a bit the
+   * kernel still updates would be shared by the next tracepoint given it.
+   */
   release(word: number, bit: number): void {
     this.#used[word] &= ~(1 << bit);
   }

@@ -5,6 +5,7 @@
  */
 import { readText, tracefsRoot } from "./tracefs.ts";
 
+/** One registered event in user_events_status, and who is tracing it. */
 export interface UserEventStatus {
   /** Tracepoint name (multi-format events: "name.<hex id>"). */
   name: string;
@@ -12,13 +13,29 @@ export interface UserEventStatus {
   usedBy: string[];
 }
 
+/** The whole of user_events_status: every registered event, and the kernel's counts. */
 export interface UserEventsStatus {
+  /** Every user_events event registered on this system (any process), in the kernel's order. */
   events: UserEventStatus[];
+  /** Events registered now ("Active: N"; counted from the lines if the kernel prints no total). */
   active: number;
+  /** Events with at least one tracer attached ("Busy: N"; likewise counted if absent). */
   busy: number;
 }
 
-/** Parses the text of user_events_status. */
+/**
+ * Parses the text of user_events_status (separate from readStatus so that
+ * text captured elsewhere, such as in a VM or a bug report, parses too).
+ *
+ * @example
+ * ```ts
+ * import { parseStatus } from "@ummu/ummu/user_events";
+ *
+ * const s = parseStatus("myapp_request # Used by ftrace\nmyapp_idle\n\nActive: 2\nBusy: 1\n");
+ * // s.events: [{ name: "myapp_request", usedBy: ["ftrace"] }, { name: "myapp_idle", usedBy: [] }]
+ * console.log(s.active, s.busy); // 2 1
+ * ```
+ */
 export function parseStatus(text: string): UserEventsStatus {
   const events: UserEventStatus[] = [];
   let active = -1;
@@ -52,7 +69,21 @@ export function parseStatus(text: string): UserEventsStatus {
   return { events, active, busy };
 }
 
-/** Reads and parses the live user_events_status. */
+/**
+ * Reads and parses the live user_events_status: which events exist and which
+ * tracers (ftrace, perf, other) listen to each, across every process.
+ *
+ * @example
+ * ```ts
+ * import { readStatus } from "@ummu/ummu/user_events";
+ *
+ * const { events, active, busy } = readStatus();
+ * console.log(`${active} events, ${busy} traced`);
+ * for (const e of events) {
+ *   if (e.usedBy.length > 0) console.log(e.name, "traced by", e.usedBy.join(", "));
+ * }
+ * ```
+ */
 export function readStatus(): UserEventsStatus {
   return parseStatus(readText(`${tracefsRoot()}/user_events_status`));
 }

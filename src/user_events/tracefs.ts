@@ -12,7 +12,18 @@ const ENOENT = 2;
 
 let cachedRoot: string | null = null;
 
-/** Where tracefs is mounted, or null (it has a `trace` file when it is). */
+/**
+ * Where tracefs is mounted, or null (it has a `trace` file when it is). A mount
+ * point found is cached (per thread); null is not, so a later mount is seen.
+ *
+ * @example
+ * ```ts
+ * import { findTracefs } from "@ummu/ummu/user_events";
+ *
+ * const root = findTracefs(); // "/sys/kernel/tracing" on current systems
+ * if (root === null) console.log("no tracefs: mount -t tracefs nodev /sys/kernel/tracing");
+ * ```
+ */
 export function findTracefs(): string | null {
   if (cachedRoot !== null) return cachedRoot;
   for (const dir of CANDIDATES) {
@@ -21,7 +32,17 @@ export function findTracefs(): string | null {
   return null;
 }
 
-/** The tracefs root; throws UmmuError(ENOENT) saying how to mount it when it is not mounted. */
+/**
+ * The tracefs root; throws UmmuError(ENOENT) saying how to mount it when it is not mounted.
+ *
+ * @example
+ * ```ts
+ * import { tracefsRoot } from "@ummu/ummu/user_events";
+ *
+ * // Throws, with the mount command in its hint, if tracefs is not mounted.
+ * const pipe = `${tracefsRoot()}/trace_pipe`;
+ * ```
+ */
 export function tracefsRoot(): string {
   const root = findTracefs();
   if (root === null) {
@@ -69,6 +90,7 @@ export function readBytes(path: string): Uint8Array {
   }
 }
 
+/** The whole content of a (pseudo) file as UTF-8 text. */
 export function readText(path: string): string {
   return decoder.decode(readBytes(path));
 }
@@ -90,32 +112,84 @@ export function eventDir(system: string, event: string): string {
   return `${tracefsRoot()}/events/${system}/${event}`;
 }
 
-/** The tracepoint id (what perf_event_open takes as `config`), from `events/<system>/<event>/id`. */
+/**
+ * The tracepoint id (what perf_event_open takes as `config`), from `events/<system>/<event>/id`.
+ *
+ * @example
+ * ```ts
+ * import { PerfTracepoint, tracepointId } from "@ummu/ummu/user_events";
+ *
+ * const perf = PerfTracepoint.open(tracepointId("user_events", "myapp_request"));
+ * ```
+ */
 export function tracepointId(system: string, event: string): number {
   return Number(readText(`${eventDir(system, event)}/id`).trim());
 }
 
-/** Enables (or disables) an event for ftrace: writes 1 (0) to `events/<system>/<event>/enable`. */
+/**
+ * Enables (or disables) an event for ftrace: writes 1 (0) to `events/<system>/<event>/enable`.
+ * For a user_events tracepoint, the kernel sets (clears) its enable bit before this returns.
+ *
+ * @example
+ * ```ts
+ * import { setFtraceEnabled, UserEvents } from "@ummu/ummu/user_events";
+ *
+ * const events = UserEvents.open();
+ * const tp = events.register("myapp_tick", "u32 n");
+ * setFtraceEnabled("user_events", "myapp_tick", true);
+ * console.log(tp.enabled); // true
+ * setFtraceEnabled("user_events", "myapp_tick", false);
+ * events.close();
+ * ```
+ */
 export function setFtraceEnabled(system: string, event: string, on: boolean): void {
   writeText(`${eventDir(system, event)}/enable`, on ? "1" : "0");
 }
 
-/** Empties the ftrace ring buffer (opens `trace` with O_TRUNC). */
+/**
+ * Empties the ftrace ring buffer (opens `trace` with O_TRUNC), so that a later
+ * readTrace() shows only what came after. The buffer is system-wide: this
+ * clears other users' records too.
+ *
+ * @example
+ * ```ts
+ * import { clearTrace, parseTrace, readTrace } from "@ummu/ummu/user_events";
+ *
+ * clearTrace();
+ * // ... emit ...
+ * console.log(parseTrace(readTrace(), "myapp_tick").length);
+ * ```
+ */
 export function clearTrace(): void {
   writeText(`${tracefsRoot()}/trace`, "", true);
 }
 
-/** The text of the ftrace `trace` file (a non-consuming read of the ring buffer). */
+/**
+ * The text of the ftrace `trace` file (a non-consuming read of the ring buffer,
+ * unlike `trace_pipe`: reading twice shows the same lines).
+ *
+ * @example
+ * ```ts
+ * import { readTrace } from "@ummu/ummu/user_events";
+ *
+ * console.log(readTrace().split("\n").filter((l) => l.includes("myapp_tick:")).join("\n"));
+ * ```
+ */
 export function readTrace(): string {
   return readText(`${tracefsRoot()}/trace`);
 }
 
 /** One line of the ftrace `trace` output. */
 export interface TraceLine {
+  /** The emitting thread's name, or "<...>" when ftrace no longer has it cached. */
   task: string;
+  /** The emitting thread's id (ftrace prints the task's pid, which is the tid). */
   pid: number;
+  /** The CPU the event was recorded on. */
   cpu: number;
+  /** Seconds, from ftrace's clock (trace_clock; "local" by default). */
   timestamp: number;
+  /** The event name, without its system. */
   event: string;
   /** What follows `event: `, as printed by the kernel. */
   body: string;
@@ -124,7 +198,20 @@ export interface TraceLine {
 // "  deno-1234  [001] ..... 12.345678: name: body"; the task may contain spaces and dashes.
 const LINE = /^\s*(.+)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+):\s+([^:\s]+):\s?(.*)$/;
 
-/** Parses the `trace` text into lines, optionally only those of one event. */
+/**
+ * Parses the `trace` text into lines, optionally only those of one event.
+ * Comment and unparsable lines are skipped.
+ *
+ * @example
+ * ```ts
+ * import { parseTrace, readTrace } from "@ummu/ummu/user_events";
+ *
+ * for (const l of parseTrace(readTrace(), "myapp_request")) {
+ *   // body: "status=0xc8 (200) path=/index.html"
+ *   console.log(`${l.task}-${l.pid} at ${l.timestamp}s: ${l.body}`);
+ * }
+ * ```
+ */
 export function parseTrace(text: string, event?: string): TraceLine[] {
   const out: TraceLine[] = [];
   for (const line of text.split("\n")) {
@@ -144,7 +231,17 @@ export function parseTrace(text: string, event?: string): TraceLine[] {
   return out;
 }
 
-/** `available_events` as [system, event] pairs. */
+/**
+ * `available_events` as [system, event] pairs: every tracepoint ftrace and perf can attach to.
+ *
+ * @example
+ * ```ts
+ * import { availableEvents } from "@ummu/ummu/user_events";
+ *
+ * const mine = availableEvents()
+ *   .filter(([sys, ev]) => sys === "user_events" && ev.startsWith("myapp_"));
+ * ```
+ */
 export function availableEvents(): [string, string][] {
   return readText(`${tracefsRoot()}/available_events`).split("\n").filter((l) => l.includes(":"))
     .map((l) => {

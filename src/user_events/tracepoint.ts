@@ -35,31 +35,54 @@ import {
 } from "./diagnose.ts";
 import { availableEvents, eventFormatFields, findTracefs, tracefsRoot } from "./tracefs.ts";
 
+/**
+ * Options of {@linkcode UserEvents.prototype.register | UserEvents.register}:
+ * the registration flags, and an explicit place for the enable bit (for when
+ * code outside this object, such as a Worker or another process sharing the
+ * slab, must know where it is).
+ */
 export interface RegisterOptions {
   /** USER_EVENT_REG_PERSIST: the event outlives its last registration (needs CAP_PERFMON). */
   persist?: boolean;
   /** USER_EVENT_REG_MULTI_FORMAT: same name, several formats (tracepoint "name.<id>" in user_events_multi). */
   multiFormat?: boolean;
-  /** Choose the enable word and bit in the slab (default: the next free bit). */
+  /**
+   * Choose the enable word and bit in the slab (default: the lowest free bit).
+   * With only `bit` given the word is 0; a bit already in use throws.
+   */
   word?: number;
+  /** The bit (0..31) in `word` the kernel sets and clears; with only `word` given, 31. */
   bit?: number;
 }
 
 /** What a Worker needs to emit on a tracepoint registered elsewhere (structured-cloneable). */
 export interface TracepointHandle {
+  /** The name it was registered with (for multi-format events, without the `.<id>` suffix). */
   name: string;
+  /** The canonical field string; the Worker re-parses it to rebuild the payload encoder. */
   fields: string;
+  /**
+   * The owner's user_events_data fd. File descriptors belong to the process,
+   * so the Worker writes on it directly; it stays valid until the owner closes.
+   */
   fd: number;
+  /** The kernel's index for this registration, written before every payload. */
   writeIndex: number;
+  /** The enable slab's memory: the Worker sees the kernel's writes to it as they happen. */
   slab: SharedArrayBuffer;
+  /** The enable word's index in `slab`. */
   word: number;
+  /** The enable bit in `word`. */
   bit: number;
+  /** The USER_EVENT_REG_* flags in effect (the Worker needs MULTI_FORMAT to name the system). */
   flags: number;
 }
 
 /** Anything that encodes an event into a buffer whose address changes only with `generation`. */
 export interface EventBuffer {
+  /** The encoded event; its address is cached by the Emitter. */
   buf: Uint8Array;
+  /** Changes whenever `buf` is replaced (it grew), so the Emitter re-reads the address. */
   generation: number;
 }
 
@@ -69,7 +92,9 @@ export interface EventBuffer {
  * payload buffer, whose length is set per event. No allocation per event.
  */
 export class Emitter {
+  /** The user_events_data fd written to. */
   readonly fd: number;
+  /** The registration's write index: the kernel routes each write to the tracepoint by it. */
   readonly writeIndex: number;
   readonly #iov: Uint8Array;
   readonly #iov32: Uint32Array;
@@ -77,6 +102,11 @@ export class Emitter {
   #gen = -1;
   readonly #label: string;
 
+  /**
+   * Builds the iovec once. `src` is the buffer the payload is encoded into
+   * (re-read only when its generation changes); `label` names the tracepoint
+   * in errors.
+   */
   constructor(fd: number, writeIndex: number, src: EventBuffer, label: string) {
     this.fd = fd;
     this.writeIndex = writeIndex;
@@ -116,18 +146,39 @@ function enabledTest(words: Int32Array, word: number, bit: number): () => boolea
   return () => (Atomics.load(words, word) & mask) !== 0;
 }
 
-/** A registered tracepoint (or, in a Worker, a handle to one). */
+/**
+ * A registered tracepoint (or, in a Worker, a handle to one). Made by
+ * {@linkcode UserEvents.prototype.register | UserEvents.register}; test
+ * {@linkcode Tracepoint.prototype.enabled | enabled} before building the
+ * values, so a tracepoint nobody listens to costs one load.
+ *
+ * @example
+ * ```ts
+ * import { UserEvents } from "@ummu/ummu/user_events";
+ *
+ * const events = UserEvents.open();
+ * const tp = events.register("myapp_cache", "u32 hits; u32 misses; __data_loc char[] key");
+ * // ftrace: echo 1 > /sys/kernel/tracing/events/user_events/myapp_cache/enable
+ * if (tp.enabled) tp.emit(12, 3, "user:42");
+ * events.close();
+ * ```
+ */
 export class Tracepoint {
   /** The registered name (for multi-format events the tracepoint is `name.<id>`). */
   readonly name: string;
+  /** The fields with their payload offsets; decodePayload(layout, ...) reads what a tracer got. */
   readonly layout: readonly FieldLayout[];
   /** The field string as registered ("u32 a; char[8] b"). */
   readonly fields: string;
+  /** The USER_EVENT_REG_* flags in effect: a flag the kernel refused is not in it (see `note`). */
   readonly flags: number;
   /** Set when the kernel refused a requested flag and the registration went ahead without it. */
   readonly note: string;
+  /** The index in `slab` of the word holding this tracepoint's enable bit. */
   readonly word: number;
+  /** The bit in `word` the kernel sets while a tracer listens. */
   readonly bit: number;
+  /** The slab the kernel writes the enable bit into (shared with the owning UserEvents). */
   readonly slab: EnableSlab;
   readonly #words: Int32Array;
   readonly #mask: number;
@@ -191,14 +242,17 @@ export class Tracepoint {
     return enabledTest(this.#words, this.word, this.bit);
   }
 
+  /** The kernel's index for this registration, written before every payload. */
   get writeIndex(): number {
     return this.#emitter.writeIndex;
   }
 
+  /** The owner's user_events_data fd that events are written on (the owner closes it, not this). */
   get fd(): number {
     return this.#emitter.fd;
   }
 
+  /** True once unregistered (or its UserEvents closed): emit() then throws ClosedError. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -303,10 +357,28 @@ function pin(slab: EnableSlab, delta: number): void {
  * One open user_events_data file descriptor and the enable slab of its
  * registrations. close() unregisters every tracepoint (so the kernel stops
  * writing to the slab) and closes the fd.
+ *
+ * Needs Linux 6.4+ with CONFIG_USER_EVENTS, tracefs mounted, and write access
+ * to user_events_data (root, or a group granted it).
+ *
+ * @example
+ * ```ts
+ * import { UserEvents } from "@ummu/ummu/user_events";
+ *
+ * if (UserEvents.available()) {
+ *   const events = UserEvents.open();
+ *   const req = events.register("myapp_request", "u32 status; __data_loc char[] path");
+ *   if (req.enabled) req.emit(200, "/index.html"); // enabled: only while a tracer listens
+ *   events.close(); // unregisters req, then closes the fd
+ * }
+ * ```
  */
 export class UserEvents {
+  /** The user_events_data fd every registration of this object is made and written on. */
   readonly fd: number;
+  /** The enable slab of this object's registrations (the one passed to open(), if any). */
   readonly slab: EnableSlab;
+  /** The user_events_data path opened (under the tracefs mount found). */
   readonly path: string;
   readonly #live = new Set<Tracepoint>();
   #closed = false;
@@ -344,6 +416,7 @@ export class UserEvents {
     return new UserEvents(fd, opts.slab ?? new EnableSlab(), path);
   }
 
+  /** True after close(): register() then throws ClosedError. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -359,6 +432,20 @@ export class UserEvents {
    * UmmuArgumentError naming it; kernel refusals throw UmmuError (EADDRINUSE,
    * EMFILE, EPERM, EINVAL...). A flag the kernel does not know (EINVAL) is
    * dropped and said in `note`.
+   *
+   * @example
+   * ```ts
+   * import { UserEvents } from "@ummu/ummu/user_events";
+   *
+   * const events = UserEvents.open();
+   * const upload = events.register("myapp_upload", [
+   *   { name: "bytes", type: "u64" },
+   *   { name: "digest", type: "unsigned char[32]" },
+   * ], { multiFormat: true });
+   * // Multi-format events live in user_events_multi as "myapp_upload.<id>".
+   * console.log(upload.system, upload.tracepointName, upload.note);
+   * events.close();
+   * ```
    */
   register(
     name: string,
