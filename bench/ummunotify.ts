@@ -30,7 +30,9 @@ const P = PAGE_SIZE;
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
   const n = v === undefined || v === "" ? dflt : Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${v}`);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new Error(`${name} must be a non-negative number, got ${v}`);
+  }
   return n;
 };
 const CPUS = env("UMMU_BENCH_CPUS", 2);
@@ -77,7 +79,9 @@ function munmapRun(un: Ummunotify | null): number {
   const ns = (performance.now() - t0) * 1e6 / PAGES;
   if (un) {
     // Every munmap was seen (and the check a cache makes costs a load).
-    if (un.generation - g0 !== BigInt(PAGES)) throw new Error(`counter moved ${un.generation - g0}, not ${PAGES}`);
+    if (un.generation - g0 !== BigInt(PAGES)) {
+      throw new Error(`counter moved ${un.generation - g0}, not ${PAGES}`);
+    }
     const evs = un.readEvents();
     if (evs.length !== PAGES + 1) throw new Error(`${evs.length} events, not ${PAGES + 1}`);
     for (const c of cookies) un.unregister(c);
@@ -122,14 +126,20 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 buildC();
 const un = await Ummunotify.open({ backend: "userfaultfd" });
-const spin = SPIN_US > 0 ? await Ummunotify.open({ backend: "userfaultfd", spinMicros: SPIN_US }) : null;
+const spin = SPIN_US > 0
+  ? await Ummunotify.open({ backend: "userfaultfd", spinMicros: SPIN_US })
+  : null;
 try {
   log(`${PAGES} pages x ${REPS} reps`);
   munmapRun(un); // warm-up: JIT this thread's loop and the monitor's
   munmapRun(null);
   if (spin) munmapRun(spin);
   runC();
-  const watched: number[] = [], plain: number[] = [], cw: number[] = [], cp: number[] = [], spun: number[] = [];
+  const watched: number[] = [],
+    plain: number[] = [],
+    cw: number[] = [],
+    cp: number[] = [],
+    spun: number[] = [];
   for (let rep = 0; rep < REPS; rep++) {
     const c = runC();
     cw.push(c.watched_ns);

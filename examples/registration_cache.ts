@@ -64,8 +64,12 @@ class RegistrationCache {
       const key = this.#byCookie.get(ev.cookie);
       if (key === undefined) continue;
       const entry = this.#byRange.get(key)!;
-      const what = ev.hint ? `[0x${ev.hint.start.toString(16)}, 0x${ev.hint.end.toString(16)})` : "the whole range";
-      this.dropped.push(`registration #${entry.reg.id} (0x${entry.reg.start.toString(16)}): ${what} invalidated`);
+      const what = ev.hint
+        ? `[0x${ev.hint.start.toString(16)}, 0x${ev.hint.end.toString(16)})`
+        : "the whole range";
+      this.dropped.push(
+        `registration #${entry.reg.id} (0x${entry.reg.start.toString(16)}): ${what} invalidated`,
+      );
       this.#byRange.delete(key);
       this.#byCookie.delete(ev.cookie);
       this.#un.unregister(ev.cookie);
@@ -86,7 +90,9 @@ export async function main(): Promise<void> {
   for (const x of [a, b, c]) new Uint8Array(runtime.view(x, 4 * P)).fill(1);
   const ra = cache.get(a, a + 4 * P), rb = cache.get(b, b + 4 * P), rc = cache.get(c, c + 4 * P);
   for (let i = 0; i < 1000; i++) cache.get(a, a + 4 * P); // the fast path: one atomic load each
-  console.log(`registration cache (${un.backend} backend): ${cache.setups} setups, ${cache.hits} hits`);
+  console.log(
+    `registration cache (${un.backend} backend): ${cache.setups} setups, ${cache.hits} hits`,
+  );
 
   // 1. The program frees buffer b and allocates new memory that lands at the same address.
   munmap(b, 4 * P);
@@ -98,18 +104,30 @@ export async function main(): Promise<void> {
   }
   new Uint8Array(runtime.view(b2, 4 * P)).fill(2);
   const rb2 = cache.get(b2, b2 + 4 * P);
-  console.log(`  freed and reallocated at the same address: ${rb2 === rb ? "STALE ENTRY USED" : `stale entry #${rb.id} caught, set up again as #${rb2.id}`}`);
+  console.log(
+    `  freed and reallocated at the same address: ${
+      rb2 === rb ? "STALE ENTRY USED" : `stale entry #${rb.id} caught, set up again as #${rb2.id}`
+    }`,
+  );
 
   // 2. Part of buffer a is given back to the kernel (free() of a large block does this).
   madvise(a + P, P, mm.MADV_DONTNEED);
   const ra2 = cache.get(a, a + 4 * P);
-  console.log(`  madvise(DONTNEED) of one page: ${ra2 === ra ? "STALE ENTRY USED" : `stale entry #${ra.id} caught, set up again as #${ra2.id}`}`);
+  console.log(
+    `  madvise(DONTNEED) of one page: ${
+      ra2 === ra ? "STALE ENTRY USED" : `stale entry #${ra.id} caught, set up again as #${ra2.id}`
+    }`,
+  );
 
   // 3. Buffer c is grown by mremap and moves (realloc of a large block does this).
   const c2 = mremap(c, 4 * P, 8 * P, mm.MREMAP_MAYMOVE);
   const rc2 = cache.get(c2, c2 + 8 * P);
   const cDropped = cache.dropped.some((d) => d.startsWith(`registration #${rc.id} `));
-  console.log(`  mremap moved it: ${cDropped ? `entry #${rc.id} of the old address dropped` : "STALE ENTRY KEPT"}, the new one set up as #${rc2.id}`);
+  console.log(
+    `  mremap moved it: ${
+      cDropped ? `entry #${rc.id} of the old address dropped` : "STALE ENTRY KEPT"
+    }, the new one set up as #${rc2.id}`,
+  );
   for (const d of cache.dropped) console.log(`    dropped ${d}`);
 
   const stale = [rb2 === rb, ra2 === ra, !cDropped].some(Boolean);

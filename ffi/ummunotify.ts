@@ -38,6 +38,10 @@ export const UMMUNOTIFY_EVENT_FLAG_HINT = 1 << 0;
 /** `_IOWR('U', 1, __u32)`: in/out feature mask (the kernel writes back 0: none are defined). */
 export const UMMUNOTIFY_EXCHANGE_FEATURES = _IOWR(UMMUNOTIFY_MAGIC, 1, 4);
 /** `_IOW('U', 2, struct ummunotify_register_ioctl)` */
-export const UMMUNOTIFY_REGISTER_REGION = _IOW(UMMUNOTIFY_MAGIC, 2, SIZEOF_UMMUNOTIFY_REGISTER_IOCTL);
+export const UMMUNOTIFY_REGISTER_REGION = _IOW(
+  UMMUNOTIFY_MAGIC,
+  2,
+  SIZEOF_UMMUNOTIFY_REGISTER_IOCTL,
+);
 /** `_IOW('U', 3, __u64)`: the cookie */
 export const UMMUNOTIFY_UNREGISTER_REGION = _IOW(UMMUNOTIFY_MAGIC, 3, 8);

@@ -55,9 +55,20 @@ function cBytes(): Record<string, string> | string {
   const dir = mkdtempSync(join(tmpdir(), "ummu-umn-abi-"));
   try {
     writeFileSync(join(dir, "probe.c"), PROBE);
-    const cc = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.CC || "cc";
+    const cc =
+      (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.CC ||
+      "cc";
     try {
-      execFileSync(cc, ["-std=c11", "-Wall", "-Werror", "-I", join(ROOT, "kmod/ummunotify"), "-o", join(dir, "probe"), join(dir, "probe.c")], { stdio: "pipe" });
+      execFileSync(cc, [
+        "-std=c11",
+        "-Wall",
+        "-Werror",
+        "-I",
+        join(ROOT, "kmod/ummunotify"),
+        "-o",
+        join(dir, "probe"),
+        join(dir, "probe.c"),
+      ], { stdio: "pipe" });
     } catch (e) {
       return `cannot compile a C probe against ummunotify.h (${String(e).split("\n")[0]})`;
     }
@@ -80,20 +91,38 @@ const C = c as Record<string, string>;
 
 test("struct ummunotify_register_ioctl: our encoder writes the C bytes", { skip }, () => {
   const b = new Uint8Array(n.SIZEOF_UMMUNOTIFY_REGISTER_IOCTL);
-  encodeRegister(new DataView(b.buffer), 0x1122334455667788n, 0x99aabbccddeeff00n, 0x0102030405060708n);
+  encodeRegister(
+    new DataView(b.buffer),
+    0x1122334455667788n,
+    0x99aabbccddeeff00n,
+    0x0102030405060708n,
+  );
   assert.equal(hex(b), C.register);
 });
 
-test("struct ummunotify_event: our encoder writes the C bytes (INVAL with and without HINT, LAST)", { skip }, () => {
-  const enc = (type: number, flags: number, hs: number, he: number, v: bigint) => {
-    const b = new Uint8Array(n.SIZEOF_UMMUNOTIFY_EVENT);
-    encodeEvent(new DataView(b.buffer), 0, type, flags, hs, he, v);
-    return hex(b);
-  };
-  assert.equal(enc(n.UMMUNOTIFY_EVENT_TYPE_INVAL, n.UMMUNOTIFY_EVENT_FLAG_HINT, 0x7f1234561000, 0x7f1234563000, 0xfedcba9876543210n), C.inval);
-  assert.equal(enc(n.UMMUNOTIFY_EVENT_TYPE_INVAL, 0, 0x1000, 0x5000, 7n), C.whole);
-  assert.equal(enc(n.UMMUNOTIFY_EVENT_TYPE_LAST, 0, 0, 0, 0x100000001n), C.last);
-});
+test(
+  "struct ummunotify_event: our encoder writes the C bytes (INVAL with and without HINT, LAST)",
+  { skip },
+  () => {
+    const enc = (type: number, flags: number, hs: number, he: number, v: bigint) => {
+      const b = new Uint8Array(n.SIZEOF_UMMUNOTIFY_EVENT);
+      encodeEvent(new DataView(b.buffer), 0, type, flags, hs, he, v);
+      return hex(b);
+    };
+    assert.equal(
+      enc(
+        n.UMMUNOTIFY_EVENT_TYPE_INVAL,
+        n.UMMUNOTIFY_EVENT_FLAG_HINT,
+        0x7f1234561000,
+        0x7f1234563000,
+        0xfedcba9876543210n,
+      ),
+      C.inval,
+    );
+    assert.equal(enc(n.UMMUNOTIFY_EVENT_TYPE_INVAL, 0, 0x1000, 0x5000, 7n), C.whole);
+    assert.equal(enc(n.UMMUNOTIFY_EVENT_TYPE_LAST, 0, 0, 0, 0x100000001n), C.last);
+  },
+);
 
 test("struct ummunotify_event: our decoder reads the C bytes", { skip }, () => {
   const dec = (s: string) => decodeEvent(new DataView(unhex(s).buffer), 0);
@@ -107,7 +136,11 @@ test("struct ummunotify_event: our decoder reads the C bytes", { skip }, () => {
 });
 
 test("the ioctl numbers the header computes are ours", { skip }, () => {
-  const ours = [n.UMMUNOTIFY_EXCHANGE_FEATURES, n.UMMUNOTIFY_REGISTER_REGION, n.UMMUNOTIFY_UNREGISTER_REGION]
+  const ours = [
+    n.UMMUNOTIFY_EXCHANGE_FEATURES,
+    n.UMMUNOTIFY_REGISTER_REGION,
+    n.UMMUNOTIFY_UNREGISTER_REGION,
+  ]
     .map((x) => x.toString(16)).join(" ");
   assert.equal(ours, C.ioctls);
   assert.equal(ours, "c0045501 40205502 40085503");

@@ -77,7 +77,13 @@ export function release(addr: number, len: number): void {
 }
 
 /** mremap that keeps the bookkeeping: the source is gone, the destination ours. */
-export function remap(addr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+export function remap(
+  addr: number,
+  oldLen: number,
+  newLen: number,
+  flags: number,
+  newAddr = 0,
+): number {
   const to = mremap(addr, oldLen, newLen, flags, newAddr);
   if (to !== addr) markGone(addr, oldLen);
   else if (newLen < oldLen) markGone(addr + newLen, oldLen - newLen);
@@ -159,7 +165,11 @@ export async function getForker(): Promise<Forker | null> {
     const dir = mkdtempSync(join(tmpdir(), "ummu-fork-"));
     writeFileSync(join(dir, "fork.c"), FORK_C);
     const so = join(dir, "fork.so");
-    execFileSync(process.env.CC || "cc", ["-O1", "-shared", "-fPIC", "-o", so, join(dir, "fork.c")], { stdio: "pipe" });
+    execFileSync(
+      process.env.CC || "cc",
+      ["-O1", "-shared", "-fPIC", "-o", so, join(dir, "fork.c")],
+      { stdio: "pipe" },
+    );
     forker = await loadForker(so);
   } catch {
     forker = null;
@@ -170,7 +180,12 @@ export async function getForker(): Promise<Forker | null> {
 declare const process: { env: Record<string, string | undefined> };
 
 async function loadForker(so: string): Promise<Forker> {
-  const g = globalThis as { Bun?: unknown; Deno?: { dlopen: (p: string, s: unknown) => { symbols: Record<string, (...a: unknown[]) => unknown> } } };
+  const g = globalThis as {
+    Bun?: unknown;
+    Deno?: {
+      dlopen: (p: string, s: unknown) => { symbols: Record<string, (...a: unknown[]) => unknown> };
+    };
+  };
   if (g.Bun !== undefined) {
     const spec = "bun:ffi";
     const { dlopen } = await import(spec);
@@ -198,8 +213,15 @@ async function loadForker(so: string): Promise<Forker> {
 }
 
 /** Present-bit and PFN of each page from /proc/self/pagemap (PFNs need root). */
-export function pagemap(addr: number, pages: number): { present: boolean; pfn: bigint; uffdWp: boolean }[] {
-  const fd = libc.open(new TextEncoder().encode("/proc/self/pagemap\0"), mm.O_RDONLY | mm.O_CLOEXEC, 0);
+export function pagemap(
+  addr: number,
+  pages: number,
+): { present: boolean; pfn: bigint; uffdWp: boolean }[] {
+  const fd = libc.open(
+    new TextEncoder().encode("/proc/self/pagemap\0"),
+    mm.O_RDONLY | mm.O_CLOEXEC,
+    0,
+  );
   if (fd < 0) throw new Error("cannot open /proc/self/pagemap");
   try {
     const buf = new Uint8Array(8 * pages);
@@ -209,7 +231,11 @@ export function pagemap(addr: number, pages: number): { present: boolean; pfn: b
     const out = [];
     for (let i = 0; i < pages; i++) {
       const v = dv.getBigUint64(i * 8, true);
-      out.push({ present: (v >> 63n) === 1n, pfn: v & ((1n << 55n) - 1n), uffdWp: ((v >> 57n) & 1n) === 1n });
+      out.push({
+        present: (v >> 63n) === 1n,
+        pfn: v & ((1n << 55n) - 1n),
+        uffdWp: ((v >> 57n) & 1n) === 1n,
+      });
     }
     return out;
   } finally {
@@ -225,8 +251,11 @@ export function pagemap(addr: number, pages: number): { present: boolean; pfn: b
 export function scratchDir(): string {
   if (process.env.UMMU_IN_VM === "1") {
     const mnt = "/mnt/ummu-ext4";
-    vmSetup(mnt, `mkdir -p ${mnt} && dd if=/dev/zero of=/tmp/ummu-ext4.img bs=1M count=32 status=none && ` +
-      `dev=$(losetup -f --show /tmp/ummu-ext4.img) && mkfs.ext4 -q "$dev" && mount "$dev" ${mnt}`);
+    vmSetup(
+      mnt,
+      `mkdir -p ${mnt} && dd if=/dev/zero of=/tmp/ummu-ext4.img bs=1M count=32 status=none && ` +
+        `dev=$(losetup -f --show /tmp/ummu-ext4.img) && mkfs.ext4 -q "$dev" && mount "$dev" ${mnt}`,
+    );
     if (existsSync(`${mnt}/lost+found`)) return mkdtempSync(join(mnt, "ummu-un-"));
   }
   return mkdtempSync(join(tmpdir(), "ummu-un-"));
@@ -235,8 +264,11 @@ export function scratchDir(): string {
 /** In the test VM only: swap on a loop device over a tmpfs file (so anonymous pages can be swapped out). */
 export function vmSwap(): void {
   if (process.env.UMMU_IN_VM !== "1") return;
-  vmSetup("swap", "dd if=/dev/zero of=/tmp/ummu-swap bs=1M count=64 status=none && " +
-    'dev=$(losetup -f --show /tmp/ummu-swap) && mkswap -q "$dev" && swapon "$dev"');
+  vmSetup(
+    "swap",
+    "dd if=/dev/zero of=/tmp/ummu-swap bs=1M count=64 status=none && " +
+      'dev=$(losetup -f --show /tmp/ummu-swap) && mkswap -q "$dev" && swapon "$dev"',
+  );
 }
 
 const done = new Set<string>();

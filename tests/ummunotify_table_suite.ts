@@ -13,7 +13,19 @@ import { type BackendKind, Ummunotify, type UmmunotifyEvent } from "../src/ummun
 import * as mm from "../ffi/mman.ts";
 import { runtime } from "../ffi/platform.ts";
 import { check, cstring, libc, madvise, mmap, mprotect } from "../src/libc.ts";
-import { backendSkip, getForker, mapAnon, live, P, pagemap, release, remap, scratchDir, unmap, vmSwap } from "./ummunotify_helpers.ts";
+import {
+  backendSkip,
+  getForker,
+  live,
+  mapAnon,
+  P,
+  pagemap,
+  release,
+  remap,
+  scratchDir,
+  unmap,
+  vmSwap,
+} from "./ummunotify_helpers.ts";
 
 const MADV_PAGEOUT = 21;
 const MS_SYNC = 4;
@@ -36,7 +48,11 @@ type Expect = Record<BackendKind, number>;
 /** Defines one test per row for a backend. */
 export function tableSuite(kind: BackendKind, label: string = kind): void {
   const skip = backendSkip(kind);
-  const row = (name: string, expect: Expect, fn: (un: Ummunotify, exp: number) => void | string | Promise<void | string>) =>
+  const row = (
+    name: string,
+    expect: Expect,
+    fn: (un: Ummunotify, exp: number) => void | string | Promise<void | string>,
+  ) =>
     test(`[${label}] sees ${name}: ${expect[kind]} invalidation(s)`, { skip }, async (ctx) => {
       const un = await Ummunotify.open({ backend: kind });
       try {
@@ -54,7 +70,9 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     assert.equal(m.delta, BigInt(exp), `counter moved by ${m.delta}`);
     assert.equal(m.events.length, exp === 0 ? 0 : 1, "one report per registration");
     if (exp > 0) assert.equal((m.events[0] as { cookie: bigint }).cookie, cookie);
-    if (exp > 1) assert.equal((m.events[0] as { hint?: unknown }).hint, undefined, "merged: no HINT");
+    if (exp > 1) {
+      assert.equal((m.events[0] as { hint?: unknown }).hint, undefined, "merged: no HINT");
+    }
   };
 
   row("munmap", { userfaultfd: 1, device: 1 }, (un, exp) => {
@@ -67,14 +85,28 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
   row("mmap(MAP_FIXED) over the range", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2);
     un.register(a, a + P, 1n);
-    hit(measure(un, () => mmap(P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_FIXED, -1, 0, a)), exp);
+    hit(
+      measure(un, () =>
+        mmap(
+          P,
+          mm.PROT_READ | mm.PROT_WRITE,
+          mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_FIXED,
+          -1,
+          0,
+          a,
+        )),
+      exp,
+    );
     release(a, 2 * P);
   });
 
   row("mremap moving the range away", { userfaultfd: 2, device: 2 }, (un, exp) => {
     const a = mapAnon(4);
     un.register(a, a + 2 * P, 1n);
-    hit(measure(un, () => remap(a, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 2 * P)), exp);
+    hit(
+      measure(un, () => remap(a, 2 * P, 2 * P, mm.MREMAP_MAYMOVE | mm.MREMAP_FIXED, a + 2 * P)),
+      exp,
+    );
     release(a, 4 * P);
   });
 
@@ -83,17 +115,24 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     un.register(a, a + 2 * P, 1n);
     const m = measure(un, () => remap(a, 2 * P, P, 0));
     hit(m, exp);
-    assert.deepEqual((m.events[0] as { hint?: unknown }).hint, { start: BigInt(a + P), end: BigInt(a + 2 * P) });
+    assert.deepEqual((m.events[0] as { hint?: unknown }).hint, {
+      start: BigInt(a + P),
+      end: BigInt(a + 2 * P),
+    });
     release(a, 2 * P);
   });
 
-  row("mremap growing in place (nothing is invalidated)", { userfaultfd: 0, device: 0 }, (un, exp) => {
-    const a = mapAnon(4);
-    unmap(a + 2 * P, 2 * P);
-    un.register(a, a + 2 * P, 1n);
-    hit(measure(un, () => assert.equal(remap(a, 2 * P, 4 * P, 0), a)), exp);
-    release(a, 4 * P);
-  });
+  row(
+    "mremap growing in place (nothing is invalidated)",
+    { userfaultfd: 0, device: 0 },
+    (un, exp) => {
+      const a = mapAnon(4);
+      unmap(a + 2 * P, 2 * P);
+      un.register(a, a + 2 * P, 1n);
+      hit(measure(un, () => assert.equal(remap(a, 2 * P, 4 * P, 0), a)), exp);
+      release(a, 4 * P);
+    },
+  );
 
   row("mremap of another mapping onto the range", { userfaultfd: 1, device: 1 }, (un, exp) => {
     const a = mapAnon(2), b = mapAnon(1);
@@ -147,14 +186,18 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     release(a, 2 * P);
   });
 
-  row("fork (the parent's private pages are write-protected)", { userfaultfd: 0, device: 1 }, async (un, exp) => {
-    const forker = await getForker();
-    if (!forker) return "no C compiler for the fork helper";
-    const a = mapAnon(1);
-    un.register(a, a + P, 1n);
-    hit(measure(un, () => assert.equal(forker.wait(forker.fork(0, 0, 0)), 0)), exp);
-    release(a, P);
-  });
+  row(
+    "fork (the parent's private pages are write-protected)",
+    { userfaultfd: 0, device: 1 },
+    async (un, exp) => {
+      const forker = await getForker();
+      if (!forker) return "no C compiler for the fork helper";
+      const a = mapAnon(1);
+      un.register(a, a + P, 1n);
+      hit(measure(un, () => assert.equal(forker.wait(forker.fork(0, 0, 0)), 0)), exp);
+      release(a, P);
+    },
+  );
 
   row("a COW break in the parent after fork", { userfaultfd: 0, device: 1 }, async (un, exp) => {
     const forker = await getForker();
@@ -165,9 +208,12 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     try {
       un.readEvents();
       const before = pagemap(a, 1)[0].pfn;
-      hit(measure(un, () => {
-        new Uint8Array(runtime.view(a, 1))[0] = 9;
-      }), exp);
+      hit(
+        measure(un, () => {
+          new Uint8Array(runtime.view(a, 1))[0] = 9;
+        }),
+        exp,
+      );
       if (before !== 0n) assert.notEqual(pagemap(a, 1)[0].pfn, before, "the parent got a new page");
     } finally {
       forker.kill(pid);
@@ -186,7 +232,9 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
       new Uint8Array(runtime.view(a, P))[0] = 1; // dirty
       un.register(a, a + P, 1n);
       const m = measure(un, () => check(libc.msync(a, P, MS_SYNC), "msync"));
-      if (kind === "device" && m.delta === 0n) return "this file system did not write-protect the page for writeback";
+      if (kind === "device" && m.delta === 0n) {
+        return "this file system did not write-protect the page for writeback";
+      }
       hit(m, exp);
       release(a, P);
     } finally {
@@ -195,37 +243,47 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     }
   });
 
-  row("reclaim of a file page (madvise(MADV_PAGEOUT))", { userfaultfd: 0, device: 1 }, (un, exp) => {
-    const dir = scratchDir();
-    const path = join(dir, "po.bin");
-    writeFileSync(path, new Uint8Array(P).fill(7));
-    const fd = openSync(path, "r");
-    try {
-      const a = live(mmap(P, mm.PROT_READ, mm.MAP_PRIVATE, fd, 0), P);
-      assert.equal(new Uint8Array(runtime.view(a, P))[0], 7); // present
+  row(
+    "reclaim of a file page (madvise(MADV_PAGEOUT))",
+    { userfaultfd: 0, device: 1 },
+    (un, exp) => {
+      const dir = scratchDir();
+      const path = join(dir, "po.bin");
+      writeFileSync(path, new Uint8Array(P).fill(7));
+      const fd = openSync(path, "r");
+      try {
+        const a = live(mmap(P, mm.PROT_READ, mm.MAP_PRIVATE, fd, 0), P);
+        assert.equal(new Uint8Array(runtime.view(a, P))[0], 7); // present
+        un.register(a, a + P, 1n);
+        const m = measure(un, () => libc.madvise(a, P, MADV_PAGEOUT));
+        const present = pagemap(a, 1)[0].present;
+        release(a, P);
+        if (present) return "the kernel kept the page (MADV_PAGEOUT is advice)";
+        hit(m, exp);
+      } finally {
+        closeSync(fd);
+        rmSync(dir, { recursive: true });
+      }
+    },
+  );
+
+  row(
+    "swap-out of anonymous memory (madvise(MADV_PAGEOUT))",
+    { userfaultfd: 0, device: 1 },
+    (un, exp) => {
+      vmSwap();
+      if (
+        readFileSync("/proc/swaps", "utf8").trim().split("\n").length < 2
+      ) return "no swap device here";
+      const a = mapAnon(1);
       un.register(a, a + P, 1n);
       const m = measure(un, () => libc.madvise(a, P, MADV_PAGEOUT));
       const present = pagemap(a, 1)[0].present;
       release(a, P);
-      if (present) return "the kernel kept the page (MADV_PAGEOUT is advice)";
+      if (present) return "the kernel kept the page";
       hit(m, exp);
-    } finally {
-      closeSync(fd);
-      rmSync(dir, { recursive: true });
-    }
-  });
-
-  row("swap-out of anonymous memory (madvise(MADV_PAGEOUT))", { userfaultfd: 0, device: 1 }, (un, exp) => {
-    vmSwap();
-    if (readFileSync("/proc/swaps", "utf8").trim().split("\n").length < 2) return "no swap device here";
-    const a = mapAnon(1);
-    un.register(a, a + P, 1n);
-    const m = measure(un, () => libc.madvise(a, P, MADV_PAGEOUT));
-    const present = pagemap(a, 1)[0].present;
-    release(a, P);
-    if (present) return "the kernel kept the page";
-    hit(m, exp);
-  });
+    },
+  );
 
   row("page migration (compaction)", { userfaultfd: 0, device: 1 }, (un, exp) => {
     const pages = 512;
@@ -247,7 +305,11 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
       const after = pagemap(a, pages).map((p) => p.pfn);
       const moved = after.filter((x, i) => x !== before[i]).length;
       if (moved === 0) return "compaction moved none of our pages";
-      assert.equal(m.delta >= BigInt(exp), true, `counter moved by ${m.delta} for ${moved} migrated pages`);
+      assert.equal(
+        m.delta >= BigInt(exp),
+        true,
+        `counter moved by ${m.delta} for ${moved} migrated pages`,
+      );
       if (exp === 0) assert.equal(m.delta, 0n);
       assert.equal(m.events.length, exp === 0 ? 0 : 1);
     } finally {

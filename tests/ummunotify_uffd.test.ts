@@ -16,7 +16,21 @@ import { UmmuError } from "../src/errors.ts";
 import * as mm from "../ffi/mman.ts";
 import { runtime } from "../ffi/platform.ts";
 import { libc, madvise, mmap } from "../src/libc.ts";
-import { ask, big, mapAnon, live, markGone, P, pagemap, release, remap, scratchDir, unmap, warmUp, worker } from "./ummunotify_helpers.ts";
+import {
+  ask,
+  big,
+  live,
+  mapAnon,
+  markGone,
+  P,
+  pagemap,
+  release,
+  remap,
+  scratchDir,
+  unmap,
+  warmUp,
+  worker,
+} from "./ummunotify_helpers.ts";
 import { quiescent, settledTo } from "./helpers.ts";
 
 const open = (opts = {}) => Ummunotify.open({ backend: "userfaultfd", ...opts });
@@ -46,7 +60,12 @@ interface StressResult {
  * checker Worker checks, whenever k calls have returned, that the counter
  * moved at least k times.
  */
-async function stress(un: Ummunotify, how: 0 | 1 | 2, workers = 4, perWorker = 400): Promise<StressResult> {
+async function stress(
+  un: Ummunotify,
+  how: 0 | 1 | 2,
+  workers = 4,
+  perWorker = 400,
+): Promise<StressResult> {
   const regions: number[] = [];
   const ws = [];
   for (let i = 0; i < workers; i++) ws.push(await worker());
@@ -85,7 +104,7 @@ async function stress(un: Ummunotify, how: 0 | 1 | 2, workers = 4, perWorker = 4
   Atomics.notify(start, 0);
   const results = await Promise.all(jobs);
   // The Workers unmapped (or moved away) every page they were given; only DONTNEED keeps them.
-  if (how !== 1) for (const a of regions) markGone(a, perWorker * P);
+  if (how !== 1) { for (const a of regions) markGone(a, perWorker * P); }
   const c = await checked;
   for (const w of [...ws, checker]) w.terminate();
   for (const a of regions) release(a, (perWorker + 1) * P);
@@ -115,7 +134,9 @@ test("no window: madvise(DONTNEED) and mremap from 4 Workers: zero misses", asyn
   try {
     const dontneed = await stress(un, 1);
     const remap = await stress(un, 2);
-    console.log(`  DONTNEED: ${dontneed.misses}/${dontneed.n} misses; mremap: ${remap.misses}/${remap.n} misses`);
+    console.log(
+      `  DONTNEED: ${dontneed.misses}/${dontneed.n} misses; mremap: ${remap.misses}/${remap.n} misses`,
+    );
     assert.equal(dontneed.misses + remap.misses, 0);
     assert.equal(dontneed.checkerError ?? remap.checkerError, undefined);
   } finally {
@@ -128,7 +149,11 @@ test("the stress test sees the window when the BUSY marker is off (what the mark
   try {
     const r = await stress(un, 0, 4, 400);
     // Timing-dependent: reported, not asserted (docs/ummunotify.md quotes it).
-    console.log(`  without the marker: ${r.misses} misses of ${r.n} in the unmapping threads; checker: ${r.checkerError ?? "no miss seen"}`);
+    console.log(
+      `  without the marker: ${r.misses} misses of ${r.n} in the unmapping threads; checker: ${
+        r.checkerError ?? "no miss seen"
+      }`,
+    );
   } finally {
     await un.close();
   }
@@ -146,14 +171,23 @@ test("the table grows (the monitor adopts larger buffers) while events flow; not
       un.register(a + i * P, a + (i + 1) * P, big(i));
       if (i >= 100) addrs.push(a + i * P);
     }
-    const done = ask<{ misses: number; n: number }>(w, { op: "stress", handle: un.counter.handle, addrs, len: P });
+    const done = ask<{ misses: number; n: number }>(w, {
+      op: "stress",
+      handle: un.counter.handle,
+      addrs,
+      len: P,
+    });
     for (let i = 0; i < 2000; i++) un.register(b + i * P, b + (i + 1) * P, big(10_000 + i)); // 64 -> 4096 slots
     const r = await done;
     markGone(a + 100 * P, 100 * P);
     assert.equal(r.misses, 0);
     assert.equal(un.generation, 101n, "one for the first munmap (ten pages), one per page after");
-    const cookies = un.readEvents().filter((e) => e.kind === "invalidate").map((e) => (e as { cookie: bigint }).cookie);
-    const want = [...Array(10).keys()].map(big).concat([...Array(100).keys()].map((i) => big(100 + i)));
+    const cookies = un.readEvents().filter((e) => e.kind === "invalidate").map((e) =>
+      (e as { cookie: bigint }).cookie
+    );
+    const want = [...Array(10).keys()].map(big).concat(
+      [...Array(100).keys()].map((i) => big(100 + i)),
+    );
     assert.deepEqual(cookies.sort((x, y) => Number(x - y)), want);
   } finally {
     w.terminate();
@@ -296,7 +330,9 @@ test("file-backed private mappings can be watched (WP_ASYNC)", async () => {
   const fd = openSync(path, "r");
   const a = live(mmap(2 * P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE, fd, 0), 2 * P);
   try {
-    if (!b.features.has("WP_ASYNC")) return void console.log("  SKIPPED: this kernel has no WP_ASYNC (before 6.7)");
+    if (!b.features.has("WP_ASYNC")) {
+      return void console.log("  SKIPPED: this kernel has no WP_ASYNC (before 6.7)");
+    }
     un.register(a, a + 2 * P, 1n);
     new Uint8Array(runtime.view(a, 2 * P))[P] = 5; // a COW write: no fault reaches us
     unmap(a, P);
@@ -332,7 +368,11 @@ test("vm.max_map_count: registrations split mappings; past the limit, ENOMEM tha
   // Every other page of one mapping: each registration adds two VMAs.
   const pages = 2 * Math.ceil((max - now) / 2) + 64;
   const un = await open({ maxRegistrations: pages });
-  const a = mmap(pages * P, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE);
+  const a = mmap(
+    pages * P,
+    mm.PROT_READ | mm.PROT_WRITE,
+    mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE,
+  );
   let registered = 0;
   let failure: unknown = null;
   try {
@@ -349,7 +389,9 @@ test("vm.max_map_count: registrations split mappings; past the limit, ENOMEM tha
     libc.munmap(a, pages * P); // one call frees every split VMA at once (and reports them)
   }
   await un.close();
-  console.log(`  ${registered} registrations before the limit (max_map_count ${max}, ${now} mappings before)`);
+  console.log(
+    `  ${registered} registrations before the limit (max_map_count ${max}, ${now} mappings before)`,
+  );
   assert.ok(failure !== null, "the limit was reached");
   code("ENOMEM", /max_map_count/)(failure);
   // Two VMAs per registration; the runtime maps and unmaps a few of its own meanwhile.
@@ -369,7 +411,11 @@ test("unregister gives the userfaultfd registration back, except pages other reg
     un.unregister(1n);
     other.register(a, P, ["missing"]); // page 0 is free again
     other.unregister(a, P);
-    assert.throws(() => other.register(a + P, P, ["missing"]), /EBUSY/, "page 1 still watched for cookie 2");
+    assert.throws(
+      () => other.register(a + P, P, ["missing"]),
+      /EBUSY/,
+      "page 1 still watched for cookie 2",
+    );
     un.unregister(2n);
     other.register(a + P, P, ["missing"]);
     other.unregister(a + P, P);
@@ -423,7 +469,10 @@ test("the counter cannot tear: a Worker reading it while it crosses 2^32 sees on
     const r = await reader;
     assert.equal(un.generation, 2n ** 32n + 5n);
     assert.equal(r.bad, 0, `${r.bad} of ${r.reads} reads out of range or backwards; saw ${r.seen}`);
-    assert.ok(r.seen.includes("100000000") || r.seen.includes("100000001"), `crossed 2^32: ${r.seen}`);
+    assert.ok(
+      r.seen.includes("100000000") || r.seen.includes("100000001"),
+      `crossed 2^32: ${r.seen}`,
+    );
   } finally {
     w.terminate();
     release(a, 8 * P);

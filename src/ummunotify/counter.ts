@@ -54,7 +54,11 @@ export class GenerationCounter {
   /** Rebuilds a counter from a handle (in any thread of this process). */
   static fromHandle(handle: CounterHandle): GenerationCounter {
     if (handle.kind === "shared") {
-      return new GenerationCounter(handle, new BigInt64Array(handle.control, 0, 1), new Int32Array(handle.control));
+      return new GenerationCounter(
+        handle,
+        new BigInt64Array(handle.control, 0, 1),
+        new Int32Array(handle.control),
+      );
     }
     return new GenerationCounter(handle, new BigInt64Array(runtime.view(handle.address, 8)), null);
   }
@@ -131,7 +135,9 @@ export class GenerationCounter {
 
   /** Blocks this thread until the counter differs from `since` (or the timeout); returns the generation. */
   waitForChangeSync(since: bigint, timeoutMs = Infinity): bigint {
-    if (this.#seq === null) throw new ClosedError("waitForChangeSync on a device counter (use waitForChange)");
+    if (this.#seq === null) {
+      throw new ClosedError("waitForChangeSync on a device counter (use waitForChange)");
+    }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = Atomics.load(this.#seq, CTL.seq);
@@ -175,4 +181,3 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     }, reject);
   });
 }
-

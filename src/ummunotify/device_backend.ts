@@ -49,11 +49,19 @@ export class DeviceBackend implements Backend {
     const fd = libc.open(cstring(path), m.O_RDONLY | m.O_CLOEXEC | m.O_NONBLOCK, 0);
     if (fd < 0) {
       const e = errno();
-      throw new UmmuError(`open(${path})`, e,
-        e === 2 ? "no ummunotify device: load kmod/ummunotify (insmod ummunotify.ko), or use the userfaultfd backend" : "");
+      throw new UmmuError(
+        `open(${path})`,
+        e,
+        e === 2
+          ? "no ummunotify device: load kmod/ummunotify (insmod ummunotify.ko), or use the userfaultfd backend"
+          : "",
+      );
     }
     try {
-      const addr = check(libc.mmap(0, PAGE_SIZE, m.PROT_READ, m.MAP_SHARED, fd, 0), `mmap(${path})`);
+      const addr = check(
+        libc.mmap(0, PAGE_SIZE, m.PROT_READ, m.MAP_SHARED, fd, 0),
+        `mmap(${path})`,
+      );
       return new DeviceBackend(path, fd, addr);
     } catch (e) {
       libc.close(fd);
@@ -75,7 +83,10 @@ export class DeviceBackend implements Backend {
     const b = new Uint8Array(4);
     const dv = new DataView(b.buffer);
     dv.setUint32(0, requested, true);
-    check(libc.ioctl(this.#fd, n.UMMUNOTIFY_EXCHANGE_FEATURES, b), "ioctl(UMMUNOTIFY_EXCHANGE_FEATURES)");
+    check(
+      libc.ioctl(this.#fd, n.UMMUNOTIFY_EXCHANGE_FEATURES, b),
+      "ioctl(UMMUNOTIFY_EXCHANGE_FEATURES)",
+    );
     return dv.getUint32(0, true);
   }
 
@@ -93,7 +104,11 @@ export class DeviceBackend implements Backend {
     this.#u64View.setBigUint64(0, cookie, true);
     if (libc.ioctl(this.#fd, n.UMMUNOTIFY_UNREGISTER_REGION, this.#u64) !== 0) {
       const e = errno();
-      throw new UmmuError("ioctl(UMMUNOTIFY_UNREGISTER_REGION)", e, e === 22 ? `cookie ${cookie} is not registered` : "");
+      throw new UmmuError(
+        "ioctl(UMMUNOTIFY_UNREGISTER_REGION)",
+        e,
+        e === 22 ? `cookie ${cookie} is not registered` : "",
+      );
     }
   }
 
@@ -104,8 +119,15 @@ export class DeviceBackend implements Backend {
       if (r >= 0) return r;
       const e = errno();
       if (e === EINTR) continue;
-      throw new UmmuError("read(/dev/ummunotify)", e,
-        e === 22 ? `a read needs room for at least one ${n.SIZEOF_UMMUNOTIFY_EVENT}-byte event` : e === 11 ? "nothing to read" : "");
+      throw new UmmuError(
+        "read(/dev/ummunotify)",
+        e,
+        e === 22
+          ? `a read needs room for at least one ${n.SIZEOF_UMMUNOTIFY_EVENT}-byte event`
+          : e === 11
+          ? "nothing to read"
+          : "",
+      );
     }
   }
 
@@ -226,7 +248,10 @@ async function raceReadable(ready: FdReadiness, ms: number, signal?: AbortSignal
  * waitForChange for a device counter rebuilt in another thread: a private
  * FdReadiness per wait, on the owner's fd (fds are per process).
  */
-export function deviceWaiter(counter: GenerationCounter, fd: number): (since: bigint, opts: WaitOptions) => Promise<bigint> {
+export function deviceWaiter(
+  counter: GenerationCounter,
+  fd: number,
+): (since: bigint, opts: WaitOptions) => Promise<bigint> {
   return async (since, opts) => {
     const ready = await FdReadiness.start(fd);
     const pollfd = new Uint8Array(m.SIZEOF_POLLFD);

@@ -68,7 +68,9 @@ export function decodeEvent(dv: DataView, off: number): UmmunotifyEvent {
   const type = dv.getUint32(off + O.type, true);
   const value = dv.getBigUint64(off + O.user_cookie_counter, true);
   if (type === n.UMMUNOTIFY_EVENT_TYPE_LAST) return { kind: "last", generation: value };
-  if (type !== n.UMMUNOTIFY_EVENT_TYPE_INVAL) throw new RangeError(`unknown ummunotify event type ${type}`);
+  if (type !== n.UMMUNOTIFY_EVENT_TYPE_INVAL) {
+    throw new RangeError(`unknown ummunotify event type ${type}`);
+  }
   const ev: InvalidateEvent = { kind: "invalidate", cookie: value };
   if (dv.getUint32(off + O.flags, true) & n.UMMUNOTIFY_EVENT_FLAG_HINT) {
     ev.hint = {
@@ -80,7 +82,13 @@ export function decodeEvent(dv: DataView, off: number): UmmunotifyEvent {
 }
 
 /** Writes a `struct ummunotify_register_ioctl`. */
-export function encodeRegister(dv: DataView, start: bigint, end: bigint, cookie: bigint, flags = 0): void {
+export function encodeRegister(
+  dv: DataView,
+  start: bigint,
+  end: bigint,
+  cookie: bigint,
+  flags = 0,
+): void {
   const R = n.UMMUNOTIFY_REGISTER_IOCTL_OFF;
   dv.setBigUint64(R.start, BigInt.asUintN(64, start), true);
   dv.setBigUint64(R.end, BigInt.asUintN(64, end), true);

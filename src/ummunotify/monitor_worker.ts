@@ -18,7 +18,14 @@
 import * as u from "../../ffi/userfaultfd.ts";
 import * as m from "../../ffi/mman.ts";
 import { errno, libc, pollPair } from "../libc.ts";
-import { CTL, RegionTable, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, type TableBuffers } from "./queue.ts";
+import {
+  CTL,
+  RegionTable,
+  STATE_FAILED,
+  STATE_RUNNING,
+  STATE_STOPPED,
+  type TableBuffers,
+} from "./queue.ts";
 import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
 
 /** The owner grew the table: a larger data buffer to adopt (see RegionTable.adoptLocked). */
@@ -101,7 +108,9 @@ async function run(init: MonitorInit): Promise<void> {
         if (type === u.UFFD_EVENT_UNMAP || type === u.UFFD_EVENT_REMOVE) {
           push(get64(off + O.remove_start), get64(off + O.remove_end));
         } else if (type === u.UFFD_EVENT_REMAP) {
-          const from = get64(off + O.remap_from), to = get64(off + O.remap_to), len = get64(off + O.remap_len);
+          const from = get64(off + O.remap_from),
+            to = get64(off + O.remap_to),
+            len = get64(off + O.remap_len);
           push(from, from + len);
           // The moved vmas stay registered on our uffd at `to`: the owner unregisters what no one watches.
           table.pushStale(to, len);

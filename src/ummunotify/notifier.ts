@@ -32,7 +32,9 @@ const NO_DEVICE = new Set([2, 6, 19]);
 type Int = bigint | number;
 
 function u64(x: Int, what: string): bigint {
-  if (typeof x === "number" && !Number.isSafeInteger(x)) throw new RangeError(`${what} must be an integer, got ${x}`);
+  if (typeof x === "number" && !Number.isSafeInteger(x)) {
+    throw new RangeError(`${what} must be an integer, got ${x}`);
+  }
   return BigInt.asUintN(64, BigInt(x));
 }
 
@@ -180,7 +182,9 @@ export class Ummunotify {
    * Every event as it comes (INVALs and the LAST that ends each read). Ends
    * when the notifier is closed.
    */
-  async *events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<UmmunotifyEvent, void, undefined> {
+  async *events(
+    opts: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<UmmunotifyEvent, void, undefined> {
     for (;;) {
       if (this.#closed) return;
       const batch = this.readEvents();

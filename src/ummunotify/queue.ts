@@ -61,7 +61,6 @@ export const CTL = {
   /** Growth: the capacity of the data buffer the owner posted, and the monitor's count of adoptions. */
   adoptCap: 19,
   adopted: 20,
-
 } as const;
 
 /** Control buffer: Float64 words. */
@@ -207,7 +206,9 @@ export class RegionTable {
       if (c === 0) return;
     }
     do {
-      if (c === 2 || Atomics.compareExchange(w, CTL.lock, 1, 2) !== 0) Atomics.wait(w, CTL.lock, 2, 50);
+      if (c === 2 || Atomics.compareExchange(w, CTL.lock, 1, 2) !== 0) {
+        Atomics.wait(w, CTL.lock, 2, 50);
+      }
     } while ((c = Atomics.compareExchange(w, CTL.lock, 0, 2)) !== 0);
   }
 
@@ -242,7 +243,9 @@ export class RegionTable {
   insert(slot: number, start: number, end: number): void {
     this.lock();
     try {
-      if (slot >= this.capacity) throw new RangeError(`ummunotify table: slot ${slot} beyond the capacity ${this.capacity}`);
+      if (slot >= this.capacity) {
+        throw new RangeError(`ummunotify table: slot ${slot} beyond the capacity ${this.capacity}`);
+      }
       const sf = this.#sf, si = this.#si, b = slot * SF, bi = slot * SI;
       sf[b + F_START] = start;
       sf[b + F_END] = end;
@@ -302,7 +305,14 @@ export class RegionTable {
    */
   drain(
     room: number,
-    write: (index: number, last: boolean, hint: boolean, start: number, end: number, slotOrGen: number | bigint) => void,
+    write: (
+      index: number,
+      last: boolean,
+      hint: boolean,
+      start: number,
+      end: number,
+      slotOrGen: number | bigint,
+    ) => void,
   ): number {
     this.lock();
     try {
@@ -445,7 +455,11 @@ export class RegionTable {
 
   /** Either side: nothing is watched any more; every changed() answers true from now on. */
   markDead(): void {
-    Atomics.store(this.big, BIG.published, (BigInt(this.f64[F64.gen]) & GEN_MASK) | BUSY | DEAD_BIT);
+    Atomics.store(
+      this.big,
+      BIG.published,
+      (BigInt(this.f64[F64.gen]) & GEN_MASK) | BUSY | DEAD_BIT,
+    );
     Atomics.add(this.i32, CTL.seq, 1);
     Atomics.notify(this.i32, CTL.seq);
   }

@@ -19,7 +19,16 @@ import { encodeEvent } from "./events.ts";
 import * as n from "../../ffi/ummunotify.ts";
 import { GenerationCounter, type WaitOptions } from "./counter.ts";
 import type { Backend } from "./backend.ts";
-import { createTableBuffers, CTL, dataBytes, F64, nextCapacity, RegionTable, STATE_FAILED, STATE_RUNNING } from "./queue.ts";
+import {
+  createTableBuffers,
+  CTL,
+  dataBytes,
+  F64,
+  nextCapacity,
+  RegionTable,
+  STATE_FAILED,
+  STATE_RUNNING,
+} from "./queue.ts";
 import type { AdoptMessage, MonitorInit } from "./monitor_worker.ts";
 
 const EINVAL = 22, EAGAIN = 11, ENOSPC = 28, ENOMEM = 12, ENODEV = 19, EBUSY = 16, EPERM = 1;
@@ -76,7 +85,13 @@ export class UffdBackend implements Backend {
   /** Features in effect on the uffd. */
   readonly features: ReadonlySet<FeatureName>;
 
-  private constructor(uffd: UserfaultFd, worker: Worker, table: RegionTable, wakeFd: number, stopped: Promise<void>) {
+  private constructor(
+    uffd: UserfaultFd,
+    worker: Worker,
+    table: RegionTable,
+    wakeFd: number,
+    stopped: Promise<void>,
+  ) {
     this.#uffd = uffd;
     this.#worker = worker;
     this.#table = table;
@@ -92,7 +107,12 @@ export class UffdBackend implements Backend {
     if (!Number.isInteger(max) || max < 1 || max > 1 << 24) {
       throw new RangeError(`maxRegistrations must be an integer in 1..2^24, got ${max}`);
     }
-    const features: FeatureName[] = ["EVENT_UNMAP", "EVENT_REMOVE", "EVENT_REMAP", "PAGEFAULT_FLAG_WP"];
+    const features: FeatureName[] = [
+      "EVENT_UNMAP",
+      "EVENT_REMOVE",
+      "EVENT_REMAP",
+      "PAGEFAULT_FLAG_WP",
+    ];
     // WP_ASYNC (6.7+) lets WP-only registrations cover file-backed memory too;
     // with no page write-protected it changes nothing else.
     try {
@@ -165,18 +185,31 @@ export class UffdBackend implements Backend {
   register(start: bigint, end: bigint, cookie: bigint): void {
     this.#checkOpen();
     const call = "register(ummunotify, userfaultfd backend)";
-    if (start >= end) throw new UmmuError(call, EINVAL, "start must be below end (end is exclusive)");
+    if (start >= end) {
+      throw new UmmuError(call, EINVAL, "start must be below end (end is exclusive)");
+    }
     if (end > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new UmmuError(call, EINVAL, "addresses must be below 2^53 (user addresses are below 2^47)");
+      throw new UmmuError(
+        call,
+        EINVAL,
+        "addresses must be below 2^53 (user addresses are below 2^47)",
+      );
     }
     this.#sync();
     this.#checkAlive(call);
     if (this.#cookies.has(cookie)) {
-      throw new UmmuError(call, EINVAL, `cookie ${cookie} is already registered: a cookie names one registration`);
+      throw new UmmuError(
+        call,
+        EINVAL,
+        `cookie ${cookie} is already registered: a cookie names one registration`,
+      );
     }
     if (this.#cookies.size >= this.#table.buffers.maxRegistrations) {
-      throw new UmmuError(call, ENOSPC,
-        `this notifier already has ${this.#cookies.size} registrations (maxRegistrations); unregister some or open with a higher limit`);
+      throw new UmmuError(
+        call,
+        ENOSPC,
+        `this notifier already has ${this.#cookies.size} registrations (maxRegistrations); unregister some or open with a higher limit`,
+      );
     }
     const s = Number(start), e = Number(end);
     const ps = Math.floor(s / PAGE_SIZE) * PAGE_SIZE;
@@ -184,15 +217,25 @@ export class UffdBackend implements Backend {
     // userfaultfd can only watch memory that is mapped now: a hole would be silently unwatched.
     if (libc.msync(ps, pe - ps, 0) !== 0) {
       const err = errno();
-      throw new UmmuError(call, err === ENOMEM ? ENOMEM : err,
-        `[${hex(ps)}, ${hex(pe)}) is not entirely mapped: the userfaultfd backend can only watch memory that is mapped when it is registered (the device backend watches any range)`,
-        "msync(MS_ASYNC=0) found a hole");
+      throw new UmmuError(
+        call,
+        err === ENOMEM ? ENOMEM : err,
+        `[${hex(ps)}, ${
+          hex(pe)
+        }) is not entirely mapped: the userfaultfd backend can only watch memory that is mapped when it is registered (the device backend watches any range)`,
+        "msync(MS_ASYNC=0) found a hole",
+      );
     }
     try {
       this.#uffd.register(ps, pe - ps, ["wp"]);
     } catch (err) {
       if (!(err instanceof UmmuError)) throw err;
-      throw new UmmuError(call, err.errno, this.#registerHint(err.errno, ps, pe), `ioctl(UFFDIO_REGISTER) of [${hex(ps)}, ${hex(pe)})`);
+      throw new UmmuError(
+        call,
+        err.errno,
+        this.#registerHint(err.errno, ps, pe),
+        `ioctl(UFFDIO_REGISTER) of [${hex(ps)}, ${hex(pe)})`,
+      );
     }
     const slot = this.#free.pop() ?? this.#nextSlot++;
     if (slot >= this.#table.capacity) {
@@ -214,7 +257,11 @@ export class UffdBackend implements Backend {
     this.#sync();
     const slot = this.#cookies.get(cookie);
     if (slot === undefined) {
-      throw new UmmuError("unregister(ummunotify, userfaultfd backend)", EINVAL, `cookie ${cookie} is not registered`);
+      throw new UmmuError(
+        "unregister(ummunotify, userfaultfd backend)",
+        EINVAL,
+        `cookie ${cookie} is not registered`,
+      );
     }
     const [s, e] = this.#table.range(slot);
     this.#table.remove(slot);
@@ -229,18 +276,41 @@ export class UffdBackend implements Backend {
     this.#checkOpen();
     const call = "read(ummunotify, userfaultfd backend)";
     if (buf.byteLength < EV) {
-      throw new UmmuError(call, EINVAL, `a read needs room for at least one ${EV}-byte event, got ${buf.byteLength} bytes`);
+      throw new UmmuError(
+        call,
+        EINVAL,
+        `a read needs room for at least one ${EV}-byte event, got ${buf.byteLength} bytes`,
+      );
     }
     this.#sync();
     this.#checkAlive(call);
     const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const count = this.#table.drain(Math.floor(buf.byteLength / EV), (i, last, hint, hs, he, slotOrGen) => {
-      if (last) encodeEvent(dv, i * EV, n.UMMUNOTIFY_EVENT_TYPE_LAST, 0, 0, 0, slotOrGen as bigint);
-      else {
-        encodeEvent(dv, i * EV, n.UMMUNOTIFY_EVENT_TYPE_INVAL, hint ? n.UMMUNOTIFY_EVENT_FLAG_HINT : 0, hs, he,
-          this.#cookieOf[slotOrGen as number]);
-      }
-    });
+    const count = this.#table.drain(
+      Math.floor(buf.byteLength / EV),
+      (i, last, hint, hs, he, slotOrGen) => {
+        if (last) {
+          encodeEvent(
+            dv,
+            i * EV,
+            n.UMMUNOTIFY_EVENT_TYPE_LAST,
+            0,
+            0,
+            0,
+            slotOrGen as bigint,
+          );
+        } else {
+          encodeEvent(
+            dv,
+            i * EV,
+            n.UMMUNOTIFY_EVENT_TYPE_INVAL,
+            hint ? n.UMMUNOTIFY_EVENT_FLAG_HINT : 0,
+            hs,
+            he,
+            this.#cookieOf[slotOrGen as number],
+          );
+        }
+      },
+    );
     if (count === 0) throw new UmmuError(call, EAGAIN, "nothing to read");
     return count * EV;
   }
@@ -284,7 +354,11 @@ export class UffdBackend implements Backend {
   /** Counters of the monitor (for tests and diagnostics). */
   get stats(): { messages: number; hits: number; registrations: number } {
     const w = this.#table.i32;
-    return { messages: Atomics.load(w, CTL.messages), hits: Atomics.load(w, CTL.hits), registrations: this.#cookies.size };
+    return {
+      messages: Atomics.load(w, CTL.messages),
+      hits: Atomics.load(w, CTL.hits),
+      registrations: this.#cookies.size,
+    };
   }
 
   /**
@@ -391,7 +465,9 @@ export class UffdBackend implements Backend {
     const deadline = Date.now() + STOP_TIMEOUT_MS;
     while (Atomics.load(w, CTL.adopted) === before) {
       this.#checkAlive("register(ummunotify, userfaultfd backend)");
-      if (Date.now() > deadline) throw new Error("ummunotify monitor did not take the larger table in time");
+      if (Date.now() > deadline) {
+        throw new Error("ummunotify monitor did not take the larger table in time");
+      }
       Atomics.wait(w, CTL.adopted, before, 50);
     }
     this.#table.switchTo(data, cap);
@@ -436,7 +512,9 @@ export class UffdBackend implements Backend {
   #registerHint(e: number, ps: number, pe: number): string {
     switch (e) {
       case EBUSY:
-        return `part of [${hex(ps)}, ${hex(pe)}) is registered with another userfaultfd (a FaultHandler, LazyMapping, DirtyTracker or another program's): a range can belong to one userfaultfd only, so the userfaultfd backend cannot watch it (the device backend can)`;
+        return `part of [${hex(ps)}, ${
+          hex(pe)
+        }) is registered with another userfaultfd (a FaultHandler, LazyMapping, DirtyTracker or another program's): a range can belong to one userfaultfd only, so the userfaultfd backend cannot watch it (the device backend can)`;
       case EINVAL:
         return "userfaultfd cannot register this memory in WP mode: special mappings (vdso, vvar, VM_PFNMAP/VM_IO device memory), file-backed mappings when the kernel lacks WP_ASYNC (before 6.7), or hugetlb memory not aligned to its huge page size";
       case EPERM:
@@ -454,8 +532,13 @@ export class UffdBackend implements Backend {
 
   #checkAlive(call: string): void {
     if (Atomics.load(this.#table.i32, CTL.state) === STATE_FAILED || this.counter.dead) {
-      throw new UmmuError(call, ENODEV,
-        `the userfaultfd monitor is gone (${this.#fatal ?? "it failed"}); nothing is watched any more: drop every cached registration and open a new notifier`);
+      throw new UmmuError(
+        call,
+        ENODEV,
+        `the userfaultfd monitor is gone (${
+          this.#fatal ?? "it failed"
+        }); nothing is watched any more: drop every cached registration and open a new notifier`,
+      );
     }
   }
 }
