@@ -41,6 +41,7 @@ const SPIN = 64;
 export class GenerationCounter {
   readonly #word: BigInt64Array;
   readonly #seq: Int32Array | null;
+  /** What a Worker needs to rebuild this counter: postMessage it, then {@link GenerationCounter.fromHandle}. */
   readonly handle: CounterHandle;
   /** Device backend: waits for fd readiness (set by the owner or lazily). */
   #deviceWait: ((since: bigint, opts: WaitOptions) => Promise<bigint>) | null = null;

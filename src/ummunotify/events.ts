@@ -10,6 +10,7 @@ import * as n from "../../ffi/ummunotify.ts";
  * remapped or (device backend) had its translation changed.
  */
 export interface InvalidateEvent {
+  /** The union's tag. */
   kind: "invalidate";
   /** The cookie the range was registered with. */
   cookie: bigint;
@@ -24,7 +25,9 @@ export interface InvalidateEvent {
 
 /** The read emptied the queue; `generation` is the counter at that moment. */
 export interface LastEvent {
+  /** The union's tag. */
   kind: "last";
+  /** The counter when the queue was emptied: compare it with changed() later. */
   generation: bigint;
 }
 

@@ -3,7 +3,7 @@
  * a generation counter, on /dev/ummunotify or userfaultfd.
  * @module
  */
-export { Ummunotify, type UmmunotifyOptions } from "./notifier.ts";
+export { type U64Like, Ummunotify, type UmmunotifyOptions } from "./notifier.ts";
 export type { BackendKind } from "./backend.ts";
 export { type CounterHandle, GenerationCounter, type WaitOptions } from "./counter.ts";
 export type { InvalidateEvent, LastEvent, UmmunotifyEvent } from "./events.ts";

@@ -29,9 +29,10 @@ const BATCH = 64;
 /** errnos of open() that mean "no such device here". */
 const NO_DEVICE = new Set([2, 6, 19]);
 
-type Int = bigint | number;
+/** A 64-bit value: a bigint, or a number when it is a safe integer. */
+export type U64Like = bigint | number;
 
-function u64(x: Int, what: string): bigint {
+function u64(x: U64Like, what: string): bigint {
   if (typeof x === "number" && !Number.isSafeInteger(x)) {
     throw new RangeError(`${what} must be an integer, got ${x}`);
   }
@@ -103,12 +104,12 @@ export class Ummunotify {
    * vm.max_map_count), EBUSY (another userfaultfd's memory), EINVAL/EPERM
    * (memory userfaultfd cannot register), ENOSPC (maxRegistrations).
    */
-  register(start: Int, end: Int, cookie: Int): void {
+  register(start: U64Like, end: U64Like, cookie: U64Like): void {
     this.#b.register(u64(start, "start"), u64(end, "end"), u64(cookie, "cookie"));
   }
 
   /** Stops watching `cookie`'s range and drops its queued report. Unknown cookie: UmmuError EINVAL. */
-  unregister(cookie: Int): void {
+  unregister(cookie: U64Like): void {
     this.#b.unregister(u64(cookie, "cookie"));
   }
 
@@ -206,6 +207,7 @@ export class Ummunotify {
     return this.#b.counter.waitForChange(since, opts);
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -221,6 +223,7 @@ export class Ummunotify {
     await this.#b.close();
   }
 
+  /** `await using un = await Ummunotify.open()` closes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
