@@ -45,3 +45,16 @@ export {
 export { type DirtyRange, DirtyTracker } from "./src/userfaultfd/dirty.ts";
 export { LazyMapping, type LazyMappingOptions, LiveSnapshot } from "./src/userfaultfd/lazy.ts";
 export * from "./src/user_events/mod.ts";
+export {
+  type BackendKind,
+  type CounterHandle,
+  GenerationCounter,
+  type InvalidateEvent,
+  type LastEvent,
+  type U64Like,
+  type UffdBackendOptions,
+  Ummunotify,
+  type UmmunotifyEvent,
+  type UmmunotifyOptions,
+  type WaitOptions,
+} from "./src/ummunotify/mod.ts";

@@ -11,12 +11,13 @@ import process from "node:process";
 import { main as lazyFile } from "./lazy_file.ts";
 import { main as liveSnapshot } from "./live_snapshot.ts";
 import { main as dirtyTracking } from "./dirty_tracking.ts";
+import { main as registrationCache } from "./registration_cache.ts";
 import { main as userEventsTrace } from "./user_events_trace.ts";
 import { UserEvents } from "../src/user_events/mod.ts";
 
 const isBun = "Bun" in globalThis;
 console.log(`ummu demo (${isBun ? "bun" : "deno"})`);
-for (const example of [lazyFile, liveSnapshot, dirtyTracking]) await example();
+for (const example of [lazyFile, liveSnapshot, dirtyTracking, registrationCache]) await example();
 
 if (UserEvents.available()) {
   userEventsTrace();

@@ -23,7 +23,9 @@ const hostTests = readdirSync(join(repo, "tests")).filter((f) => f.endsWith(".te
 const workerModules = [
   "src/userfaultfd/handler_worker.ts",
   "src/poller_worker.ts",
+  "src/ummunotify/monitor_worker.ts",
   "tests/fixtures/toucher.ts",
+  "tests/fixtures/ummunotify_worker.ts",
 ]
   .filter((f) => existsSync(join(repo, f)));
 const vm = join(repo, "tests", "vm", "run.sh");
