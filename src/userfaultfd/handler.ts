@@ -6,7 +6,7 @@
  */
 import { eventfd, libc, mmap, munmap, openFile, PAGE_SIZE, signalEventfd } from "../libc.ts";
 import * as mm from "../../ffi/mman.ts";
-import { UmmuArgumentError } from "../errors.ts";
+import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { spawnWorker } from "../worker.ts";
 import type { UffdEvent } from "./events.ts";
 import type { UserfaultFd } from "./uffd.ts";
@@ -191,14 +191,15 @@ export class FaultHandler {
     }
     const status = new Int32Array(new SharedArrayBuffer(4 * STATUS.words));
     let worker: Worker;
+    let wakeFd: number;
     try {
+      wakeFd = eventfd();
+      held.fds.push(wakeFd);
       worker = await spawnWorker(new URL("./handler_worker.ts", import.meta.url));
     } catch (e) {
       release();
       throw e;
     }
-    const wakeFd = eventfd();
-    held.fds.push(wakeFd);
     let handler: FaultHandler | null = null;
     let readyResolve!: () => void, readyReject!: (e: Error) => void, stoppedResolve!: () => void;
     const ready = new Promise<void>((res, rej) => {
@@ -221,7 +222,11 @@ export class FaultHandler {
             : `page source failed at offset ${msg.offset}: ${msg.message}`,
         );
         (handler ? handler.errors : errorsBeforeReady).push(err);
-        if (msg.type === "fatal") readyReject(err);
+        if (msg.type === "fatal") {
+          // The Worker closed the uffd before saying so: forget the number now, it may be reused.
+          uffd.markClosed();
+          readyReject(err);
+        }
       }
     };
     worker.onerror = (e: ErrorEvent) => {
@@ -282,7 +287,7 @@ export class FaultHandler {
    * snapshot and unprotects the ranges. Resolves when done.
    */
   async sweepSnapshots(): Promise<void> {
-    if (this.#closed) throw new Error("FaultHandler is closed");
+    if (this.#closed) throw new ClosedError("FaultHandler");
     Atomics.store(this.#status, STATUS.command, COMMAND_SWEEP);
     signalEventfd(this.#wakeFd);
     while (Atomics.load(this.#status, STATUS.command) === COMMAND_SWEEP) {
@@ -322,7 +327,7 @@ export class FaultHandler {
     this.#worker.terminate();
     // If the Worker failed, it closed the fd itself: never close a number that may be reused.
     if (Atomics.load(this.#status, STATUS.state) === STATE_FAILED) {
-      (this.#uffd as unknown as { markClosed(): void }).markClosed();
+      this.#uffd.markClosed();
     } else if (this.#owns) this.#uffd.close();
     for (const fd of this.#held.fds) libc.close(fd);
     for (const mp of this.#held.mappings) munmap(mp.address, mp.length);
