@@ -10,8 +10,8 @@ type Num = number | bigint;
 export interface Libc {
   open(path: Uint8Array, flags: number, mode: number): number;
   close(fd: number): number;
-  read(fd: number, buf: Uint8Array, len: number): number;
-  write(fd: number, buf: Uint8Array, len: number): number;
+  read(fd: number, buf: Uint8Array, len: Num): number;
+  write(fd: number, buf: Uint8Array, len: Num): number;
   writev(fd: number, iov: Uint8Array, iovcnt: number): number;
   pread(fd: number, buf: Uint8Array, len: number, offset: Num): number;
   ftruncate(fd: number, len: Num): number;

@@ -47,8 +47,6 @@ const requestArg = (request: number): bigint =>
 const BATCH_BYTES = BigInt(MSG * BATCH);
 const NFDS = 2n;
 const EIGHT = 8n;
-/** libc.read with a 64-bit length: the Libc type says number, every adapter takes a bigint. */
-type ReadBig = (fd: number, buf: Uint8Array, len: number | bigint) => number;
 
 function put64(dv: DataView, off: number, v: number): void {
   dv.setUint32(off, v >>> 0, true);
@@ -111,7 +109,7 @@ async function main(init: HandlerInit): Promise<void> {
   const stagingAddr = init.staging;
   const staging = new Uint8Array(runtime.view(stagingAddr, init.stagingLength));
 
-  const read = libc.read as ReadBig;
+  const read = libc.read;
   const msgs = new Uint8Array(MSG * BATCH);
   const mdv = new DataView(msgs.buffer);
   const arg = new Uint8Array(64);
