@@ -1,6 +1,7 @@
 /** Test helpers: resource counting from /proc/self, waiting, and the toucher Worker. */
 import { readdirSync, readFileSync } from "node:fs";
 import { spawnWorker } from "../src/worker.ts";
+import { runtime } from "../ffi/platform.ts";
 
 /**
  * Open fds and threads of this process. Mappings are not counted in total:
@@ -94,3 +95,30 @@ export async function touchFromWorker(
 }
 
 export const PAGE = 4096;
+
+/**
+ * Mappings the FFI layer keeps per Worker thread after the thread exits,
+ * measured now: 0 on Deno and Bun; on Node, koffi 3 keeps its per-thread call
+ * memory (about 3 mappings per Worker that called through it, linear in the
+ * number of Workers: a koffi leak, not ummu's). Leak tests that count
+ * /proc/self/maps allow exactly this much per library Worker they start.
+ */
+export async function ffiMapsPerWorker(): Promise<number> {
+  if (runtime.name !== "node") return 0;
+  const maps = () => readFileSync("/proc/self/maps", "utf8").split("\n").length;
+  const once = async () => {
+    const w = await spawnWorker(new URL("./fixtures/ffi_worker.ts", import.meta.url));
+    await new Promise<void>((resolve) => {
+      w.onmessage = () => resolve();
+      w.postMessage(null);
+    });
+    await w.terminate();
+  };
+  await once(); // warm up
+  await new Promise((r) => setTimeout(r, 200));
+  const before = maps();
+  const n = 8;
+  for (let i = 0; i < n; i++) await once();
+  await new Promise((r) => setTimeout(r, 300));
+  return Math.max(0, Math.ceil((maps() - before) / n));
+}

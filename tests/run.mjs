@@ -97,20 +97,18 @@ function parseBun(out) {
     : null;
 }
 function parsePlain(out) {
-  const all = [...out.matchAll(/(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/g)];
+  // A suite's own closing line ("npm-package: N passed, ...") is its total;
+  // without one, add up the plain lines (the driver's test prints one per kernel).
+  const count = (m) => ({ passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) });
+  const closing = [...out.matchAll(/^[\w-]+: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)];
+  if (closing.length > 0) return count(closing.at(-1));
+  const all = [...out.matchAll(/(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/g)].map(count);
   if (all.length === 0) return null;
-  return all.reduce(
-    (a, m) => ({
-      passed: a.passed + +m[1],
-      failed: a.failed + +m[2],
-      skipped: a.skipped + +(m[3] ?? 0),
-    }),
-    {
-      passed: 0,
-      failed: 0,
-      skipped: 0,
-    },
-  );
+  return all.reduce((a, c) => ({
+    passed: a.passed + c.passed,
+    failed: a.failed + c.failed,
+    skipped: a.skipped + c.skipped,
+  }));
 }
 
 function run(cmd) {
