@@ -69,6 +69,24 @@ export async function settledTo(before: ProcessResources): Promise<ProcessResour
   return now;
 }
 
+/**
+ * Waits for resources to come back to `before` and asserts that nothing was
+ * left: no more fds and no more threads than then. (Fewer is no leak: a
+ * runtime may retire a thread of its own pool meanwhile.)
+ */
+export async function assertNoLeak(
+  before: ProcessResources,
+  what = "fds or threads",
+): Promise<void> {
+  const after = await settledTo(before);
+  if (after.fds > before.fds || after.threads > before.threads) {
+    throw new Error(
+      `leaked ${what}: ${after.fds - before.fds} fds, ${after.threads - before.threads} threads ` +
+        `(before ${JSON.stringify(before)}, after ${JSON.stringify(after)})`,
+    );
+  }
+}
+
 export interface TouchResult {
   values: number[];
   tid: number;
