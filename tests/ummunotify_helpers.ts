@@ -132,12 +132,17 @@ const FORK_C = `
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 /* action: 0 exit at once; 1 munmap(addr, len) then exit; 2 write addr[0] then exit;
    3 stay alive (pause) until killed. */
+/* The raw clone syscall, not glibc's fork(): fork() holds glibc's malloc locks
+   across the clone, and with UFFD_FEATURE_EVENT_FORK the kernel makes clone wait
+   until the FORK event is read; a reader thread in this process that needs
+   malloc before its read() then deadlocks. Raw clone takes no user-space lock. */
 int ummu_fork(uint64_t addr, uint64_t len, int action) {
-  pid_t p = fork();
+  pid_t p = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
   if (p != 0) return p;
   if (action == 1) munmap((void *)addr, len);
   if (action == 2) *(volatile char *)addr = 2;
