@@ -19,6 +19,7 @@
 import { Emitter, Tracepoint, type TracepointHandle, UserEvents } from "./tracepoint.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { writeUtf8 } from "./fields.ts";
+import { GrowableBuffer } from "./buffer.ts";
 
 /** The DIAG_IOCSREG field types of every EventHeader tracepoint (from eventheader.h). */
 export const EVENTHEADER_COMMAND_TYPES =
@@ -291,27 +292,6 @@ interface Node {
 
 const te = new TextEncoder();
 
-/** The event's growable buffer: [prefix: header + extensions][payload]. */
-class EhBuffer {
-  buf: Uint8Array;
-  dv: DataView;
-  generation = 0;
-  constructor(cap: number) {
-    this.buf = new Uint8Array(new ArrayBuffer(cap));
-    this.dv = new DataView(this.buf.buffer);
-  }
-  ensure(need: number): void {
-    if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const b = new Uint8Array(new ArrayBuffer(cap));
-    b.set(this.buf);
-    this.buf = b;
-    this.dv = new DataView(b.buffer);
-    this.generation++;
-  }
-}
-
 function parseUuid(s: string): Uint8Array {
   const hex = s.replace(/[{}-]/g, "");
   if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`not a UUID: "${s}"`);
@@ -330,7 +310,7 @@ function parseIPv4(s: string): number {
 
 /** Compiles one element writer for (base encoding, format). */
 function elementWriter(
-  b: EhBuffer,
+  b: GrowableBuffer,
   name: string,
   base: number,
   format: number,
@@ -493,7 +473,7 @@ function elementWriter(
   throw new UmmuArgumentError(`field ${name}: unknown encoding ${base}`);
 }
 
-function compileField(b: EhBuffer, f: EventField): Node {
+function compileField(b: GrowableBuffer, f: EventField): Node {
   let base: number;
   let format: number;
   if (f.type !== undefined) {
@@ -624,7 +604,7 @@ export class EventHeaderEncoder {
   readonly prefixLength: number;
   /** Offset of the activity id bytes in the buffer (-1: no ActivityId extension). */
   readonly activityOffset: number;
-  readonly #b: EhBuffer;
+  readonly #b: GrowableBuffer;
   readonly #nodes: Node[];
 
   /**
@@ -639,7 +619,7 @@ export class EventHeaderEncoder {
     if (!(this.level >= 1 && this.level <= 255)) {
       throw new UmmuArgumentError(`level ${this.level}: 1..255`);
     }
-    this.#b = new EhBuffer(1024);
+    this.#b = new GrowableBuffer(1024) /* [prefix: header + extensions][payload] */;
     this.#nodes = (def.fields ?? []).map((f) => compileField(this.#b, f));
     const meta: number[] = [];
     for (const c of te.encode(withAttributes(def.name, def.attributes))) meta.push(c);

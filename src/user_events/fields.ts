@@ -18,6 +18,7 @@
  * | `struct T name SIZE` | Uint8Array of SIZE bytes | SIZE |
  */
 import { MAX_FIELD_ARRAY_SIZE, SIZEOF_TRACE_ENTRY } from "../../ffi/user_events.ts";
+import { GrowableBuffer } from "./buffer.ts";
 
 /** One field: its kernel type string and its name (and the size of a struct). */
 export interface FieldSpec {
@@ -298,38 +299,27 @@ export function writeUtf8(buf: Uint8Array, pos: number, s: string): number {
  * dynamic data appended after them. `buf` keeps its address until it has to
  * grow (then `generation` changes and the owner re-reads the address).
  */
-export class PayloadEncoder {
-  buf: Uint8Array;
-  dv: DataView;
-  generation = 0;
+export class PayloadEncoder extends GrowableBuffer {
   readonly layout: readonly FieldLayout[];
   readonly fixed: number;
   readonly #writers: ((v: unknown, end: number) => number)[];
 
   constructor(layout: readonly FieldLayout[], initial = 4096) {
+    super(Math.max(initial, fixedSize(layout) + 256));
     this.layout = layout;
     this.fixed = fixedSize(layout);
-    const cap = Math.max(initial, this.fixed + 256);
-    this.buf = new Uint8Array(new ArrayBuffer(cap));
-    this.dv = new DataView(this.buf.buffer);
     this.#writers = layout.map((f) => this.#writer(f));
   }
 
-  /** Grows the buffer so that `need` bytes fit (keeps the content). */
-  ensure(need: number): void {
+  /** Grows the buffer so that `need` bytes fit (keeps the content), up to what a dynamic field's offset can address. */
+  override ensure(need: number): void {
     if (need <= this.buf.length) return;
     if (need > 0xffff + 1) {
       throw new RangeError(
         `event payload of ${need} bytes exceeds the 64 KiB a __data_loc/__rel_loc offset can address`,
       );
     }
-    let cap = this.buf.length * 2;
-    while (cap < need) cap *= 2;
-    const b = new Uint8Array(new ArrayBuffer(cap));
-    b.set(this.buf);
-    this.buf = b;
-    this.dv = new DataView(b.buffer);
-    this.generation++;
+    super.ensure(need);
   }
 
   /** Encodes one event's values (in field order); returns the payload length. */
