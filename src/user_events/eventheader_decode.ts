@@ -93,13 +93,8 @@ export interface DecodedEvent {
   trailing: number;
 }
 
-interface MetaField {
-  name: string;
-  attributes: Record<string, string>;
-  encoding: number;
-  format: number;
-  tag: number;
-  array?: number | "variable";
+/** A field's metadata as the event's Metadata extension gives it: a DecodedField before its value. */
+interface MetaField extends Omit<DecodedField, "value"> {
   children: MetaField[];
 }
 
