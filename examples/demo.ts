@@ -13,7 +13,7 @@ import { main as liveSnapshot } from "./live_snapshot.ts";
 import { main as dirtyTracking } from "./dirty_tracking.ts";
 import { main as registrationCache } from "./registration_cache.ts";
 import { main as userEventsTrace } from "./user_events_trace.ts";
-import { UserEvents } from "../src/user_events/mod.ts";
+import { UserEvents } from "ummu/user_events";
 
 const isBun = "Bun" in globalThis;
 console.log(`ummu demo (${isBun ? "bun" : "deno"})`);

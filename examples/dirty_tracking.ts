@@ -5,7 +5,7 @@
  *
  *   deno run -A examples/dirty_tracking.ts      bun examples/dirty_tracking.ts
  */
-import { DirtyTracker, Mapping } from "../mod.ts";
+import { DirtyTracker, Mapping } from "ummu";
 
 // deno-lint-ignore require-await -- async like the other examples' main(), which the demo awaits
 export async function main(): Promise<void> {

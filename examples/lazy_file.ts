@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LazyMapping, sources } from "../mod.ts";
+import { LazyMapping, sources } from "ummu";
 
 export async function main(): Promise<void> {
   const size = 32 << 20;

@@ -5,7 +5,7 @@
  *
  *   deno run -A examples/live_snapshot.ts      bun examples/live_snapshot.ts
  */
-import { LiveSnapshot, Mapping } from "../mod.ts";
+import { LiveSnapshot, Mapping } from "ummu";
 
 export async function main(): Promise<void> {
   const pages = 4096;

@@ -8,7 +8,7 @@
  *
  *   deno run -A examples/registration_cache.ts      bun examples/registration_cache.ts
  */
-import { Ummunotify } from "../mod.ts";
+import { Ummunotify } from "ummu";
 import { runtime } from "../ffi/platform.ts";
 import { madvise, mmap, mremap, munmap, PAGE_SIZE } from "../src/libc.ts";
 import * as mm from "../ffi/mman.ts";

@@ -28,7 +28,7 @@
  */
 import process from "node:process";
 import { createServer } from "node:http";
-import { EventHeaderProvider, Opcode, UserEvents } from "../src/user_events/mod.ts";
+import { EventHeaderProvider, Opcode, UserEvents } from "ummu/user_events";
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 8080);
 const demoRequests = Number(process.env.UMMU_DEMO_REQUESTS ?? 0);

@@ -12,7 +12,7 @@ import {
   readTrace,
   setFtraceEnabled,
   UserEvents,
-} from "../src/user_events/mod.ts";
+} from "ummu/user_events";
 
 export function main(): void {
   const events = UserEvents.open();
