@@ -33,7 +33,8 @@ export function findTracefs(): string | null {
 }
 
 /**
- * The tracefs root; throws UmmuError(ENOENT) saying how to mount it when it is not mounted.
+ * The tracefs root; throws UmmuError(ENOENT) saying how to mount it when it is
+ * not mounted (or that the kernel has none, when it has no mount point for it).
  *
  * @example
  * ```ts
@@ -46,10 +47,18 @@ export function findTracefs(): string | null {
 export function tracefsRoot(): string {
   const root = findTracefs();
   if (root === null) {
+    // The kernel creates the mount point when it has tracefs: without it, mounting cannot help.
+    const noTracefs = !exists(CANDIDATES[0]) && exists("/sys/kernel");
     throw new UmmuError(
-      "open(/sys/kernel/tracing)",
+      `open(${CANDIDATES[0]})`,
       ENOENT,
-      "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing (as root), or add it to /etc/fstab",
+      noTracefs
+        ? `this kernel has no tracefs: there is no ${
+          CANDIDATES[0]
+        } (use a kernel built with CONFIG_TRACING)`
+        : `tracefs is not mounted: mount -t tracefs nodev ${
+          CANDIDATES[0]
+        } (as root), or add it to /etc/fstab`,
     );
   }
   return root;
