@@ -1,37 +1,92 @@
 /**
- * The demo: every example, end to end. `npm run demo` runs it under Deno and Bun.
- * user_events needs a kernel that has it: where this one does not, the
- * example runs inside the test VM (tests/vm/run.sh) if qemu and the kernel
- * are there, and otherwise the demo says what is missing.
+ * The demo: every example, end to end, on the runtime that runs it.
  *
- *   deno run -A examples/demo.ts      bun examples/demo.ts
+ *   deno run -A examples/demo.ts      bun examples/demo.ts              (a checkout)
+ *   node node_modules/ummu/examples/demo.js                             (the npm package;
+ *   bun node_modules/ummu/examples/demo.js, deno run -A node_modules/ummu/examples/demo.js)
+ *
+ * `npm run demo` in a checkout runs it under Deno, Bun and Node. user_events
+ * needs a kernel that has it (Linux 6.4+ with CONFIG_USER_EVENTS): where this
+ * one does not, the demo runs that example inside the project's test VM
+ * (tests/vm/run.sh of a checkout, with qemu and the test kernel), and
+ * otherwise says why it did not run it. It ends with one line,
+ * `demo (RUNTIME): N passed, M failed, K skipped`, and exits 1 if an example failed.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { UserEvents } from "ummu/user_events";
 import { main as lazyFile } from "./lazy_file.ts";
 import { main as liveSnapshot } from "./live_snapshot.ts";
 import { main as dirtyTracking } from "./dirty_tracking.ts";
 import { main as registrationCache } from "./registration_cache.ts";
 import { main as userEventsTrace } from "./user_events_trace.ts";
-import { UserEvents } from "ummu/user_events";
 
-const isBun = "Bun" in globalThis;
-console.log(`ummu demo (${isBun ? "bun" : "deno"})`);
-for (const example of [lazyFile, liveSnapshot, dirtyTracking, registrationCache]) await example();
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
-if (UserEvents.available()) {
-  userEventsTrace();
-} else {
-  const harness = new URL("../tests/vm/run.sh", import.meta.url).pathname;
-  const example = new URL("./user_events_trace.ts", import.meta.url).pathname;
-  const cmd = isBun
-    ? [process.execPath, example]
-    : [process.execPath, "run", "-A", "--no-check", example];
+/** The command that runs one example file under this runtime. */
+function commandFor(file: string): string[] {
+  return runtime === "deno"
+    ? [process.execPath, "run", "-A", "--no-check", file]
+    : [process.execPath, file];
+}
+
+/** tests/vm/run.sh of a checkout: beside examples/ (the sources), or in the working directory (`npm run demo`). */
+function vmHarness(): string | null {
+  const candidates = [
+    fileURLToPath(new URL("../tests/vm/run.sh", import.meta.url)),
+    join(process.cwd(), "tests", "vm", "run.sh"),
+  ];
+  return candidates.find((f) => existsSync(f)) ?? null;
+}
+
+/** Runs the user_events example here, or in the test VM, or says why it cannot. */
+function userEvents(): "passed" | "skipped" {
+  if (UserEvents.available()) {
+    userEventsTrace();
+    return "passed";
+  }
+  const harness = vmHarness();
+  if (harness === null) {
+    console.log(
+      "user_events: skipped: this kernel has no user_events (Linux 6.4+ with CONFIG_USER_EVENTS), " +
+        "and the test VM (tests/vm/run.sh, in a checkout of the repository) is not here",
+    );
+    return "skipped";
+  }
   console.log("user_events: this kernel has none; running the example in the test VM (Linux 6.12)");
-  const r = spawnSync(harness, ["--", ...cmd], { stdio: "inherit" });
+  const example = fileURLToPath(new URL("./user_events_trace.ts", import.meta.url));
+  const r = spawnSync(harness, ["--", ...commandFor(example)], { stdio: "inherit" });
   if (r.status === 77) {
-    console.log("user_events: skipped (see the line above for what the VM needs)");
-  } else if (r.status !== 0) {
-    throw new Error(`user_events example failed in the VM (exit ${r.status})`);
+    console.log("user_events: skipped (the line above says what the test VM needs)");
+    return "skipped";
+  }
+  if (r.status !== 0) {
+    throw new Error(`user_events example failed in the test VM (exit ${r.status})`);
+  }
+  return "passed";
+}
+
+console.log(`ummu demo (${runtime})`);
+const count = { passed: 0, failed: 0, skipped: 0 };
+const examples: [string, () => unknown][] = [
+  ["lazy file", lazyFile],
+  ["live snapshot", liveSnapshot],
+  ["dirty tracking", dirtyTracking],
+  ["registration cache", registrationCache],
+  ["user_events", userEvents],
+];
+for (const [name, run] of examples) {
+  try {
+    count[(await run()) === "skipped" ? "skipped" : "passed"]++;
+  } catch (e) {
+    count.failed++;
+    console.log(`${name}: FAILED: ${e instanceof Error ? e.stack : e}`);
   }
 }
+console.log(
+  `demo (${runtime}): ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped`,
+);
+if (count.failed > 0) process.exitCode = 1;

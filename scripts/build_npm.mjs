@@ -10,8 +10,11 @@
 // 2. Type-checks and emits ESM .js and .d.ts with tsc (relative `.ts` imports
 //    rewritten by rewriteRelativeImportExtensions; Worker module URLs,
 //    `new URL("./x.ts", import.meta.url)`, rewritten here).
-// 3. Writes npm/: esm/, package.json (exports for `.` and each sub-entry,
-//    the `ummu` bin, koffi as an optional peer dependency), README, LICENSE.
+//    Declarations leave out what is marked `@internal` (stripInternal).
+// 3. Writes npm/: esm/, examples/ (examples/*.ts compiled against the package:
+//    they import it by name, which resolves to the package itself), package.json
+//    (exports for `.` and each sub-entry, the `ummu` bin, koffi as an optional
+//    peer dependency), README, CHANGELOG, LICENSE.
 // 4. Compiles the tests (tests/*.test.ts, tests/kernel/*.test.ts, their helpers and fixtures) into
 //    .cache/npm-build/tests/, their imports rewritten to the package: `../mod.ts`
 //    becomes the package name, sub-entries their subpath, and internal modules
@@ -73,6 +76,10 @@ for (const dir of ["ffi", "src", "bin"]) {
   }
 }
 cpSync(join(repo, "mod.ts"), join(stage, "mod.ts"));
+cpSync(join(repo, "examples"), join(stage, "examples"), {
+  recursive: true,
+  filter: (p) => statSync(p).isDirectory() || isTs(p),
+});
 if (withTests) {
   cpSync(join(repo, "tests"), join(stage, "tests"), {
     recursive: true,
@@ -135,9 +142,20 @@ function urlTargets(file) {
     existsSync(p)
   );
 }
+// The examples import the package by its name (`ummu`, `ummu/user_events`):
+// tsc resolves the names to the staged entries (paths below), the emitted
+// JavaScript keeps them, and the installed package resolves them to itself.
+const exampleFiles = readdirSync(join(stage, "examples")).filter(isTs).sort()
+  .map((f) => `examples/${f}`);
+const packagePaths = Object.fromEntries(
+  Object.entries(entries).map((
+    [sub, f],
+  ) => [sub === "." ? NAME : `${NAME}/${sub.slice(2)}`, [join(stage, f)]]),
+);
 const roots = new Set(
   [
     ...Object.values(entries),
+    ...exampleFiles,
     ...(binFile ? [binFile] : []),
     "ffi/deno.ts",
     "ffi/bun.ts",
@@ -145,11 +163,17 @@ const roots = new Set(
     "ffi/unsupported.ts",
   ].map((f) => join(stage, f)),
 );
-// The tests: host tests (tests/*.test.ts but abi.test.ts, which checks the
-// ffi/ sources themselves) and the kernel tests (tests/kernel/, for the VM).
+// The tests: host tests and the kernel tests (tests/kernel/, for the VM), but
+// those that test the repository rather than the package: tests/abi*.test.ts
+// check the ffi/ sources against the kernel's headers, tests/readme*.test.ts
+// and tests/packaging*.test.ts the README and the manifests (scripts/test_npm.mjs
+// runs the README's snippets and commands against the installed package itself).
+const REPOSITORY_TESTS = /^(abi|readme|packaging)(_[\w-]+)?\.test\.ts$/;
 const testFiles = (dir) =>
   existsSync(join(stage, dir))
-    ? readdirSync(join(stage, dir)).filter((f) => f.endsWith(".test.ts") && f !== "abi.test.ts")
+    ? readdirSync(join(stage, dir)).filter((f) =>
+      f.endsWith(".test.ts") && !REPOSITORY_TESTS.test(f)
+    )
       .map((f) => join(stage, dir, f))
     : [];
 const testRoots = new Set(withTests ? [...testFiles("tests"), ...testFiles("tests/kernel")] : []);
@@ -172,13 +196,14 @@ const options = {
   strict: true,
   skipLibCheck: true,
   declaration: true,
+  stripInternal: true,
   allowImportingTsExtensions: true,
   rewriteRelativeImportExtensions: true,
   rootDir: stage,
   outDir: out,
   newLine: ts.NewLineKind.LineFeed,
   noEmitOnError: true,
-  paths: { "#platform": [join(stage, "ffi", "node.ts")] },
+  paths: { "#platform": [join(stage, "ffi", "node.ts")], ...packagePaths },
 };
 const program = ts.createProgram([...roots, join(stage, "npm_shims.d.ts")], options);
 const emitted = program.emit();
@@ -224,10 +249,34 @@ rmSync(npmDir, { recursive: true, force: true });
 mkdirSync(join(npmDir, "esm"), { recursive: true });
 for (const f of walk(out)) {
   const rel = toPosix(relative(out, f));
-  if (rel.startsWith("tests/") || rel === "npm_shims.js" || rel === "npm_shims.d.ts") continue;
+  if (rel.startsWith("tests/") || rel.startsWith("examples/")) continue;
+  if (rel === "npm_shims.js" || rel === "npm_shims.d.ts") continue;
   const dest = join(npmDir, "esm", rel);
   mkdirSync(dirname(dest), { recursive: true });
   cpSync(f, dest);
+}
+// The examples, as npm/examples/*.js: `node node_modules/ummu/examples/x.js`.
+// A relative import that leaves examples/ (an internal module, not the
+// package's public API) points into esm/. Node before 22.18 has no
+// import.meta.main, which the examples test to run when started directly:
+// a prologue sets it there.
+const MAIN_PROLOGUE =
+  `// Node before 22.18 has no import.meta.main: true when Node was started with this file.
+import { realpathSync as ummuExampleRealpath } from "node:fs";
+import ummuExampleProcess from "node:process";
+import.meta.main ??= ummuExampleProcess.argv[1] !== undefined &&
+  ummuExampleRealpath(ummuExampleProcess.argv[1]) === import.meta.filename;
+`;
+const EXAMPLE_SPEC = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])(\.\.\/[^"']*)\2/g;
+mkdirSync(join(npmDir, "examples"), { recursive: true });
+for (const f of exampleFiles) {
+  const name = posix.basename(f, ".ts");
+  let text = readFileSync(join(out, "examples", `${name}.js`), "utf8").replace(
+    EXAMPLE_SPEC,
+    (_m, lead, q, spec) => `${lead}${q}../esm/${spec.slice(3)}${q}`,
+  );
+  if (text.includes("import.meta.main")) text = MAIN_PROLOGUE + text;
+  writeFileSync(join(npmDir, "examples", `${name}.js`), text);
 }
 const js = (f) => `./esm/${f.replace(/\.ts$/, ".js")}`;
 const dts = (f) => `./esm/${f.replace(/\.ts$/, ".d.ts")}`;
@@ -255,6 +304,8 @@ const manifest = {
   license: pkg.license,
   type: "module",
   ...(pkg.repository ? { repository: pkg.repository } : {}),
+  ...(pkg.homepage ? { homepage: pkg.homepage } : {}),
+  ...(pkg.bugs ? { bugs: pkg.bugs } : {}),
   exports: exportsMap,
   imports: {
     "#platform": {
@@ -265,7 +316,7 @@ const manifest = {
     },
   },
   ...(binFile ? { bin: { ummu: js(binFile) } } : {}),
-  files: ["esm/", "README.md", "LICENSE"],
+  files: ["esm/", "examples/", "README.md", "CHANGELOG.md", "LICENSE"],
   engines: { node: ">=20" },
   os: ["linux"],
   cpu: ["x64", "arm64"],
@@ -273,11 +324,13 @@ const manifest = {
   peerDependenciesMeta: { koffi: { optional: true } },
 };
 writeFileSync(join(npmDir, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
-for (const f of ["README.md", "LICENSE"]) cpSync(join(repo, f), join(npmDir, f));
+for (const f of ["README.md", "CHANGELOG.md", "LICENSE"]) {
+  if (existsSync(join(repo, f))) cpSync(join(repo, f), join(npmDir, f));
+}
 log(
   `npm/: ${NAME}@${VERSION}, entries ${Object.keys(entries).join(" ")}${
     binFile ? ", bin ummu" : ""
-  }`,
+  }, ${exampleFiles.length} examples`,
 );
 
 // ---------------------------------------------------------------- 4. tests

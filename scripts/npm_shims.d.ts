@@ -46,3 +46,11 @@ declare namespace Deno {
   const build: { arch: "x86_64" | "aarch64"; os: string };
   const args: string[];
 }
+
+/**
+ * `import.meta.main` (Deno, Bun, Node 22.18+): the examples run their main()
+ * when started directly. @types/node 20 does not declare it.
+ */
+interface ImportMeta {
+  main?: boolean;
+}

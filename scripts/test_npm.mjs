@@ -277,7 +277,7 @@ else console.log(`\nscratch project kept: ${scratch}`);
 
 const total = { passed: 0, failed: 0, skipped: 0 };
 console.log(
-  "\n=== summary (tests/abi.test.ts checks the ffi/ sources against kernel headers: npm test runs it)",
+  "\n=== summary (tests/abi*.test.ts check the ffi/ sources against kernel headers: npm test runs them)",
 );
 for (const r of rows) {
   const c = r.counts
