@@ -220,7 +220,7 @@ test("doctor: user_events as this kernel has it, the kernel's lack named before 
 });
 
 for (const state of ["unmounted", "mounted"] as const) {
-  test(`doctor: user_events with tracefs ${state} (a private mount namespace)`, async (t) => {
+  test(`doctor: user_events with tracefs ${state} (a private mount namespace)`, (t) => {
     const out = runInMountNamespace(state, ummu(["doctor", "--json"]));
     if (isSkip(out)) return t.skip(out.skip);
     const r = parseReport(out.stdout, out.stderr);
@@ -232,6 +232,21 @@ for (const state of ["unmounted", "mounted"] as const) {
     assertNoRepositoryOnlyPaths(r);
   });
 }
+
+test("ensureTracefs() mounts tracefs once where a test needs it (checked in a mount namespace)", (t) => {
+  const fixture = new URL("./fixtures/ensure_tracefs.ts", import.meta.url).pathname;
+  const argv = thisRuntime === "deno"
+    ? [process.execPath, "run", "-A", "--no-check", fixture]
+    : [process.execPath, fixture];
+  const out = runInMountNamespace("unmounted", argv);
+  if (isSkip(out)) return t.skip(out.skip);
+  assert.equal(out.status, 0, out.stderr);
+  const r = JSON.parse(out.stdout.trim().split("\n").pop()!);
+  assert.deepEqual(r.before, { usable: null, mounts: [] }, "the namespace starts without tracefs");
+  assert.equal(r.result, TRACEFS);
+  assert.equal(r.again, TRACEFS);
+  assert.deepEqual(r.after, { usable: TRACEFS, mounts: [TRACEFS] }, "mounted once, not twice");
+});
 
 test("doctor: as an unprivileged user, user-mode-only userfaultfd is reported from its probe", {
   skip: !isRoot

@@ -1,15 +1,26 @@
 /** Bad input gets a typed error naming the errno, the call and what to do. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { constants } from "node:os";
+import process from "node:process";
 import {
   ClosedError,
   FaultHandler,
+  LazyMapping,
   Mapping,
+  sources,
   UmmuArgumentError,
   UmmuError,
   UserfaultFd,
 } from "../mod.ts";
+import { PROJECT_URL } from "../src/errors.ts";
+import { cstring, errno, libc } from "../src/libc.ts";
+import { O_CLOEXEC, O_RDONLY } from "../ffi/mman.ts";
 import { PAGE, touchFromWorker } from "./helpers.ts";
+import { isSkip, runInMountNamespace, TRACEFS } from "./tracefs_mount.ts";
+
+const { EACCES, EINVAL, EISDIR, ENOENT, EPERM } = constants.errno;
 
 const isUmmu = (code: string, call: RegExp | string) => (e: unknown) =>
   e instanceof UmmuError && e.code === code &&
@@ -122,4 +133,122 @@ test("COPY with WP: the page arrives write-protected, so its first write is a WP
   assert.deepEqual((await writer).values, [5]);
   uffd.close();
   mem.close();
+});
+
+// ---------------------------------------------------------------- hints: the real cause first
+
+test("a user's file that does not exist: the hint says the path does not exist, not the kernel", async () => {
+  for (const path of ["no-such-dir/big.bin", "/no-such-dir/big.bin"]) {
+    await assert.rejects(
+      LazyMapping.create(PAGE, { source: sources.file(path) }),
+      (e: unknown) => {
+        assert.ok(e instanceof UmmuError, String(e));
+        assert.equal(e.code, "ENOENT");
+        assert.equal(e.call, `open(${path})`);
+        assert.match(e.hint, new RegExp(`${path.replaceAll("/", "\\/")} does not exist`));
+        assert.doesNotMatch(e.message, /kernel|feature|CONFIG_/);
+        if (!path.startsWith("/")) assert.match(e.hint, /working directory/);
+        return true;
+      },
+    );
+  }
+});
+
+test("kernel-interface files: the hint names the feature, not a missing path", () => {
+  // A real refusal where this machine has one: /dev/ummunotify is absent without the driver.
+  const fd = libc.open(cstring("/dev/ummunotify"), O_RDONLY | O_CLOEXEC, 0);
+  if (fd >= 0) libc.close(fd);
+  else {
+    const e = new UmmuError("open(/dev/ummunotify)", errno());
+    assert.match(e.hint, /ummunotify driver is not loaded/);
+    assert.ok(e.hint.includes(`${PROJECT_URL}/tree/main/kmod/ummunotify`));
+    assert.match(e.hint, /userfaultfd backend/);
+  }
+  const cases: [string, number, RegExp][] = [
+    ["open(/dev/userfaultfd)", ENOENT, /Linux 6\.1\+.*CONFIG_USERFAULTFD/],
+    ["open(/dev/userfaultfd)", EACCES, /read-write permission on \/dev\/userfaultfd/],
+    ["open(/dev/ummunotify)", EACCES, /read permission on \/dev\/ummunotify/],
+    ["open(/sys/kernel/tracing/events/user_events/x/enable)", ENOENT, /tracefs is not mounted/],
+    ["read(/sys/kernel/debug/tracing/trace)", EACCES, /tracefs files are root's/],
+    ["open(/proc/self/pagemap)", ENOENT, /CONFIG_PROC_PAGE_MONITOR/],
+    ["open(data/x.bin)", EACCES, /no permission to open data\/x\.bin/],
+    ["open(/tmp)", EISDIR, /is a folder/],
+  ];
+  for (const [call, errnoValue, hint] of cases) {
+    assert.match(new UmmuError(call, errnoValue).hint, hint, call);
+  }
+  // Only open() names a user's file: a read of the userfaultfd is not a missing path.
+  assert.doesNotMatch(new UmmuError("read(userfaultfd)", ENOENT).hint, /does not exist/);
+});
+
+test("userfaultfd EPERM: the hint says once what each way needs; user-mode-only needs no sysctl", () => {
+  const e = new UmmuError("userfaultfd", EPERM);
+  assert.equal(e.message.split("vm.unprivileged_userfaultfd=1").length, 2, e.message);
+  assert.match(e.hint, /userModeOnly: true of UserfaultFd\.open and LazyMapping\.create/);
+  assert.match(e.hint, /needs none of these/);
+  assert.doesNotMatch(e.hint, /needs the sysctl/);
+  const umo = new UmmuError("userfaultfd(UFFD_USER_MODE_ONLY)", EPERM);
+  assert.match(umo.hint, /seccomp filter or a security module/);
+  assert.match(new UmmuError("userfaultfd(UFFD_USER_MODE_ONLY)", EINVAL).hint, /Linux 5\.11/);
+});
+
+test("no hint points at a path the package does not contain (tests/vm, kmod/): the project's URL instead", () => {
+  const calls = [
+    "userfaultfd",
+    "userfaultfd(UFFD_USER_MODE_ONLY)",
+    "open(/dev/userfaultfd)",
+    "ioctl(USERFAULTFD_IOC_NEW)",
+    "open(/dev/ummunotify)",
+    "mmap(/dev/ummunotify)",
+    "open(/sys/kernel/tracing/user_events_data)",
+    "open(/sys/kernel/tracing)",
+    "ioctl(UFFDIO_API)",
+    "ioctl(UFFDIO_REGISTER)",
+    "open(big.bin)",
+  ];
+  for (const call of calls) {
+    for (let e = 1; e < 134; e++) {
+      const hint = new UmmuError(call, e).hint.replaceAll(
+        new RegExp(`${PROJECT_URL}\\S*`, "g"),
+        "",
+      );
+      assert.doesNotMatch(hint, /tests\/vm|kmod\//, `${call} errno ${e}`);
+    }
+  }
+});
+
+test("UserEvents.open() names the first cause, with tracefs unmounted and mounted (mount namespaces)", (t) => {
+  const kernelHasUserEvents = existsSync("/proc/sys/kernel/user_events_max");
+  const fixture = new URL("./fixtures/user_events_open.ts", import.meta.url).pathname;
+  const argv = "Deno" in globalThis
+    ? [process.execPath, "run", "-A", "--no-check", fixture]
+    : [process.execPath, fixture];
+  for (const state of ["unmounted", "mounted"] as const) {
+    const out = runInMountNamespace(state, argv);
+    if (isSkip(out)) return t.skip(out.skip);
+    assert.equal(out.status, 0, out.stderr);
+    const { open, root } = JSON.parse(out.stdout.trim().split("\n").pop()!);
+    if (!kernelHasUserEvents) {
+      // One step: the kernel's lack, whatever the mount state; mounting would not help.
+      assert.equal(open.code, "ENOENT");
+      assert.match(open.hint, /^this kernel has no user_events/);
+      assert.match(open.hint, /CONFIG_USER_EVENTS=y/);
+      assert.match(open.hint, /mounting tracefs would not help/);
+      assert.doesNotMatch(open.hint, /mount -t tracefs/);
+      assert.ok(open.hint.includes(`${PROJECT_URL}/blob/main/tests/vm/README.md`));
+    } else if (state === "unmounted") {
+      assert.equal(open.code, "ENOENT");
+      assert.match(
+        open.hint,
+        /^tracefs is not mounted: mount -t tracefs nodev \/sys\/kernel\/tracing/,
+      );
+    } else {
+      assert.equal(open.ok, "opened", JSON.stringify(open));
+    }
+    if (state === "mounted") assert.equal(root.ok, TRACEFS);
+    else {
+      assert.equal(root.code, "ENOENT");
+      assert.match(root.hint, /tracefs is not mounted: mount -t tracefs/);
+    }
+  }
 });
