@@ -11,6 +11,7 @@ export {
   UffdBuilder,
   type UffdCapabilities,
   type UffdSource,
+  type UffdTransfer,
   UserfaultFd,
   type UserfaultFdOptions,
   type WakeOption,

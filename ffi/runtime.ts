@@ -33,6 +33,23 @@ export interface Libc {
   gettid(): number;
   sched_yield(): number;
   __errno_location(): Num;
+  statx(dirfd: number, path: Uint8Array, flags: number, mask: number, buf: Uint8Array): number;
+  process_vm_readv(
+    pid: number,
+    local: Uint8Array,
+    liovcnt: Num,
+    remote: Uint8Array,
+    riovcnt: Num,
+    flags: Num,
+  ): number;
+  process_vm_writev(
+    pid: number,
+    local: Uint8Array,
+    liovcnt: Num,
+    remote: Uint8Array,
+    riovcnt: Num,
+    flags: Num,
+  ): number;
 }
 
 // Compile-time check that the interface names exactly the symbols of the table.

@@ -37,6 +37,21 @@ export const libcSymbols = {
   gettid: { parameters: [], result: "i32" },
   sched_yield: { parameters: [], result: "i32" },
   __errno_location: { parameters: [], result: "usize" },
+  /** statx(dirfd, path, flags, mask, buf): file type, inode and device of a path or (AT_EMPTY_PATH) an fd. */
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  /**
+   * process_vm_readv/writev on this process: copies between our own
+   * addresses and a buffer, returning EFAULT for an unmapped address instead
+   * of faulting (a Worker reading memory another thread may unmap).
+   */
+  process_vm_readv: {
+    parameters: ["i32", "buffer", "u64", "buffer", "u64", "u64"],
+    result: "i32",
+  },
+  process_vm_writev: {
+    parameters: ["i32", "buffer", "u64", "buffer", "u64", "u64"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LibcSymbols = typeof libcSymbols;

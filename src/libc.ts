@@ -6,6 +6,7 @@
 import { runtime } from "../ffi/platform.ts";
 import { UmmuError } from "./errors.ts";
 import * as m from "../ffi/mman.ts";
+import * as st from "../ffi/stat.ts";
 
 export const libc = runtime.libc;
 
@@ -97,4 +98,72 @@ export function pollPair(fd0: number, fd1: number): Uint8Array {
   v.setInt32(8, fd1, true);
   v.setInt16(12, m.POLLIN, true);
   return b;
+}
+
+/** What statx(2) says of a file. */
+export interface FileStat {
+  /** The S_IFMT bits: S_IFREG, S_IFDIR, S_IFCHR... (ffi/stat.ts). */
+  type: number;
+  /** The inode number. */
+  ino: bigint;
+  /** Size in bytes. */
+  size: bigint;
+  /** The device the file lives on (major, minor). */
+  dev: [number, number];
+  /** A device file's own device number (major, minor). */
+  rdev: [number, number];
+}
+
+function decodeStatx(buf: Uint8Array): FileStat {
+  const dv = new DataView(buf.buffer);
+  const O = st.STATX_OFF;
+  return {
+    type: dv.getUint16(O.stx_mode, true) & st.S_IFMT,
+    ino: dv.getBigUint64(O.stx_ino, true),
+    size: dv.getBigUint64(O.stx_size, true),
+    dev: [dv.getUint32(O.stx_dev_major, true), dv.getUint32(O.stx_dev_minor, true)],
+    rdev: [dv.getUint32(O.stx_rdev_major, true), dv.getUint32(O.stx_rdev_minor, true)],
+  };
+}
+
+const STATX_WANT = st.STATX_TYPE | st.STATX_MODE | st.STATX_INO | st.STATX_SIZE;
+
+/** statx of an open fd. */
+export function statFd(fd: number, call = "statx"): FileStat {
+  const buf = new Uint8Array(st.SIZEOF_STATX);
+  check(libc.statx(fd, new Uint8Array(1), st.AT_EMPTY_PATH, STATX_WANT, buf), call);
+  return decodeStatx(buf);
+}
+
+/** statx of a path (follows symlinks). */
+export function statPath(path: string): FileStat {
+  const buf = new Uint8Array(st.SIZEOF_STATX);
+  check(libc.statx(st.AT_FDCWD, cstring(path), 0, STATX_WANT, buf), `statx(${path})`);
+  return decodeStatx(buf);
+}
+
+/** A whole file read with read(2) (for /proc files, whose size stat does not know). */
+export function readWholeFile(path: string): Uint8Array {
+  const fd = openFile(path, m.O_RDONLY);
+  try {
+    let buf = new Uint8Array(65536);
+    let len = 0;
+    for (;;) {
+      if (buf.length - len < 4096) {
+        const bigger = new Uint8Array(buf.length * 2);
+        bigger.set(buf.subarray(0, len));
+        buf = bigger;
+      }
+      const n = check(libc.read(fd, buf.subarray(len), buf.length - len), `read(${path})`);
+      if (n === 0) return buf.subarray(0, len);
+      len += n;
+    }
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/** Gives up the CPU once (sched_yield). */
+export function sched(): void {
+  libc.sched_yield();
 }

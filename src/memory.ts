@@ -11,6 +11,12 @@ import { runtime } from "../ffi/platform.ts";
 import * as m from "../ffi/mman.ts";
 import { check, closeFd, cstring, libc, mmap, munmap, PAGE_SIZE } from "./libc.ts";
 import { ClosedError, UmmuArgumentError } from "./errors.ts";
+import * as v from "./validate.ts";
+
+const KINDS: readonly MappingKind[] = ["anonymous", "memfd", "hugetlb"];
+
+/** Every open Mapping, by address: to refuse a range that starts in one and runs past its end. */
+const live = new Map<number, WeakRef<Mapping>>();
 
 /** What kind of memory to map. */
 export type MappingKind = "anonymous" | "memfd" | "hugetlb";
@@ -52,6 +58,29 @@ export class Mapping {
     this.kind = kind;
     this.pageSize = pageSize;
     this.#ownsFd = ownsFd;
+    live.set(addr, new WeakRef(this));
+  }
+
+  /**
+   * @internal Refuses [start, start+length) if it starts inside an open Mapping
+   * and runs past its end (into whatever is mapped next to it), naming both.
+   */
+  static checkWithin(start: number, length: number, what: string): void {
+    const end = start + length;
+    for (const [addr, ref] of live) {
+      const mp = ref.deref();
+      if (mp === undefined || mp.#closed) {
+        live.delete(addr);
+        continue;
+      }
+      if (start >= addr && start < addr + mp.length && end > addr + mp.length) {
+        throw new UmmuArgumentError(
+          `${what}: 0x${start.toString(16)}+${length} runs ${
+            end - addr - mp.length
+          } bytes past the end of the Mapping at 0x${addr.toString(16)} (length ${mp.length})`,
+        );
+      }
+    }
   }
 
   /**
@@ -64,12 +93,20 @@ export class Mapping {
    * ```
    */
   static create(length: number, options: MappingOptions = {}): Mapping {
-    const kind = options.kind ?? "anonymous";
-    const pageSize = kind === "hugetlb" ? options.hugePageSize ?? 2 << 20 : PAGE_SIZE;
-    if (!(length > 0) || !Number.isSafeInteger(length)) {
-      throw new UmmuArgumentError(`Mapping length must be a positive integer, got ${length}`);
+    const o = v.options<MappingOptions>("Mapping.create options", options);
+    const kind = o.kind === undefined ? "anonymous" : v.oneOf("options.kind", o.kind, KINDS);
+    let pageSize = PAGE_SIZE;
+    if (kind === "hugetlb") {
+      pageSize = o.hugePageSize === undefined
+        ? 2 << 20
+        : v.integer("options.hugePageSize", o.hugePageSize, PAGE_SIZE * 2, 2 ** 34);
+      if ((pageSize & (pageSize - 1)) !== 0) {
+        v.invalid("options.hugePageSize", o.hugePageSize, "a power of two (2 MiB, 1 GiB...)");
+      }
+    } else if (o.hugePageSize !== undefined) {
+      v.invalid("options.hugePageSize", o.hugePageSize, 'absent unless kind is "hugetlb"');
     }
-    const len = Math.ceil(length / pageSize) * pageSize;
+    const len = Math.ceil(v.byteLength("length", length, 1, 2 ** 47) / pageSize) * pageSize;
     if (kind === "anonymous") {
       const addr = mmap(
         len,
@@ -139,6 +176,7 @@ export class Mapping {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    live.delete(this.#addr);
     if (this.#buffer) runtime.detach(this.#buffer); // detach: stale views become empty, not dangling
     this.#buffer = null;
     munmap(this.#addr, this.length);

@@ -2,29 +2,46 @@
  * FdReadiness: await "this fd is readable" without blocking the calling
  * thread, the same way on every runtime. A Worker blocks in poll() on the fd
  * and an eventfd; it raises a shared word and notifies; the caller waits with
- * Atomics.waitAsync, drains the fd itself, and re-arms.
+ * Atomics.waitAsync, drains the fd itself, and re-arms. The fd is used
+ * through its control (fd_control.ts): the Worker never polls an fd number
+ * that was closed.
  */
 import { eventfd, libc, signalEventfd } from "./libc.ts";
 import { ClosedError } from "./errors.ts";
-import { spawnWorker } from "./worker.ts";
+import { atProcessExit, idleWorker, keepAlive, spawnWorker } from "./worker.ts";
+import { FdControl, type FdShare } from "./fd_control.ts";
 
 // word 0: 0 = armed (the Worker polls), 1 = readable (the Worker waits for re-arm), 2 = stop, 3 = stopped
 const ARMED = 0, READABLE = 1, STOP = 2, STOPPED = 3;
+
+/** The init message of the polling Worker. */
+export interface PollerInit {
+  share: FdShare;
+  wakeFd: number;
+  word: SharedArrayBuffer;
+}
 
 /** Readiness notifications for one fd, from a polling Worker. */
 export class FdReadiness {
   readonly #word = new Int32Array(new SharedArrayBuffer(4));
   readonly #wakeFd: number;
   readonly #worker: Worker;
+  readonly #unhook: () => void;
   #closed = false;
 
   private constructor(wakeFd: number, worker: Worker) {
     this.#wakeFd = wakeFd;
     this.#worker = worker;
+    this.#unhook = atProcessExit(() => this.#stop());
   }
 
-  /** Starts polling `fd` for POLLIN. The fd stays owned by the caller. */
-  static async start(fd: number): Promise<FdReadiness> {
+  /**
+   * Starts polling the fd of `share` for POLLIN. The fd stays owned by the
+   * caller. (A bare fd number gets a control of its own: then nothing
+   * protects the poller from the caller closing it.)
+   */
+  static async start(fd: FdShare | number): Promise<FdReadiness> {
+    const share = typeof fd === "number" ? FdControl.create(fd).share : fd;
     const wakeFd = eventfd();
     let worker: Worker;
     try {
@@ -33,24 +50,29 @@ export class FdReadiness {
       libc.close(wakeFd);
       throw e;
     }
+    idleWorker(worker);
     const r = new FdReadiness(wakeFd, worker);
-    worker.postMessage({ fd, wakeFd, word: r.#word.buffer });
+    const init: PollerInit = { share, wakeFd, word: r.#word.buffer as SharedArrayBuffer };
+    worker.postMessage(init);
     return r;
   }
 
   /**
    * Resolves when the fd is (or was, since the last re-arm) readable. The
-   * caller then reads until EAGAIN and calls rearm().
+   * caller then reads until EAGAIN and calls rearm(). The process stays
+   * alive while someone awaits this (an iteration in progress).
    */
-  async readable(): Promise<void> {
-    for (;;) {
-      if (this.#closed) throw new ClosedError("FdReadiness");
-      const v = Atomics.load(this.#word, 0);
-      if (v === READABLE) return;
-      if (v !== ARMED) throw new ClosedError("FdReadiness");
-      const r = Atomics.waitAsync(this.#word, 0, ARMED);
-      if (r.async) await r.value;
-    }
+  readable(): Promise<void> {
+    return keepAlive(this.#worker, async () => {
+      for (;;) {
+        if (this.#closed) throw new ClosedError("FdReadiness");
+        const v = Atomics.load(this.#word, 0);
+        if (v === READABLE) return;
+        if (v !== ARMED) throw new ClosedError("FdReadiness");
+        const r = Atomics.waitAsync(this.#word, 0, ARMED);
+        if (r.async) await r.value;
+      }
+    });
   }
 
   /** Lets the Worker poll again (after the caller drained the fd). */
@@ -60,18 +82,25 @@ export class FdReadiness {
     }
   }
 
+  #stop(): void {
+    Atomics.store(this.#word, 0, STOP);
+    Atomics.notify(this.#word, 0);
+    signalEventfd(this.#wakeFd);
+  }
+
   /** Stops and joins the Worker; closes the eventfd. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    Atomics.store(this.#word, 0, STOP);
-    Atomics.notify(this.#word, 0);
-    signalEventfd(this.#wakeFd);
-    const deadline = Date.now() + 2000;
-    while (Atomics.load(this.#word, 0) !== STOPPED && Date.now() < deadline) {
-      const r = Atomics.waitAsync(this.#word, 0, STOP, 50);
-      if (r.async) await r.value;
-    }
+    this.#unhook();
+    this.#stop();
+    await keepAlive(this.#worker, async () => {
+      const deadline = Date.now() + 2000;
+      while (Atomics.load(this.#word, 0) !== STOPPED && Date.now() < deadline) {
+        const r = Atomics.waitAsync(this.#word, 0, STOP, 50);
+        if (r.async) await r.value;
+      }
+    });
     this.#worker.terminate();
     libc.close(this.#wakeFd);
   }

@@ -119,8 +119,7 @@ test("shutdown with a fault pending in a hung source: close() wakes the toucher"
     "woken by the uffd close, then an ordinary zero page",
   );
   await lazy.close();
-  assert.ok(lazy.errors.some((e) => /did not stop in time/.test(e.message)));
-  await assertNoLeak(before, "no fd or thread may be left behind");
+  await assertNoLeak(before, "no fd, thread or Worker may be left behind");
   for (
     const mp of [...held.mappings, { address: held.mapping.address, length: held.mapping.length }]
   ) {

@@ -1,5 +1,6 @@
 /** Names of userfaultfd features and ioctls, and their bits (ffi/userfaultfd.ts). */
 import * as u from "../../ffi/userfaultfd.ts";
+import { invalid } from "../validate.ts";
 
 /** A UFFD_FEATURE_* name without the prefix, e.g. "EVENT_UNMAP". */
 export type FeatureName =
@@ -78,8 +79,10 @@ export const MODE_BITS: Readonly<Record<RegisterMode, number>> = {
 export function featureMask(names: Iterable<FeatureName>): number {
   let mask = 0;
   for (const n of names) {
-    const bit = FEATURE_BITS[n];
-    if (bit === undefined) throw new RangeError(`unknown userfaultfd feature ${n}`);
+    const bit = Object.hasOwn(FEATURE_BITS, n) ? FEATURE_BITS[n] : undefined;
+    if (bit === undefined) {
+      invalid("userfaultfd feature", n, `one of ${Object.keys(FEATURE_BITS).join(", ")}`);
+    }
     mask |= bit;
   }
   return mask;

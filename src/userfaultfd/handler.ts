@@ -3,63 +3,37 @@
  * that the JS main thread (or any thread) can touch registered memory: it
  * blocks in the kernel, and the Worker, which never touches that memory,
  * resolves the fault.
+ *
+ * Everything is checked before anything is created (handler_options.ts), and
+ * everything created is undone on every failure path. The Worker owns
+ * nothing: the files, the staging memory and the eventfd are this side's.
+ * The fd is shared through its control (fd_control.ts): closed once, by
+ * whoever comes first, never used after. However the Worker ends, this side
+ * notices, and nothing stays blocked on a fault nobody serves.
  */
-import { eventfd, libc, mmap, munmap, openFile, PAGE_SIZE, signalEventfd } from "../libc.ts";
 import * as mm from "../../ffi/mman.ts";
+import * as st from "../../ffi/stat.ts";
+import { eventfd, libc, mmap, munmap, openFile, PAGE_SIZE, signalEventfd, statFd } from "../libc.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
-import { spawnWorker } from "../worker.ts";
+import { atProcessExit, idleWorker, keepAlive, onWorkerExit, spawnWorker } from "../worker.ts";
 import type { UffdEvent } from "./events.ts";
-import type { UserfaultFd } from "./uffd.ts";
-import type { PageSource } from "./sources.ts";
+import { type UserfaultFd, uffdInternals } from "./uffd.ts";
+import { checkOptions, type CheckedOptions, type FaultHandlerOptions } from "./handler_options.ts";
 import {
   COMMAND_SWEEP,
+  type DeferredFault,
   type HandlerInit,
   type HandlerMessage,
   type RangeSpec,
-  type SourceErrorPolicy,
   STATE_FAILED,
   STATUS,
+  type WorkerSource,
 } from "./protocol.ts";
+import { createLink, endLink, LINK_DEAD, LINK_STOP, type SourceLinkInit } from "./source_link.ts";
+import type { SourceWorkerInit, SourceWorkerMessage } from "./source_worker.ts";
+import { hugePageSizes } from "./huge_pages.ts";
 
-/** A registered range the handler serves. */
-export interface HandledRange {
-  /** Start (page-aligned) and length of memory already registered on the uffd. */
-  address: bigint | number;
-  /** Length in bytes (a multiple of the page size). */
-  length: number;
-  /** Where MISSING (and MINOR, with `alias`) pages come from. Default zero pages. */
-  source?: PageSource;
-  /** Pages to resolve per MISSING fault (default 1). */
-  readahead?: number;
-  /** WP faults: copy the page into this buffer (same offset) before the write lands. */
-  snapshot?: SharedArrayBuffer;
-  /** MINOR faults: a second mapping of the same memfd (Mapping.alias()) to fill through. */
-  alias?: bigint | number;
-  /** The memory's page size (default 4 KiB; the huge page size for hugetlb memory). */
-  pageSize?: number;
-}
-
-/** Options of {@link FaultHandler.start}. */
-export interface FaultHandlerOptions {
-  /** The registered ranges to serve, each with its source. */
-  ranges: HandledRange[];
-  /**
-   * Spin this long (µs) reading the fd before blocking in poll(). Saves the
-   * handler's wakeup when faults come in bursts on another CPU. Default 0.
-   */
-  spinMicros?: number;
-  /**
-   * When a source throws: "zero" (default) maps a zero page and reports the
-   * error (the toucher continues with zeros); "poison" marks the page
-   * poisoned, so the access raises SIGBUS (fatal to a JS runtime: for native
-   * code that handles it).
-   */
-  onSourceError?: SourceErrorPolicy;
-  /** Non-cooperative events (unmap, remove, remap, fork) the Worker read. */
-  onEvent?: (event: UffdEvent) => void;
-  /** Close the UserfaultFd too when the handler closes (default true). */
-  ownsUffd?: boolean;
-}
+export type { FaultHandlerOptions, HandledRange } from "./handler_options.ts";
 
 /** Counters of a running handler. */
 export interface FaultHandlerStats {
@@ -77,27 +51,47 @@ export interface FaultHandlerStats {
   errors: number;
   /** Faults found while spinning (see `spinMicros`). */
   spinHits: number;
+  /** Faults outside every handled range (served a zero page, reported in `errors`). */
+  outside: number;
 }
 
+/** How long close() waits for the Worker to stop (it runs no user code: it stops at once). */
 const STOP_TIMEOUT_MS = 2000;
+/** How long close() waits for the source Worker to end once terminated. */
+const SOURCE_EXIT_MS = 1000;
+/** `errors` keeps the newest this many. */
+const ERRORS_KEPT = 1000;
 
 /** The operating-system resources a handler holds (for leak checks and diagnostics). */
 export interface HandlerResources {
   /** File descriptors (eventfd, source files). */
   fds: number[];
-  /** Mappings (the staging memory). */
+  /** Mappings (the staging memory, the zero reservation). */
   mappings: { address: number; length: number }[];
+}
+
+/** What start() creates, released in one place on every path. */
+class Held implements HandlerResources {
+  fds: number[] = [];
+  mappings: { address: number; length: number }[] = [];
+  release(): void {
+    for (const fd of this.fds.splice(0)) libc.close(fd);
+    for (const mp of this.mappings.splice(0)) libc.munmap(mp.address, mp.length);
+  }
 }
 
 /** A running fault handler: one Worker serving one userfaultfd. */
 export class FaultHandler {
   readonly #uffd: UserfaultFd;
   readonly #worker: Worker;
+  readonly #source: { worker: Worker; link: SourceLinkInit } | null;
   readonly #status: Int32Array;
   readonly #wakeFd: number;
   readonly #owns: boolean;
-  readonly #held: HandlerResources;
-  #stopped: Promise<void>;
+  readonly #held: Held;
+  readonly #stopped: Promise<void>;
+  readonly #unhook: () => void;
+  readonly #waker: () => void;
   #closed = false;
   /** The errors the handler met (source errors, a fatal Worker error); newest last. */
   readonly errors: Error[] = [];
@@ -105,19 +99,26 @@ export class FaultHandler {
   private constructor(
     uffd: UserfaultFd,
     worker: Worker,
+    source: { worker: Worker; link: SourceLinkInit } | null,
     status: Int32Array,
     wakeFd: number,
     owns: boolean,
-    held: HandlerResources,
+    held: Held,
     stopped: Promise<void>,
   ) {
     this.#uffd = uffd;
-    this.#held = held;
     this.#worker = worker;
+    this.#source = source;
     this.#status = status;
     this.#wakeFd = wakeFd;
     this.#owns = owns;
+    this.#held = held;
     this.#stopped = stopped;
+    // Stop the Worker (out of poll(2)) when the process exits, and when the
+    // uffd is closed by its owner.
+    this.#waker = () => this.#signalStop();
+    this.#unhook = atProcessExit(this.#waker);
+    uffdInternals.get(uffd)!.wakers.add(this.#waker);
   }
 
   /**
@@ -134,73 +135,129 @@ export class FaultHandler {
    * ```
    */
   static async start(uffd: UserfaultFd, options: FaultHandlerOptions): Promise<FaultHandler> {
-    const validated = options.ranges.map((r) => {
-      const start = Number(r.address);
-      const pageSize = r.pageSize ?? PAGE_SIZE;
-      if (!(pageSize >= PAGE_SIZE) || (pageSize & (pageSize - 1)) !== 0) {
-        throw new UmmuArgumentError(
-          `pageSize must be a power of two ≥ ${PAGE_SIZE}, got ${pageSize}`,
-        );
-      }
-      if (start % pageSize !== 0 || !(r.length > 0) || r.length % pageSize !== 0) {
-        throw new UmmuArgumentError(
-          `handled range 0x${
-            start.toString(16)
-          }+${r.length} must be aligned to its page size (${pageSize}) and non-empty`,
-        );
-      }
-      const readahead = r.readahead ?? 1;
-      if (!Number.isInteger(readahead) || readahead < 1 || readahead > 512) {
-        throw new UmmuArgumentError(`readahead must be an integer in 1..512, got ${readahead}`);
+    const internals = uffdInternals.get(uffd as UserfaultFd);
+    if (internals === undefined) {
+      throw new UmmuArgumentError("FaultHandler.start: the first argument must be a UserfaultFd");
+    }
+    if (uffd.closed) throw new ClosedError("UserfaultFd");
+    const opts = checkOptions(options);
+    if (!internals.control.claimReader()) {
+      throw new UmmuArgumentError(
+        "FaultHandler.start: another FaultHandler already serves this UserfaultFd (one reader per fd)",
+      );
+    }
+    const held = new Held();
+    const workers: Worker[] = [];
+    try {
+      return await FaultHandler.#start(uffd, opts, held, workers);
+    } catch (e) {
+      for (const w of workers) w.terminate();
+      held.release();
+      internals.control.releaseReader();
+      throw e;
+    }
+  }
+
+  static async #start(
+    uffd: UserfaultFd,
+    opts: CheckedOptions,
+    held: Held,
+    workers: Worker[],
+  ): Promise<FaultHandler> {
+    const internals = uffdInternals.get(uffd)!;
+    // The ranges as the Worker sees them: files opened here, module sources numbered.
+    const modules: { url: string; options: unknown }[] = [];
+    let stagingLength = PAGE_SIZE, sourceLength = 0, maxPage = PAGE_SIZE;
+    const ranges: RangeSpec[] = opts.ranges.map((r) => {
+      let source: WorkerSource;
+      const bytes = r.readahead * r.pageSize;
+      maxPage = Math.max(maxPage, r.pageSize);
+      if (r.source.kind === "file") {
+        const fd = openFile(r.source.path, mm.O_RDONLY);
+        held.fds.push(fd);
+        const type = statFd(fd, `statx(${r.source.path})`).type;
+        if (type !== st.S_IFREG && type !== st.S_IFCHR) {
+          throw new UmmuArgumentError(
+            `file source ${JSON.stringify(r.source.path)} is ${
+              type === st.S_IFDIR ? "a directory" : "not a regular file"
+            }`,
+          );
+        }
+        source = { kind: "file", path: r.source.path, offset: r.source.offset ?? 0, fd };
+        stagingLength = Math.max(stagingLength, bytes);
+      } else if (r.source.kind === "module") {
+        source = { kind: "module", url: r.source.url, index: modules.length };
+        modules.push({ url: r.source.url, options: r.source.options });
+        sourceLength = Math.max(sourceLength, bytes);
+      } else if (r.source.kind === "shared") {
+        source = { kind: "shared", buffer: r.source.buffer, offset: r.source.offset ?? 0 };
+        stagingLength = Math.max(stagingLength, bytes);
+      } else {
+        source = { kind: "zero" };
       }
       return {
-        start,
+        start: r.start,
         length: r.length,
-        pageSize,
-        source: r.source ?? { kind: "zero" },
-        readahead,
+        pageSize: r.pageSize,
+        source,
+        readahead: r.readahead,
         snapshot: r.snapshot,
-        alias: r.alias === undefined ? undefined : Number(r.alias),
+        alias: r.alias,
+        writeProtect: r.writeProtect,
       };
     });
-    // Everything the Worker uses is opened here, so that close() can release
-    // it even if the Worker had to be terminated mid-fill.
-    const held: HandlerResources = { fds: [], mappings: [] };
-    const release = () => {
-      for (const fd of held.fds) libc.close(fd);
-      for (const mp of held.mappings) libc.munmap(mp.address, mp.length);
-    };
-    let ranges: RangeSpec[];
-    let staging: number, stagingLength: number;
-    try {
-      ranges = validated.map((r) => {
-        const fileFd = r.source.kind === "file" ? openFile(r.source.path, mm.O_RDONLY) : -1;
-        if (fileFd >= 0) held.fds.push(fileFd);
-        return { ...r, fileFd };
-      });
-      stagingLength = Math.max(...ranges.map((r) => r.readahead * r.pageSize));
-      staging = mmap(
-        stagingLength,
-        mm.PROT_READ | mm.PROT_WRITE,
-        mm.MAP_PRIVATE | mm.MAP_ANONYMOUS,
-      );
-      held.mappings.push({ address: staging, length: stagingLength });
-    } catch (e) {
-      release();
-      throw e;
-    }
-    const status = new Int32Array(new SharedArrayBuffer(4 * STATUS.words));
-    let worker: Worker;
-    let wakeFd: number;
-    try {
-      wakeFd = eventfd();
-      held.fds.push(wakeFd);
-      worker = await spawnWorker(new URL("./handler_worker.ts", import.meta.url));
-    } catch (e) {
-      release();
-      throw e;
-    }
+    const staging = mmap(stagingLength, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS);
+    held.mappings.push({ address: staging, length: stagingLength });
+    // Zeros to COPY from where ZEROPAGE cannot serve (hugetlb, write-protected
+    // zero pages, faults outside every range): read-only address space, no memory.
+    const zerosLength = Math.max(maxPage, ...hugePageSizes());
+    const zeros = mmap(zerosLength, mm.PROT_READ, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE);
+    held.mappings.push({ address: zeros, length: zerosLength });
+    const wakeFd = eventfd();
+    held.fds.push(wakeFd);
+
+    const errors: Error[] = [];
     let handler: FaultHandler | null = null;
+    const report = (err: Error) => {
+      const list = handler ? handler.errors : errors;
+      list.push(err);
+      if (list.length > ERRORS_KEPT) list.splice(0, list.length - ERRORS_KEPT);
+    };
+
+    // Module sources: their own Worker, loaded (imports, init) before anything serves.
+    let source: { worker: Worker; link: SourceLinkInit } | null = null;
+    if (modules.length > 0) {
+      const link = createLink(sourceLength, opts.sourceTimeoutMs);
+      const worker = await spawnWorker(new URL("./source_worker.ts", import.meta.url));
+      workers.push(worker);
+      source = { worker, link };
+      await keepAlive(worker, () =>
+        new Promise<void>((resolve, reject) => {
+          worker.onmessage = (e: MessageEvent<SourceWorkerMessage>) => {
+            const msg = e.data;
+            if (msg.type === "ready") resolve();
+            else if (msg.type === "load-error") {
+              reject(new UmmuArgumentError(`module source ${msg.url} could not be used: ${msg.message}`));
+            } else report(new Error(`page source: ${msg.message}`));
+          };
+          onWorkerExit(worker, (code) => {
+            endLink(link, LINK_DEAD);
+            reject(new UmmuArgumentError(`module source Worker ended (code ${code}) while loading`));
+          });
+          worker.postMessage({ link, modules } satisfies SourceWorkerInit);
+        })
+      );
+      onWorkerExit(worker, (code) => {
+        endLink(link, LINK_DEAD);
+        if (handler && !handler.#closed) {
+          report(new Error(`the page source's Worker ended (code ${code}); its pages now get the onSourceError policy`));
+        }
+      });
+    }
+
+    const status = new Int32Array(new SharedArrayBuffer(4 * STATUS.words));
+    const worker = await spawnWorker(new URL("./handler_worker.ts", import.meta.url));
+    workers.push(worker);
     let readyResolve!: () => void, readyReject!: (e: Error) => void, stoppedResolve!: () => void;
     const ready = new Promise<void>((res, rej) => {
       readyResolve = res;
@@ -209,61 +266,86 @@ export class FaultHandler {
     const stopped = new Promise<void>((res) => {
       stoppedResolve = res;
     });
-    const errorsBeforeReady: Error[] = [];
+    const deliver = (event: UffdEvent) => {
+      if (opts.onEvent === undefined) return;
+      try {
+        opts.onEvent(event);
+      } catch (e) {
+        report(new Error(`onEvent threw: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+      }
+    };
     worker.onmessage = (e: MessageEvent<HandlerMessage>) => {
       const msg = e.data;
-      if (msg.type === "ready") readyResolve();
-      else if (msg.type === "stopped") stoppedResolve();
-      else if (msg.type === "event") options.onEvent?.(msg.event as UffdEvent);
-      else {
-        const err = new Error(
-          msg.type === "fatal"
-            ? `fault handler failed: ${msg.message}`
-            : `page source failed at offset ${msg.offset}: ${msg.message}`,
-        );
-        (handler ? handler.errors : errorsBeforeReady).push(err);
-        if (msg.type === "fatal") {
-          // The Worker closed the uffd before saying so: forget the number now, it may be reused.
-          uffd.markClosed();
-          readyReject(err);
+      switch (msg.type) {
+        case "ready":
+          return readyResolve();
+        case "stopped":
+          return stoppedResolve();
+        case "event":
+          return deliver(msg.event as UffdEvent);
+        case "source-error":
+          return report(new Error(`page source failed at offset ${msg.offset}: ${msg.message}`));
+        case "source-dead":
+          report(new Error(msg.message));
+          if (source) void terminateSource(source.worker, report);
+          return;
+        case "error":
+          return report(new Error(msg.message));
+        case "fatal": {
+          const err = new Error(`fault handler failed: ${msg.message}`);
+          report(err);
+          return readyReject(err);
         }
       }
     };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault?.();
-      const err = new Error(`fault handler Worker error: ${e.message}`);
-      (handler ? handler.errors : errorsBeforeReady).push(err);
-      readyReject(err);
+    worker.onerror = (e: ErrorEvent) => report(new Error(`fault handler Worker error: ${e.message}`));
+    onWorkerExit(worker, (code) => {
+      // However it ended: nobody may stay blocked on faults it will not serve.
+      if (internals.control.close()) {
+        Atomics.store(status, STATUS.state, STATE_FAILED);
+        report(new Error(`the fault handler Worker ended unexpectedly (code ${code}); the userfaultfd was closed`));
+      }
+      readyReject(new Error("the fault handler Worker ended before it was ready"));
       stoppedResolve();
-    };
+    });
+
+    // Messages the handle read before: its page faults are served first, its events delivered.
+    const deferred: DeferredFault[] = [];
+    const early: UffdEvent[] = [];
+    for (const ev of internals.takePending()) {
+      if (ev.kind === "pagefault") {
+        deferred.push({
+          address: Number(ev.address),
+          flags: (ev.write ? 1 : 0) | (ev.wp ? 2 : 0) | (ev.minor ? 4 : 0),
+        });
+      } else if (opts.onEvent !== undefined) early.push(ev);
+      else if (ev.kind === "fork") libc.close(ev.ufd); // nobody will take it
+    }
     const init: HandlerInit = {
-      uffd: uffd.fd,
+      share: internals.control.share,
       wakeFd,
       status: status.buffer as SharedArrayBuffer,
       ranges,
-      spinMicros: options.spinMicros ?? 0,
-      onSourceError: options.onSourceError ?? "zero",
+      spinMicros: opts.spinMicros,
+      onSourceError: opts.onSourceError,
       pageSize: PAGE_SIZE,
       staging,
       stagingLength,
+      zeros,
+      zerosLength,
+      source: source?.link ?? null,
+      deferred,
+      closeForkFds: opts.onEvent === undefined,
     };
-    worker.postMessage(init);
-    handler = new FaultHandler(
-      uffd,
-      worker,
-      status,
-      wakeFd,
-      options.ownsUffd ?? true,
-      held,
-      stopped,
-    );
-    handler.errors.push(...errorsBeforeReady);
-    try {
+    await keepAlive(worker, async () => {
+      worker.postMessage(init);
       await ready;
-    } catch (e) {
-      await handler.close();
-      throw e;
-    }
+    });
+    idleWorker(worker);
+    if (source) idleWorker(source.worker);
+    handler = new FaultHandler(uffd, worker, source, status, wakeFd, opts.ownsUffd, held, stopped);
+    handler.errors.push(...errors);
+    for (const ev of early) deliver(ev);
     return handler;
   }
 
@@ -279,6 +361,7 @@ export class FaultHandler {
       events: at(STATUS.events),
       errors: at(STATUS.errors),
       spinHits: at(STATUS.spinHits),
+      outside: at(STATUS.outside),
     };
   }
 
@@ -288,49 +371,70 @@ export class FaultHandler {
    */
   async sweepSnapshots(): Promise<void> {
     if (this.#closed) throw new ClosedError("FaultHandler");
+    if (this.failed) throw this.errors.at(-1) ?? new Error("fault handler failed");
     Atomics.store(this.#status, STATUS.command, COMMAND_SWEEP);
     signalEventfd(this.#wakeFd);
-    while (Atomics.load(this.#status, STATUS.command) === COMMAND_SWEEP) {
-      if (this.failed) throw this.errors.at(-1) ?? new Error("fault handler failed");
-      const r = Atomics.waitAsync(this.#status, STATUS.command, COMMAND_SWEEP, 100);
-      if (r.async) await r.value;
-    }
+    await keepAlive(this.#worker, async () => {
+      while (Atomics.load(this.#status, STATUS.command) === COMMAND_SWEEP) {
+        if (this.failed) throw this.errors.at(-1) ?? new Error("fault handler failed");
+        const r = Atomics.waitAsync(this.#status, STATUS.command, COMMAND_SWEEP, 100);
+        if (r.async) await r.value;
+      }
+    });
   }
 
-  /** True once the Worker failed and closed the uffd (faults then resolve as ordinary memory). */
+  /** True once the Worker failed and the uffd was closed (faults then resolve as ordinary memory). */
   get failed(): boolean {
     return Atomics.load(this.#status, STATUS.state) === STATE_FAILED;
   }
 
   /**
+   * Faults that threads are blocked on right now (read by the Worker and
+   * being served, or not yet read): 0 means no thread waits on this handler.
+   */
+  faultsInFlight(): number {
+    if (this.#closed || this.#uffd.closed) return 0;
+    try {
+      return this.#uffd.faultsInFlight().total;
+    } catch (e) {
+      if (e instanceof ClosedError) return 0;
+      throw e;
+    }
+  }
+
+  #signalStop(): void {
+    Atomics.store(this.#status, STATUS.stop, 1);
+    signalEventfd(this.#wakeFd);
+    if (this.#source) endLink(this.#source.link, LINK_STOP);
+  }
+
+  /**
    * Stops the Worker, then closes the uffd (if owned): every thread still
-   * blocked on a fault wakes and faults normally. Releases the eventfd and
-   * the Worker. Idempotent.
+   * blocked on a fault wakes and faults normally. Releases the eventfd, the
+   * staging memory, the files and the Workers. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    signalEventfd(this.#wakeFd);
+    this.#unhook();
+    const internals = uffdInternals.get(this.#uffd)!;
+    internals.wakers.delete(this.#waker);
+    this.#signalStop();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = await Promise.race([
-      this.#stopped.then(() => false),
-      new Promise<boolean>((res) => {
-        timer = setTimeout(() => res(true), STOP_TIMEOUT_MS);
-      }),
-    ]);
+    const timedOut = await keepAlive(this.#worker, () =>
+      Promise.race([
+        this.#stopped.then(() => false),
+        new Promise<boolean>((res) => {
+          timer = setTimeout(() => res(true), STOP_TIMEOUT_MS);
+        }),
+      ]));
     clearTimeout(timer);
-    if (timedOut) {
-      this.errors.push(
-        new Error("fault handler did not stop in time (a page source hung); terminated"),
-      );
-    }
+    if (timedOut) this.errors.push(new Error("fault handler did not stop in time; terminated"));
     this.#worker.terminate();
-    // If the Worker failed, it closed the fd itself: never close a number that may be reused.
-    if (Atomics.load(this.#status, STATUS.state) === STATE_FAILED) {
-      this.#uffd.markClosed();
-    } else if (this.#owns) this.#uffd.close();
-    for (const fd of this.#held.fds) libc.close(fd);
-    for (const mp of this.#held.mappings) munmap(mp.address, mp.length);
+    if (this.#source) await terminateSource(this.#source.worker, (e) => this.errors.push(e));
+    internals.control.releaseReader();
+    if (this.#owns) this.#uffd.close();
+    this.#held.release();
   }
 
   /** The fds and mappings this handler holds besides the uffd (all released by close()). */
@@ -341,5 +445,31 @@ export class FaultHandler {
   /** Closes the handler (`await using handler = await FaultHandler.start(...)`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/**
+ * Terminates a source Worker and waits (briefly) for its thread to end. Deno
+ * cannot stop a Worker that runs JavaScript that never yields (a source
+ * spinning in a loop keeps its CPU until the process exits:
+ * https://github.com/denoland/deno/pull/35657); say so when it happens.
+ */
+async function terminateSource(worker: Worker, report: (e: Error) => void): Promise<void> {
+  worker.terminate();
+  const ended = await keepAlive(worker, () =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), SOURCE_EXIT_MS);
+      onWorkerExit(worker, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    }));
+  if (!ended) {
+    report(
+      new Error(
+        "the page source's Worker did not end when terminated: it runs JavaScript that never yields " +
+          "(this runtime cannot stop such a Worker; it keeps a CPU until the process exits)",
+      ),
+    );
   }
 }

@@ -1,165 +1,99 @@
 /**
- * The fault-handler Worker. It owns no memory that can fault: it polls the
+ * The fault-handler Worker. It owns no memory that can fault and runs none of
+ * the user's code (module sources run in their own Worker): it polls the
  * uffd and an eventfd, reads up to 64 messages per read(), and resolves each
- * fault with one ioctl from buffers allocated once. Numbers only on the hot
- * path: 64-bit fields are read and written as two 32-bit halves.
+ * fault from buffers allocated once. Numbers only on the hot path.
+ *
+ * It follows the address space: REMAP moves a handled range, UNMAP drops it,
+ * REMOVE makes its pages fault again (handled_ranges.ts). It reads memory
+ * that another thread may unmap (a snapshot's pages, a MINOR alias) only
+ * through process_vm_readv/writev, which fail instead of faulting.
  */
+import process from "node:process";
 import * as u from "../../ffi/userfaultfd.ts";
 import * as m from "../../ffi/mman.ts";
 import { runtime } from "../../ffi/platform.ts";
-import { errno, libc, pollPair } from "../libc.ts";
+import { errno, libc, pollPair, sched } from "../libc.ts";
+import { vmaAt } from "../maps.ts";
+import { ProcessMemory } from "../process_memory.ts";
 import { decodeEvent } from "./events.ts";
-import type { HandlerInit, HandlerMessage, RangeSpec } from "./protocol.ts";
+import { EAGAIN, EBADF, EINTR, ENOENT, ESRCH, UffdCalls } from "./calls.ts";
+import { FdControl } from "../fd_control.ts";
+import { HandledRanges, type Piece } from "./handled_ranges.ts";
+import type { HandlerInit, HandlerMessage } from "./protocol.ts";
 import { COMMAND_SWEEP, STATE_FAILED, STATE_RUNNING, STATE_STOPPED, STATUS } from "./protocol.ts";
-import type { PageSourceModule } from "./sources.ts";
+import { FILL_DEAD, FILL_OK, FILL_STOPPING, SourceClient } from "./source_link.ts";
 import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
 
-const EAGAIN = 11, EEXIST = 17, ENOENT = 2, ESRCH = 3, EINTR = 4;
+const EINVAL = 22;
 const MSG = u.SIZEOF_UFFD_MSG;
 const BATCH = 64;
 const TWO32 = 2 ** 32;
-
-const post = (msg: HandlerMessage) => postFromWorker(msg);
-
-// 64-bit FFI parameters (the ioctl request, read's length, poll's nfds) are
-// passed as BigInt constants made once: Deno's fast FFI path takes a 64-bit
-// parameter only as a BigInt (a Number deoptimizes the caller and takes the
-// slow path, ~110 ns more per call); Bun takes either at the same speed.
-const REQ_COPY = BigInt(u.UFFDIO_COPY);
-const REQ_ZEROPAGE = BigInt(u.UFFDIO_ZEROPAGE);
-const REQ_WAKE = BigInt(u.UFFDIO_WAKE);
-const REQ_WRITEPROTECT = BigInt(u.UFFDIO_WRITEPROTECT);
-const REQ_CONTINUE = BigInt(u.UFFDIO_CONTINUE);
-const REQ_POISON = BigInt(u.UFFDIO_POISON);
-const REQ_MOVE = BigInt(u.UFFDIO_MOVE);
-const requestArg = (request: number): bigint =>
-  request === u.UFFDIO_COPY
-    ? REQ_COPY
-    : request === u.UFFDIO_ZEROPAGE
-    ? REQ_ZEROPAGE
-    : request === u.UFFDIO_CONTINUE
-    ? REQ_CONTINUE
-    : request === u.UFFDIO_POISON
-    ? REQ_POISON
-    : request === u.UFFDIO_MOVE
-    ? REQ_MOVE
-    : BigInt(request);
 const BATCH_BYTES = BigInt(MSG * BATCH);
 const NFDS = 2n;
 const EIGHT = 8n;
+/** Errors of faults outside every range are reported this many times (then only counted). */
+const OUTSIDE_REPORTS = 8;
 
-function put64(dv: DataView, off: number, v: number): void {
-  dv.setUint32(off, v >>> 0, true);
-  dv.setUint32(off + 4, Math.floor(v / TWO32), true);
-}
+const post = (msg: HandlerMessage) => postFromWorker(msg);
+
 function get64(dv: DataView, off: number): number {
   return dv.getUint32(off, true) + dv.getUint32(off + 4, true) * TWO32;
 }
-/** The signed result field of a resolving ioctl (bytes done, or -errno). */
-function getS64(dv: DataView, off: number): number {
-  return dv.getInt32(off + 4, true) * TWO32 + dv.getUint32(off, true);
-}
 
-interface Range extends RangeSpec {
-  end: number;
-  sharedAddr: number;
-  module: PageSourceModule | null;
-  view: Uint8Array | null; // the registered memory, for snapshots
-  snapshotBytes: Uint8Array | null;
-  resolved: Uint8Array; // one byte per page: 1 once resolved (bounds readahead)
-  copied: Uint8Array; // snapshot ranges: 1 once the page's original bytes are in the snapshot
-}
+/** Thrown when the uffd was closed under us (by the owner): the Worker just stops. */
+class Closed extends Error {}
 
 async function main(init: HandlerInit): Promise<void> {
-  const { uffd, wakeFd } = init;
+  const { wakeFd } = init;
+  const control = new FdControl(init.share);
+  const calls = new UffdCalls(control);
   const status = new Int32Array(init.status);
-  const ranges: Range[] = [];
+  const ranges = new HandledRanges(init.ranges);
+  const source = init.source ? new SourceClient(init.source) : null;
+  const sourceAddr = source ? runtime.addressOf(source.data) : 0;
+  const memory = new ProcessMemory();
   // This Worker is the only writer of the counters: a plain read and an
   // atomic store publish each change (cheaper than a locked add, and ordered
   // before the ioctl that wakes a toucher).
   const bump = (i: number, n: number): void => {
     Atomics.store(status, i, (status[i] + n) | 0);
   };
+
+  // Per range: where a shared source's bytes are, a snapshot's bytes.
+  const sharedAddr = new Map<object, number>();
+  const sharedBytes = new Map<object, Uint8Array>();
+  const snapshotBytes = new Map<object, Uint8Array>();
   for (const r of init.ranges) {
-    const range: Range = {
-      ...r,
-      end: r.start + r.length,
-      sharedAddr: 0,
-      module: null,
-      view: null,
-      snapshotBytes: r.snapshot ? new Uint8Array(r.snapshot) : null,
-      resolved: new Uint8Array(r.length / r.pageSize),
-      copied: new Uint8Array(r.snapshot ? r.length / r.pageSize : 0),
-    };
     if (r.source.kind === "shared") {
-      range.sharedAddr = runtime.addressOf(new Uint8Array(r.source.buffer)) +
-        (r.source.offset ?? 0);
-    } else if (r.source.kind === "module") {
-      range.module = (await import(r.source.url)) as PageSourceModule;
-      if (typeof range.module.fill !== "function") {
-        throw new Error(`${r.source.url} does not export fill()`);
-      }
-      await range.module.init?.(r.source.options);
+      const bytes = new Uint8Array(r.source.buffer);
+      sharedBytes.set(r, bytes);
+      sharedAddr.set(r, runtime.addressOf(bytes));
     }
-    if (r.snapshot) range.view = new Uint8Array(runtime.view(r.start, r.length));
-    ranges.push(range);
+    if (r.snapshot) snapshotBytes.set(r, new Uint8Array(r.snapshot));
   }
 
-  // Staging memory (mapped by the main side) for sources that produce bytes.
   const stagingAddr = init.staging;
   const staging = new Uint8Array(runtime.view(stagingAddr, init.stagingLength));
-
-  const read = libc.read;
   const msgs = new Uint8Array(MSG * BATCH);
   const mdv = new DataView(msgs.buffer);
-  const arg = new Uint8Array(64);
-  const adv = new DataView(arg.buffer);
-  // The ioctl argument as 32-bit words (x86_64 and arm64 are little-endian):
-  // element stores are the cheapest way to pack it, and nothing is allocated.
-  const a32 = new Uint32Array(arg.buffer);
-  const pollfds = pollPair(uffd, wakeFd);
+  const pollfds = pollPair(control.fd, wakeFd);
   const pdv = new DataView(pollfds.buffer);
   const eventBuf = new Uint8Array(8);
 
-  // One resolving ioctl over [dst, dst+len); returns bytes done (>0), or -errno.
-  // Every field is written, and the result field zeroed (the kernel leaves it
-  // untouched when it rejects the arguments), so no fill() is needed.
-  function resolve(request: number, dst: number, len: number, src: number, mode: number): number {
-    a32[0] = dst >>> 0;
-    a32[1] = (dst / TWO32) >>> 0;
-    if (request === u.UFFDIO_COPY || request === u.UFFDIO_MOVE) {
-      a32[2] = src >>> 0;
-      a32[3] = (src / TWO32) >>> 0;
-      a32[4] = len >>> 0;
-      a32[5] = (len / TWO32) >>> 0;
-      a32[6] = mode;
-      a32[7] = 0;
-      a32[8] = 0;
-      a32[9] = 0;
-      if (libc.ioctl(uffd, requestArg(request), arg) === 0) return len;
-      const n = getS64(adv, 32);
-      return n > 0 ? n : -errno();
-    }
-    a32[2] = len >>> 0;
-    a32[3] = (len / TWO32) >>> 0;
-    a32[4] = mode;
-    a32[5] = 0;
-    a32[6] = 0;
-    a32[7] = 0;
-    if (libc.ioctl(uffd, requestArg(request), arg) === 0) return len;
-    const n = getS64(adv, 24);
-    return n > 0 ? n : -errno();
-  }
+  let stalls = 0;
+  // EAGAIN: a non-cooperative event (another thread's munmap, madvise,
+  // mremap, fork) is pending, and only this thread reads events: take them
+  // now (faults among them are deferred), let that thread finish, retry.
+  const onEagain = (): boolean => {
+    if (++stalls > 100_000) return false;
+    drainPending();
+    sched();
+    return true;
+  };
 
-  function wake(dst: number, len: number): void {
-    put64(adv, 0, dst);
-    put64(adv, 8, len);
-    libc.ioctl(uffd, REQ_WAKE, arg);
-  }
-
-  // Resolve [page, page+len) with a request, resuming partial progress and
-  // skipping pages that are already there. Returns false if the range vanished.
-  function resolveAll(
+  /** Resolves with the progress rules of calls.ts; false if the range vanished or the fd closed. */
+  function resolve(
     request: number,
     page: number,
     len: number,
@@ -167,275 +101,291 @@ async function main(init: HandlerInit): Promise<void> {
     mode: number,
     pageSize: number,
   ): boolean {
-    let done = 0;
-    let stalls = 0;
-    while (done < len) {
-      const r = resolve(request, page + done, len - done, src ? src + done : 0, mode);
-      if (r > 0) {
-        done += r;
-      } else if (r === -EEXIST) {
-        wake(page + done, pageSize);
-        done += pageSize;
-      } else if (r === -EAGAIN && stalls++ < 100_000) {
-        // A non-cooperative event (another thread's munmap, madvise, mremap,
-        // fork) is pending, and only this thread reads events: take them now
-        // (faults among them are deferred), let that thread finish, retry.
-        drainPending();
-        libc.sched_yield();
-      } else if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) {
-        return false; // unmapped or unregistered meanwhile: nothing waits on it any more
-      } else {
-        throw new Error(`resolving ioctl 0x${request.toString(16)} failed: errno ${-r}`);
-      }
+    stalls = 0;
+    const r = calls.resolve(request, page, len, src, mode, pageSize, onEagain);
+    if (r >= 0) return true;
+    if (r === -EBADF) throw new Closed();
+    if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) return false;
+    throw new Error(`resolving ioctl 0x${request.toString(16)} at 0x${page.toString(16)}+${len} failed: errno ${-r}`);
+  }
+
+  /** Unprotects [page, page+len) and wakes its writers. */
+  function unprotect(page: number, len: number): void {
+    stalls = 0;
+    const r = calls.writeProtect(page, len, 0, onEagain);
+    if (r === -EBADF) throw new Closed();
+    if (r < 0 && r !== -ENOENT && r !== -ESRCH && r !== -EAGAIN) {
+      throw new Error(`UFFDIO_WRITEPROTECT at 0x${page.toString(16)} failed: errno ${-r}`);
+    }
+  }
+
+  // Zero pages: UFFDIO_ZEROPAGE where it can (4 KiB, not write-protected);
+  // else COPY from the read-only reservation of zeros (hugetlb has no zero
+  // page, and ZEROPAGE has no WP mode).
+  function zeroFill(page: number, len: number, pageSize: number, wp: boolean): boolean {
+    if (pageSize === init.pageSize && !wp) {
+      return resolve(u.UFFDIO_ZEROPAGE, page, len, 0, 0, pageSize);
+    }
+    const mode = wp ? u.UFFDIO_COPY_MODE_WP : 0;
+    for (let done = 0; done < len; done += init.zerosLength) {
+      const n = Math.min(init.zerosLength, len - done);
+      if (!resolve(u.UFFDIO_COPY, page + done, n, init.zeros, mode, pageSize)) return false;
     }
     return true;
   }
 
-  // A file source's pages into dest[0, len): synchronous, allocates nothing.
-  function fillFromFile(range: Range, offset: number, dest: Uint8Array, len: number): void {
-    const s = range.source as { path: string; offset?: number };
-    const n = libc.pread(range.fileFd, dest, len, (s.offset ?? 0) + offset);
+  // A file source's pages into staging[0, len): synchronous, allocates nothing.
+  function fillFromFile(p: Piece, offset: number, len: number): void {
+    const s = p.spec.source as { path: string; offset: number; fd: number };
+    const n = libc.pread(s.fd, staging, len, s.offset + offset);
     if (n < 0) throw new Error(`pread(${s.path}) failed: errno ${errno()}`);
-    if (n < len) dest.fill(0, n, len); // past the end of the file
+    if (n < len) staging.fill(0, n, len); // past the end of the file
   }
 
-  // Zero pages: UFFDIO_ZEROPAGE, except on hugetlb (no zero huge page): COPY from zeroed staging.
-  function zeroFill(page: number, len: number, pageSize = init.pageSize): boolean {
-    if (pageSize === init.pageSize) return resolveAll(u.UFFDIO_ZEROPAGE, page, len, 0, 0, pageSize);
-    staging.fill(0, 0, len);
-    return resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
+  /** A module source's bytes into the link's data buffer; throws with its reason. */
+  let sourceDeadReported = false;
+  function fillFromModule(p: Piece, offset: number, len: number): void {
+    const s = p.spec.source as { index: number };
+    const r = source!.fill(s.index, offset, len);
+    if (r === FILL_OK) return;
+    if (r === FILL_STOPPING) throw new Closed();
+    if (r === FILL_DEAD && !sourceDeadReported) {
+      sourceDeadReported = true;
+      post({ type: "source-dead", message: source!.message });
+    }
+    throw new Error(source!.message);
   }
 
-  // MISSING: synchronous for the built-in sources (an await, even of a
-  // non-promise, costs a microtask turn per fault); a Promise only for a
-  // module source, whose fill() may be async.
-  function onMissing(range: Range, page: number): Promise<void> | undefined {
-    const pageSize = range.pageSize;
-    const first = (page - range.start) / pageSize;
-    // Readahead stops at the range end and at the first page already resolved.
+  // MISSING: the page (and up to readahead-1 more) from the range's source.
+  function onMissing(p: Piece, page: number): void {
+    const spec = p.spec;
+    const pageSize = spec.pageSize;
+    const first = (page - p.start) / pageSize;
+    // Readahead stops at the piece end and at the first page already resolved.
     let count = 1;
-    const limit = Math.min(range.readahead, range.resolved.length - first);
-    while (count < limit && range.resolved[first + count] === 0) count++;
+    const limit = Math.min(spec.readahead, p.resolved.length - first);
+    while (count < limit && p.resolved[first + count] === 0) count++;
     const len = count * pageSize;
-    const offset = page - range.start;
-    const s = range.source;
+    const offset = p.rangeOffset + (page - p.start);
+    const s = spec.source;
+    const mode = spec.writeProtect ? u.UFFDIO_COPY_MODE_WP : 0;
     let ok: boolean;
     // Counted before the ioctl wakes the toucher, so its next read of stats is exact.
     bump(STATUS.pages, count);
-    if (s.kind === "module") return onMissingModule(range, page, first, count, offset);
     try {
       if (s.kind === "zero") {
-        ok = zeroFill(page, len, pageSize);
+        ok = zeroFill(page, len, pageSize, spec.writeProtect);
       } else if (s.kind === "shared") {
-        const avail = s.buffer.byteLength - (s.offset ?? 0) - offset;
+        const avail = s.buffer.byteLength - s.offset - offset;
         if (avail >= len) {
-          ok = resolveAll(u.UFFDIO_COPY, page, len, range.sharedAddr + offset, 0, pageSize);
+          ok = resolve(u.UFFDIO_COPY, page, len, sharedAddr.get(spec)! + s.offset + offset, mode, pageSize);
         } else {
-          const dest = staging.subarray(0, len);
-          dest.fill(0);
-          if (avail > 0) dest.set(new Uint8Array(s.buffer, (s.offset ?? 0) + offset, avail));
-          ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
+          staging.fill(0, 0, len);
+          if (avail > 0) staging.set(sharedBytes.get(spec)!.subarray(s.offset + offset), 0);
+          ok = resolve(u.UFFDIO_COPY, page, len, stagingAddr, mode, pageSize);
         }
+      } else if (s.kind === "file") {
+        fillFromFile(p, offset, len);
+        ok = resolve(u.UFFDIO_COPY, page, len, stagingAddr, mode, pageSize);
       } else {
-        fillFromFile(range, offset, staging, len);
-        ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, pageSize);
+        fillFromModule(p, offset, len);
+        ok = resolve(u.UFFDIO_COPY, page, len, sourceAddr, mode, pageSize);
       }
     } catch (e) {
-      sourceFailed(range, page, first, count, offset, e);
+      if (e instanceof Closed) throw e;
+      bump(STATUS.pages, -count);
+      sourceFailed(p, page, first, offset, e);
       return;
     }
-    missingDone(range, first, count, ok);
-  }
-
-  async function onMissingModule(
-    range: Range,
-    page: number,
-    first: number,
-    count: number,
-    offset: number,
-  ): Promise<void> {
-    const len = count * range.pageSize;
-    let ok: boolean;
-    try {
-      await range.module!.fill(offset, staging.subarray(0, len));
-      ok = resolveAll(u.UFFDIO_COPY, page, len, stagingAddr, 0, range.pageSize);
-    } catch (e) {
-      sourceFailed(range, page, first, count, offset, e);
-      return;
-    }
-    missingDone(range, first, count, ok);
-  }
-
-  function missingDone(range: Range, first: number, count: number, ok: boolean): void {
     if (ok) {
-      if (count === 1) range.resolved[first] = 1;
-      else range.resolved.fill(1, first, first + count);
+      if (count === 1) p.resolved[first] = 1;
+      else p.resolved.fill(1, first, first + count);
     } else bump(STATUS.pages, -count);
   }
 
-  // A source threw: report it, and resolve the faulting page as the policy says.
-  function sourceFailed(
-    range: Range,
-    page: number,
-    first: number,
-    count: number,
-    offset: number,
-    e: unknown,
-  ): void {
-    const pageSize = range.pageSize;
+  // A source failed: report it, and resolve the faulting page as the policy says.
+  function sourceFailed(p: Piece, page: number, first: number, offset: number, e: unknown): void {
+    const pageSize = p.spec.pageSize;
     bump(STATUS.errors, 1);
     post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
-    bump(STATUS.pages, -count);
     if (init.onSourceError === "poison") {
-      resolveAll(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
-    } else zeroFill(page, pageSize);
-    range.resolved[first] = 1;
+      resolve(u.UFFDIO_POISON, page, pageSize, 0, 0, pageSize);
+    } else zeroFill(page, pageSize, pageSize, p.spec.writeProtect);
+    p.resolved[first] = 1;
   }
 
-  // The snapshot is written by this thread only: a page is copied once, before any write lands.
-  function copyOut(range: Range, off: number): void {
-    const i = off / range.pageSize;
-    if (range.copied[i]) return;
-    range.snapshotBytes!.set(range.view!.subarray(off, off + range.pageSize), off);
-    range.copied[i] = 1;
-  }
-
-  function unprotect(page: number, len: number): void {
-    put64(adv, 0, page);
-    put64(adv, 8, len);
-    put64(adv, 16, 0); // mode 0: unprotect and wake
-    for (let tries = 0; libc.ioctl(uffd, REQ_WRITEPROTECT, arg) !== 0; tries++) {
-      const e = errno();
-      if (e === ENOENT || e === ESRCH || (e === EAGAIN && tries > 100)) return;
-      if (e !== EAGAIN) throw new Error(`UFFDIO_WRITEPROTECT failed: errno ${e}`);
-    }
+  // The snapshot is written by this thread only: a page is copied once,
+  // before any write lands, through process_vm_readv (the memory may be
+  // unmapped by another thread at any moment).
+  function copyOut(p: Piece, i: number): void {
+    if (p.copied[i]) return;
+    const ps = p.spec.pageSize;
+    const dest = snapshotBytes.get(p.spec)!;
+    const off = p.rangeOffset + i * ps;
+    if (memory.read(p.start + i * ps, dest, off, ps)) p.copied[i] = 1;
   }
 
   function sweep(): void {
-    for (const r of ranges) {
-      if (!r.snapshotBytes) continue;
-      for (let off = 0; off < r.length; off += r.pageSize) copyOut(r, off);
-      unprotect(r.start, r.length);
+    for (const p of ranges.pieces) {
+      if (!p.spec.snapshot) continue;
+      for (let i = 0; i < p.copied.length; i++) copyOut(p, i);
+      unprotect(p.start, p.end - p.start);
     }
   }
 
-  function onWriteProtect(range: Range, page: number): void {
-    if (range.snapshotBytes) copyOut(range, page - range.start);
-    put64(adv, 0, page);
-    put64(adv, 8, range.pageSize);
-    put64(adv, 16, 0); // mode 0: unprotect and wake
+  function onWriteProtect(p: Piece, page: number): void {
+    if (p.spec.snapshot) copyOut(p, (page - p.start) / p.spec.pageSize);
     bump(STATUS.wpFaults, 1);
-    for (let tries = 0; libc.ioctl(uffd, REQ_WRITEPROTECT, arg) !== 0; tries++) {
-      const e = errno();
-      if (e === ENOENT || e === ESRCH || (e === EAGAIN && tries > 100)) return;
-      if (e !== EAGAIN) throw new Error(`UFFDIO_WRITEPROTECT failed: errno ${e}`);
-    }
+    unprotect(page, p.spec.pageSize);
   }
 
-  // MINOR: synchronous unless a module source fills the page.
-  function onMinor(range: Range, page: number): Promise<void> | undefined {
-    if (range.alias !== undefined && range.source.kind === "module") {
-      return onMinorModule(range, page);
-    }
-    const pageSize = range.pageSize;
-    const offset = page - range.start;
-    if (range.alias !== undefined && range.source.kind !== "zero") {
-      const alias = new Uint8Array(runtime.view(range.alias + offset, pageSize));
+  // MINOR: write the page's bytes through the alias (if the source has any), then CONTINUE.
+  function onMinor(p: Piece, page: number): void {
+    const spec = p.spec;
+    const pageSize = spec.pageSize;
+    const offset = p.rangeOffset + (page - p.start);
+    const s = spec.source;
+    if (spec.alias !== undefined && s.kind !== "zero") {
       try {
-        if (range.source.kind === "shared") {
-          alias.set(
-            new Uint8Array(range.source.buffer, (range.source.offset ?? 0) + offset, pageSize),
-          );
-        } else fillFromFile(range, offset, alias, pageSize);
+        let ok: boolean;
+        if (s.kind === "shared") {
+          const bytes = sharedBytes.get(spec)!;
+          const avail = Math.max(0, Math.min(pageSize, bytes.length - s.offset - offset));
+          staging.fill(0, 0, pageSize);
+          if (avail > 0) staging.set(bytes.subarray(s.offset + offset, s.offset + offset + avail), 0);
+          ok = memory.write(spec.alias + offset, staging, 0, pageSize);
+        } else if (s.kind === "file") {
+          fillFromFile(p, offset, pageSize);
+          ok = memory.write(spec.alias + offset, staging, 0, pageSize);
+        } else {
+          fillFromModule(p, offset, pageSize);
+          ok = memory.write(spec.alias + offset, source!.data, 0, pageSize);
+        }
+        if (!ok) throw new Error(`the alias at 0x${spec.alias.toString(16)} is no longer mapped`);
       } catch (e) {
+        if (e instanceof Closed) throw e;
         bump(STATUS.errors, 1);
         post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
       }
     }
     bump(STATUS.minorFaults, 1);
-    resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
+    resolve(
+      u.UFFDIO_CONTINUE,
+      page,
+      pageSize,
+      0,
+      spec.writeProtect ? u.UFFDIO_CONTINUE_MODE_WP : 0,
+      pageSize,
+    );
   }
 
-  async function onMinorModule(range: Range, page: number): Promise<void> {
-    const pageSize = range.pageSize;
-    const offset = page - range.start;
-    if (range.alias !== undefined) {
-      const alias = new Uint8Array(runtime.view(range.alias + offset, pageSize));
-      try {
-        await range.module!.fill(offset, alias);
-      } catch (e) {
-        bump(STATUS.errors, 1);
-        post({ type: "source-error", offset, message: e instanceof Error ? e.message : String(e) });
-      }
+  /**
+   * A fault where no handled range is (registered on this fd by someone
+   * else, or memory that moved without us): resolved so that nobody stays
+   * blocked, at the memory's real page size, and reported.
+   */
+  function onOutside(addr: number, flags: number): void {
+    bump(STATUS.outside, 1);
+    if (Atomics.load(status, STATUS.outside) <= OUTSIDE_REPORTS) {
+      post({
+        type: "error",
+        message: `a fault at 0x${addr.toString(16)} is outside every handled range: served as ${
+          flags & u.UFFD_PAGEFAULT_FLAG_WP ? "unprotected" : "a zero page"
+        }${Atomics.load(status, STATUS.outside) === OUTSIDE_REPORTS ? " (further ones are only counted in stats.outside)" : ""}`,
+      });
     }
-    bump(STATUS.minorFaults, 1);
-    resolveAll(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
-  }
-
-  function findRange(addr: number): Range | null {
-    for (let i = 0; i < ranges.length; i++) {
-      const r = ranges[i];
-      if (addr >= r.start && addr < r.end) return r;
-    }
-    return null;
+    let pageSize = init.pageSize;
+    const align = (ps: number) => addr - (addr % ps);
+    const base = (flags & (u.UFFD_PAGEFAULT_FLAG_WP | u.UFFD_PAGEFAULT_FLAG_MINOR)) === 0
+      ? calls.resolveOnce(u.UFFDIO_ZEROPAGE, align(pageSize), pageSize, 0, 0)
+      : -EINVAL;
+    if (base > 0 || base === -ENOENT || base === -ESRCH) return;
+    if (base === -EBADF) throw new Closed();
+    pageSize = vmaAt(addr)?.pageSize ?? init.pageSize;
+    const page = align(pageSize);
+    if (flags & u.UFFD_PAGEFAULT_FLAG_WP) unprotect(page, pageSize);
+    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) resolve(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
+    else zeroFill(page, pageSize, pageSize, false);
   }
 
   // Faults read while draining events for an EAGAIN retry: served next, in order.
-  const deferred: Uint8Array[] = [];
+  const deferred: { address: number; flags: number }[] = [...init.deferred];
   const drainBuf = new Uint8Array(MSG * BATCH);
   const drainView = new DataView(drainBuf.buffer);
   function drainPending(): void {
     for (;;) {
-      const n = read(uffd, drainBuf, BATCH_BYTES);
+      const n = calls.read(drainBuf, BATCH_BYTES);
       if (n <= 0) return;
       for (let off = 0; off < n; off += MSG) {
-        if (drainBuf[off] === u.UFFD_EVENT_PAGEFAULT) deferred.push(drainBuf.slice(off, off + MSG));
-        else onEvent(drainView, off);
+        if (drainBuf[off] === u.UFFD_EVENT_PAGEFAULT) {
+          deferred.push({
+            address: get64(drainView, off + u.UFFD_MSG_OFF.pagefault_address),
+            flags: drainView.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true),
+          });
+        } else onEvent(drainView, off);
       }
+    }
+  }
+
+  /** Calls fn(piece, pageIndex) for each snapshot page overlapping [start, end). */
+  function forSnapshotPages(start: number, end: number, fn: (p: Piece, i: number) => void): void {
+    for (const p of ranges.pieces) {
+      if (!p.spec.snapshot) continue;
+      const a = Math.max(start, p.start), b = Math.min(end, p.end);
+      const ps = p.spec.pageSize;
+      for (let i = Math.floor((a - p.start) / ps); a < b && p.start + i * ps < b; i++) fn(p, i);
     }
   }
 
   function onEvent(view: DataView, off: number): void {
     const ev = decodeEvent(view, off);
     bump(STATUS.events, 1);
-    if (ev.kind === "unmap" || ev.kind === "remove") {
-      // Pages of the range are gone: they may fault again and must be served again.
+    if (ev.kind === "remove") {
+      // REMOVE arrives before the pages are dropped: a snapshot takes them now.
       const s = Number(ev.start), e = Number(ev.end);
-      for (const r of ranges) {
-        const a = Math.max(s, r.start), b = Math.min(e, r.end);
-        if (a < b) {
-          r.resolved.fill(
-            0,
-            Math.floor((a - r.start) / r.pageSize),
-            Math.ceil((b - r.start) / r.pageSize),
-          );
-        }
+      forSnapshotPages(s, e, (p, i) => copyOut(p, i));
+      ranges.remove(s, e);
+    } else if (ev.kind === "unmap") {
+      // UNMAP arrives after the pages are gone: what a snapshot had not copied is lost.
+      const s = Number(ev.start), e = Number(ev.end);
+      let lost = 0;
+      forSnapshotPages(s, e, (p, i) => {
+        if (!p.copied[i]) lost++;
+      });
+      if (lost > 0) {
+        bump(STATUS.errors, 1);
+        post({
+          type: "error",
+          message: `snapshot: ${lost} page(s) at 0x${s.toString(16)}..0x${
+            e.toString(16)
+          } were unmapped before they were copied; the snapshot has zeros there`,
+        });
       }
+      ranges.unmap(s, e);
+    }
+    else if (ev.kind === "remap") ranges.remap(Number(ev.from), Number(ev.to), Number(ev.length));
+    else if (ev.kind === "fork" && init.closeForkFds) {
+      libc.close(ev.ufd); // the new fd is this thread's until handed on; nobody asked for it
     }
     post({ type: "event", event: ev });
   }
 
-  // One message. Returns a Promise only when a module source is involved:
-  // the caller awaits it then, and only then.
-  function handle(bytes: Uint8Array, view: DataView, off: number): Promise<void> | undefined {
-    if (bytes[off] !== u.UFFD_EVENT_PAGEFAULT) {
-      onEvent(view, off);
-      return;
-    }
-    const flags = view.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true);
-    const addr = get64(view, off + u.UFFD_MSG_OFF.pagefault_address);
+  function onFault(addr: number, flags: number): void {
     bump(STATUS.faults, 1);
-    const range = findRange(addr);
-    if (range === null) {
-      // Registered by someone else on this fd: zero it rather than leave the thread blocked.
-      const page = addr - (addr % init.pageSize);
-      resolveAll(u.UFFDIO_ZEROPAGE, page, init.pageSize, 0, 0, init.pageSize);
-      return;
-    }
-    const page = addr - ((addr - range.start) % range.pageSize);
-    if (flags & u.UFFD_PAGEFAULT_FLAG_WP) onWriteProtect(range, page);
-    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) return onMinor(range, page);
-    else return onMissing(range, page);
+    const p = ranges.find(addr);
+    if (p === null) return onOutside(addr, flags);
+    const page = addr - ((addr - p.start) % p.spec.pageSize);
+    if (flags & u.UFFD_PAGEFAULT_FLAG_WP) onWriteProtect(p, page);
+    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) onMinor(p, page);
+    else onMissing(p, page);
+  }
+
+  function handle(view: DataView, off: number): void {
+    if (view.getUint8(off) !== u.UFFD_EVENT_PAGEFAULT) return onEvent(view, off);
+    onFault(
+      get64(view, off + u.UFFD_MSG_OFF.pagefault_address),
+      view.getUint32(off + u.UFFD_MSG_OFF.pagefault_flags, true),
+    );
   }
 
   Atomics.store(status, STATUS.state, STATE_RUNNING);
@@ -444,66 +394,72 @@ async function main(init: HandlerInit): Promise<void> {
   const spinMs = init.spinMicros / 1000;
   for (;;) {
     while (deferred.length > 0) {
-      const msg = deferred.shift()!;
-      const p = handle(msg, new DataView(msg.buffer), 0);
-      if (p !== undefined) await p;
+      const f = deferred.shift()!;
+      onFault(f.address, f.flags);
     }
-    const n = read(uffd, msgs, BATCH_BYTES);
+    if (Atomics.load(status, STATUS.stop) !== 0) return;
+    const n = calls.read(msgs, BATCH_BYTES);
     if (n > 0) {
-      for (let off = 0; off < n; off += MSG) {
-        const p = handle(msgs, mdv, off);
-        if (p !== undefined) await p;
-      }
+      for (let off = 0; off < n; off += MSG) handle(mdv, off);
       continue;
     }
-    const e = errno();
-    if (e !== EAGAIN && e !== EINTR) throw new Error(`read(userfaultfd) failed: errno ${e}`);
+    if (n === -EBADF) return; // closed by its owner
+    if (n !== -EAGAIN && n !== -EINTR) throw new Error(`read(userfaultfd) failed: errno ${-n}`);
     if (spinMs > 0) {
       // Spin briefly: a fault that arrives now costs no wakeup of this thread.
       const until = performance.now() + spinMs;
       let got = 0;
       for (let i = 0;; i++) {
-        got = read(uffd, msgs, BATCH_BYTES);
+        got = calls.read(msgs, BATCH_BYTES);
         if (got > 0 || ((i & 15) === 15 && performance.now() > until)) break;
-        libc.sched_yield();
+        sched();
       }
       if (got > 0) {
         bump(STATUS.spinHits, 1);
-        for (let off = 0; off < got; off += MSG) {
-          const p = handle(msgs, mdv, off);
-          if (p !== undefined) await p;
-        }
+        for (let off = 0; off < got; off += MSG) handle(mdv, off);
         continue;
       }
     }
+    if (!control.enter()) return;
     const r = libc.poll(pollfds, NFDS, -1);
-    if (r < 0 && errno() !== EINTR) throw new Error(`poll failed: errno ${errno()}`);
+    const e = r < 0 ? errno() : 0;
+    control.leave();
+    if (r < 0 && e !== EINTR) throw new Error(`poll failed: errno ${e}`);
     if (pdv.getInt16(14, true) !== 0) {
       // The eventfd: a command, or stop.
+      libc.read(wakeFd, eventBuf, EIGHT);
       if (Atomics.load(status, STATUS.command) === COMMAND_SWEEP) {
-        read(wakeFd, eventBuf, EIGHT);
         sweep();
         Atomics.store(status, STATUS.command, 0);
         Atomics.notify(status, STATUS.command);
-        continue;
       }
-      break;
+      continue;
     }
-    if (pdv.getInt16(6, true) & (m.POLLERR | m.POLLNVAL)) throw new Error("userfaultfd poll error");
+    if (pdv.getInt16(6, true) & m.POLLNVAL) return; // the number is no longer ours: stop
+    if (pdv.getInt16(6, true) & m.POLLERR) throw new Error("userfaultfd poll error");
   }
 }
 
 onWorkerMessage<HandlerInit>(async (init) => {
   const status = new Int32Array(init.status);
+  const stray = (e: unknown) =>
+    post({ type: "error", message: `fault handler: ${e instanceof Error ? e.message : String(e)}` });
+  process.on("uncaughtException", stray);
+  process.on("unhandledRejection", stray);
   try {
     await main(init);
     Atomics.store(status, STATUS.state, STATE_STOPPED);
   } catch (err) {
-    // Nobody may stay blocked on a fault this Worker can no longer serve:
-    // closing the uffd wakes every faulter, and the memory faults normally.
-    Atomics.store(status, STATUS.state, STATE_FAILED);
-    libc.close(init.uffd);
-    post({ type: "fatal", message: err instanceof Error ? err.message : String(err) });
+    if (err instanceof Closed) {
+      Atomics.store(status, STATUS.state, STATE_STOPPED);
+    } else {
+      // Nobody may stay blocked on a fault this Worker can no longer serve:
+      // closing the uffd wakes every faulter, and the memory faults normally.
+      // Through the fd's control: closed once, by whoever comes first.
+      Atomics.store(status, STATUS.state, STATE_FAILED);
+      new FdControl(init.share).close();
+      post({ type: "fatal", message: err instanceof Error ? err.message : String(err) });
+    }
   }
   post({ type: "stopped" });
 });

@@ -8,6 +8,10 @@ import { UserfaultFd } from "./uffd.ts";
 import { FaultHandler, type FaultHandlerStats, type HandlerResources } from "./handler.ts";
 import type { PageSource } from "./sources.ts";
 import type { SourceErrorPolicy } from "./protocol.ts";
+import { UmmuError } from "../errors.ts";
+import * as v from "../validate.ts";
+
+const EBUSY = 16;
 
 /** Options of {@link LazyMapping.create}. */
 export interface LazyMappingOptions {
@@ -27,6 +31,8 @@ export interface LazyMappingOptions {
    * writes into the memory (e.g. read(2)) fails with EFAULT instead.
    */
   userModeOnly?: boolean;
+  /** Deadline of one fill of a module source (ms; see FaultHandlerOptions.sourceTimeoutMs). */
+  sourceTimeoutMs?: number;
 }
 
 /** Memory whose pages are produced by a source the first time any thread touches them. */
@@ -34,6 +40,7 @@ export class LazyMapping {
   /** The memory. */
   readonly mapping: Mapping;
   readonly #handler: FaultHandler;
+  #stopped = false;
 
   private constructor(mapping: Mapping, handler: FaultHandler) {
     this.mapping = mapping;
@@ -51,28 +58,31 @@ export class LazyMapping {
    * ```
    */
   static async create(length: number, options: LazyMappingOptions): Promise<LazyMapping> {
-    const mapping = Mapping.create(length, { kind: options.kind ?? "anonymous" });
+    const o = v.options<LazyMappingOptions>("LazyMapping options", options);
+    if (o.source === undefined) v.invalid("options.source", undefined, "a page source (see sources)");
+    const mapping = Mapping.create(length, { kind: o.kind });
     let uffd: UserfaultFd | null = null;
     try {
       uffd = UserfaultFd.open({
-        features: options.kind === "memfd"
+        features: mapping.kind === "memfd"
           ? ["MISSING_SHMEM"]
-          : options.kind === "hugetlb"
+          : mapping.kind === "hugetlb"
           ? ["MISSING_HUGETLBFS"]
           : [],
-        userModeOnly: options.userModeOnly,
+        userModeOnly: o.userModeOnly,
       });
       uffd.register(mapping.address, mapping.length, ["missing"]);
       const handler = await FaultHandler.start(uffd, {
         ranges: [{
           address: mapping.address,
           length: mapping.length,
-          source: options.source,
-          readahead: options.readahead,
+          source: o.source,
+          readahead: o.readahead,
           pageSize: mapping.pageSize,
         }],
-        spinMicros: options.spinMicros,
-        onSourceError: options.onSourceError,
+        spinMicros: o.spinMicros,
+        onSourceError: o.onSourceError,
+        sourceTimeoutMs: o.sourceTimeoutMs,
       });
       return new LazyMapping(mapping, handler);
     } catch (e) {
@@ -112,15 +122,31 @@ export class LazyMapping {
    * be touching the memory: join them, then close().
    */
   async stop(): Promise<void> {
+    this.#stopped = true;
     await this.#handler.close();
   }
 
   /**
-   * stop(), then unmap (views are detached). Unmapping memory that another
-   * thread is still reading is a use-after-free like any other: join your
-   * threads first.
+   * stop(), then unmap (views are detached). A thread blocked on a fault of
+   * this memory is a thread still using it, and unmapping would pull the
+   * memory from under it: close() then refuses (UmmuError EBUSY) and changes
+   * nothing. The explicit order for memory other threads touch: stop()
+   * (their faults are answered with ordinary pages), join the threads, then
+   * close().
    */
   async close(): Promise<void> {
+    if (this.mapping.closed) return;
+    if (!this.#stopped) {
+      const n = this.#handler.faultsInFlight();
+      if (n > 0) {
+        throw new UmmuError(
+          "LazyMapping.close",
+          EBUSY,
+          "stop() first (blocked threads wake and get ordinary pages), join the threads that touch this memory, then close()",
+          `${n} fault${n === 1 ? " is" : "s are"} in flight: a thread is still using this memory`,
+        );
+      }
+    }
     await this.stop();
     this.mapping.close();
   }
@@ -157,7 +183,14 @@ export class LiveSnapshot {
    * ```
    */
   static async start(address: bigint | number, length: number): Promise<LiveSnapshot> {
-    const uffd = UserfaultFd.open({ features: ["PAGEFAULT_FLAG_WP", "WP_UNPOPULATED"] });
+    v.address("address", address, 1);
+    v.byteLength("length", length);
+    // The unmap, remove and remap events keep the handler's view of the range
+    // true while the program changes its mappings (a page about to be dropped
+    // is copied out first; an unmapped range is no longer read).
+    const uffd = UserfaultFd.open({
+      features: ["PAGEFAULT_FLAG_WP", "WP_UNPOPULATED", "EVENT_UNMAP", "EVENT_REMOVE", "EVENT_REMAP"],
+    });
     try {
       uffd.register(address, length, ["wp"]);
       const buffer = new SharedArrayBuffer(length);

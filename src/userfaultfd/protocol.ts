@@ -2,11 +2,12 @@
  * The contract between FaultHandler (main side) and its Worker: the init
  * message and the layout of the shared status words.
  */
-import type { PageSource } from "./sources.ts";
+import type { FdShare } from "../fd_control.ts";
+import type { SourceLinkInit } from "./source_link.ts";
 
 /** Index of each Int32 word in the status SharedArrayBuffer. */
 export const STATUS = {
-  /** 0 starting, 1 running, 2 stopped (main closes the uffd), 3 failed (the Worker closed the uffd). */
+  /** 0 starting, 1 running, 2 stopped, 3 failed (the Worker closed the uffd). */
   state: 0,
   faults: 1,
   pages: 2,
@@ -17,7 +18,11 @@ export const STATUS = {
   spinHits: 7,
   /** A command for the Worker, raised with the eventfd: 0 none, COMMAND_SWEEP. Reset to 0 when done. */
   command: 8,
-  words: 9,
+  /** Faults at addresses outside every handled range (served a zero page). */
+  outside: 9,
+  /** Set by the main side to ask the Worker to stop (with the eventfd). */
+  stop: 10,
+  words: 11,
 } as const;
 /** Snapshot ranges: copy every page not yet copied, then unprotect the range. */
 export const COMMAND_SWEEP = 1;
@@ -29,23 +34,37 @@ export const STATE_FAILED = 3;
 /** What to do with the faulting page when its source throws. */
 export type SourceErrorPolicy = "zero" | "poison";
 
+/** A page source as the Worker sees it (module sources run in the source Worker). */
+export type WorkerSource =
+  | { kind: "zero" }
+  | { kind: "file"; path: string; offset: number; fd: number }
+  | { kind: "shared"; buffer: SharedArrayBuffer; offset: number }
+  | { kind: "module"; url: string; index: number };
+
+/** One handled range, checked and normalized by the main side. */
 export interface RangeSpec {
   start: number;
   length: number;
   /** The memory's page size: 4 KiB, or the huge page size of hugetlb memory. */
   pageSize: number;
-  source: PageSource;
+  source: WorkerSource;
   readahead: number;
   /** WP faults copy the page here (same offset) before unprotecting. */
   snapshot?: SharedArrayBuffer;
   /** MINOR faults: address of a second mapping of the same memfd, to fill through. */
   alias?: number;
-  /** File sources: the fd, opened (and closed) by the main side. */
-  fileFd: number;
+  /** Resolve MISSING and MINOR faults write-protected (COPY/CONTINUE with MODE_WP). */
+  writeProtect: boolean;
+}
+
+/** A page fault the handle read before the handler started (served first). */
+export interface DeferredFault {
+  address: number;
+  flags: number;
 }
 
 export interface HandlerInit {
-  uffd: number;
+  share: FdShare;
   wakeFd: number;
   status: SharedArrayBuffer;
   ranges: RangeSpec[];
@@ -58,6 +77,15 @@ export interface HandlerInit {
    */
   staging: number;
   stagingLength: number;
+  /** A read-only reservation of zeros (never written): COPY source for zero huge pages and WP zero pages. */
+  zeros: number;
+  zerosLength: number;
+  /** Module sources: the channel to the source Worker. */
+  source: SourceLinkInit | null;
+  /** Faults read by the handle before: served first. */
+  deferred: DeferredFault[];
+  /** No onEvent: the Worker closes a FORK event's new fd at once (nobody else would). */
+  closeForkFds: boolean;
 }
 
 /** Messages from the Worker. */
@@ -65,5 +93,7 @@ export type HandlerMessage =
   | { type: "ready" }
   | { type: "stopped" }
   | { type: "source-error"; offset: number; message: string }
+  | { type: "error"; message: string }
+  | { type: "source-dead"; message: string }
   | { type: "fatal"; message: string }
   | { type: "event"; event: unknown };

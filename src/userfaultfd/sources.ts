@@ -1,8 +1,12 @@
 /**
  * Page sources: where the bytes of a missing page come from. A source is
  * plain data (it crosses to the handler Worker by structured clone) and is
- * run inside that Worker, never on the thread that faulted.
+ * run inside a library Worker, never on the thread that faulted. The
+ * constructors check their arguments; FaultHandler checks a source again
+ * (a literal object may not have come from them).
  */
+import { pathToFileURL } from "node:url";
+import * as v from "../validate.ts";
 
 /** Fill with zeros (UFFDIO_ZEROPAGE: no copy at all). */
 export interface ZeroSource {
@@ -28,14 +32,15 @@ export interface SharedSource {
   offset?: number;
 }
 /**
- * A module of your own, imported inside the handler Worker. It exports
+ * A module of your own, imported inside a Worker of its own. It exports
  * `fill(offset, dest)` (sync or async) and optionally `init(options)`.
- * `dest` is the staging memory for the pages, `offset` their offset in the range.
+ * `dest` is a zeroed buffer for the pages, `offset` their offset in the range.
+ * A fill must finish within the handler's `sourceTimeoutMs`.
  */
 export interface ModuleSource {
   /** Discriminant. */
   kind: "module";
-  /** The module's URL (resolved inside the Worker: use an absolute URL). */
+  /** The module's absolute URL (file:, data:, https:...). */
   url: string;
   /** Passed to the module's `init` (structured-cloned). */
   options?: unknown;
@@ -61,7 +66,12 @@ export interface PageSources {
   shared(buffer: SharedArrayBuffer, offset?: number): SharedSource;
   /** Pages copied from bytes given up front (copied once into shared memory). */
   bytes(bytes: Uint8Array): SharedSource;
-  /** Pages produced by your module (imported inside the handler Worker), given `options` by its `init`. */
+  /**
+   * Pages produced by your module (imported in a Worker), given `options` by
+   * its `init`. `url`: a URL (`new URL("./my_source.ts", import.meta.url)`),
+   * an absolute URL string, or an absolute path; a relative string is refused
+   * (relative to what? the library cannot know your module's location).
+   */
   module(url: string | URL, options?: unknown): ModuleSource;
 }
 
@@ -80,20 +90,59 @@ export const sources: PageSources = {
   },
   /** Pages read from a file. */
   file(path: string, offset = 0): FileSource {
-    return { kind: "file", path, offset };
+    return { kind: "file", path: v.string("file source path", path), offset: sourceOffset(offset) };
   },
   /** Pages copied from a SharedArrayBuffer (no intermediate copy). */
   shared(buffer: SharedArrayBuffer, offset = 0): SharedSource {
-    return { kind: "shared", buffer, offset };
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      v.invalid("shared source buffer", buffer, "a SharedArrayBuffer (copy bytes with sources.bytes())");
+    }
+    return { kind: "shared", buffer, offset: v.integer("shared source offset", offset, 0, buffer.byteLength) };
   },
   /** Pages copied from bytes given up front (copied once into shared memory). */
   bytes(bytes: Uint8Array): SharedSource {
+    if (!(bytes instanceof Uint8Array)) v.invalid("bytes source", bytes, "a Uint8Array");
     const sab = new SharedArrayBuffer(bytes.byteLength);
     new Uint8Array(sab).set(bytes);
     return { kind: "shared", buffer: sab, offset: 0 };
   },
-  /** Pages produced by your module (imported inside the handler Worker). */
+  /** Pages produced by your module (imported in a Worker of its own). */
   module(url: string | URL, options?: unknown): ModuleSource {
-    return { kind: "module", url: String(url), options };
+    return { kind: "module", url: moduleUrl(url), options: cloneable(options) };
   },
 };
+
+function sourceOffset(offset: unknown): number {
+  return v.integer("file source offset", offset, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** An absolute module URL, from a URL, an absolute URL string or an absolute path. */
+export function moduleUrl(url: unknown): string {
+  if (url instanceof URL) return url.href;
+  if (typeof url !== "string" || url === "") {
+    return v.invalid("module source url", url, "a URL or an absolute URL string or path");
+  }
+  if (url.startsWith("/")) return pathToFileURL(url).href;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url) && URL.canParse(url)) return url;
+  return v.invalid(
+    "module source url",
+    url,
+    `an absolute URL or path; for a module beside yours pass new URL(${
+      JSON.stringify(url)
+    }, import.meta.url)`,
+  );
+}
+
+/** `options` as it will reach the module's init(): structured-cloneable, or an argument error. */
+export function cloneable(options: unknown): unknown {
+  try {
+    structuredClone(options);
+  } catch (e) {
+    v.invalid(
+      "module source options",
+      options,
+      `structured-cloneable (it crosses to a Worker): ${e instanceof Error ? e.message : e}`,
+    );
+  }
+  return options;
+}
