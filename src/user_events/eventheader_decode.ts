@@ -2,9 +2,35 @@
  * Our EventHeader decoder (for tests and readers): the tracepoint name's
  * attributes, the 8-byte header, the extensions (ActivityId, Metadata) and
  * the payload decoded by the metadata. Written from the specification, not
- * from our encoder, and strict: it throws on anything malformed.
+ * from our encoder, and strict: anything short or malformed throws an
+ * EventHeaderDecodeError that says what and where, never an engine error.
  */
-import { ExtensionKind, FieldEncoding as E, FieldFormat as F, HeaderFlags } from "./eventheader.ts";
+import {
+  ExtensionKind,
+  FieldEncoding as E,
+  FieldFormat as F,
+  HeaderFlags,
+} from "./eventheader_types.ts";
+import { UmmuArgumentError } from "../errors.ts";
+import { decodeLatin1 } from "./charsets.ts";
+import { describeValue } from "./values.ts";
+
+/**
+ * An EventHeader event (or tracepoint name) that cannot be decoded: short,
+ * malformed, or using what the spec reserves. An UmmuArgumentError (the bytes
+ * are the bad argument) with the byte offset where decoding stopped.
+ */
+export class EventHeaderDecodeError extends UmmuArgumentError {
+  /** Always "EventHeaderDecodeError". */
+  override name = "EventHeaderDecodeError";
+  /** `offset`: the byte of the event where decoding stopped (-1 for a tracepoint name). */
+  constructor(message: string, readonly offset: number) {
+    super(offset >= 0 ? `EventHeader: ${message} (at byte ${offset})` : message);
+  }
+}
+
+/** Structs nest at most this deep (Microsoft's decoders have the same limit). */
+const MAX_DEPTH = 8;
 
 /** The parts of an EventHeader tracepoint name, as {@linkcode parseTracepointName} splits it. */
 export interface TracepointNameInfo {
@@ -23,7 +49,7 @@ export interface TracepointNameInfo {
 /**
  * Parses `ProviderName_L<level>K<keyword>[options]`: tells which provider,
  * level and keyword a tracepoint in available_events or user_events_status
- * carries. Throws SyntaxError for any other name.
+ * carries. Throws EventHeaderDecodeError for any other name.
  *
  * @example
  * ```ts
@@ -34,8 +60,17 @@ export interface TracepointNameInfo {
  * ```
  */
 export function parseTracepointName(name: string): TracepointNameInfo {
-  const mm = /^(.+)_L([0-9a-f]+)K([0-9a-f]+)((?:[A-Z][0-9a-z]*)*)$/.exec(name);
-  if (!mm) throw new SyntaxError(`"${name}" is not an EventHeader tracepoint name`);
+  const mm = typeof name === "string"
+    ? /^(.+)_L([0-9a-f]+)K([0-9a-f]+)((?:[A-Z][0-9a-z]*)*)$/.exec(name)
+    : null;
+  if (!mm) {
+    throw new EventHeaderDecodeError(
+      `${
+        describeValue(name)
+      } is not an EventHeader tracepoint name (Provider_L<level hex>K<keyword hex>[options])`,
+      -1,
+    );
+  }
   const options = mm[4];
   const g = /G([0-9a-z]*)/.exec(options);
   return {
@@ -123,89 +158,124 @@ function splitAttributes(s: string): { name: string; attributes: Record<string, 
   return { name: parts[0], attributes };
 }
 
+const ENCODING_NAMES = Object.fromEntries(
+  Object.entries(E).filter(([k]) => !/Mask|Flag/.test(k)).map(([k, v]) => [v, k]),
+) as Record<number, string>;
+
 class Reader {
   pos = 0;
   readonly dv: DataView;
-  constructor(readonly b: Uint8Array, readonly end: number) {
+  constructor(readonly b: Uint8Array, readonly end: number, readonly what: string) {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
-  need(n: number): void {
+  need(n: number, what: string): void {
     if (this.pos + n > this.end) {
-      throw new RangeError(`EventHeader: truncated at byte ${this.pos} (need ${n})`);
+      throw new EventHeaderDecodeError(
+        `${this.what} is short: ${what} needs ${n} bytes, ${this.end - this.pos} are left`,
+        this.pos,
+      );
     }
   }
-  u8(): number {
-    this.need(1);
+  u8(what: string): number {
+    this.need(1, what);
     return this.b[this.pos++];
   }
-  u16(): number {
-    this.need(2);
+  u16(what: string): number {
+    this.need(2, what);
     const v = this.dv.getUint16(this.pos, true);
     this.pos += 2;
     return v;
   }
-  bytes(n: number): Uint8Array {
-    this.need(n);
+  bytes(n: number, what: string): Uint8Array {
+    this.need(n, what);
     const v = this.b.slice(this.pos, this.pos + n);
     this.pos += n;
     return v;
   }
-  zstring(): string {
-    const z = this.b.indexOf(0, this.pos);
-    if (z < 0 || z >= this.end) throw new RangeError("EventHeader: unterminated name");
-    const s = new TextDecoder().decode(this.b.subarray(this.pos, z));
+  zstring(what: string): string {
+    const z = this.b.subarray(0, this.end).indexOf(0, this.pos);
+    if (z < 0) {
+      throw new EventHeaderDecodeError(`${this.what}: ${what} has no terminating NUL`, this.pos);
+    }
+    const s = td.decode(this.b.subarray(this.pos, z));
     this.pos = z + 1;
     return s;
   }
 }
 
-function readMetaField(r: Reader): MetaField {
-  const { name, attributes } = splitAttributes(r.zstring());
-  const enc = r.u8();
+function readMetaField(r: Reader, depth: number): MetaField {
+  const at = r.pos;
+  const { name, attributes } = splitAttributes(r.zstring("a field name"));
+  const enc = r.u8(`the encoding of field ${name}`);
   let format = 0;
   let tag = 0;
   if (enc & E.ChainFlag) {
-    const f = r.u8();
+    const f = r.u8(`the format of field ${name}`);
     format = f & F.ValueMask;
-    if (f & F.ChainFlag) tag = r.u16();
+    if (f & F.ChainFlag) tag = r.u16(`the tag of field ${name}`);
   }
   let array: number | "variable" | undefined;
   if ((enc & (E.CArrayFlag | E.VArrayFlag)) === (E.CArrayFlag | E.VArrayFlag)) {
-    throw new SyntaxError(`field ${name}: both array flags set`);
+    throw new EventHeaderDecodeError(`field ${name}: both array flags set (reserved)`, at);
   }
   if (enc & E.CArrayFlag) {
-    array = r.u16();
-    if (array === 0) throw new SyntaxError(`field ${name}: constant array of length 0`);
+    array = r.u16(`the array length of field ${name}`);
+    if (array === 0) {
+      throw new EventHeaderDecodeError(`field ${name}: constant-length array of length 0`, at);
+    }
   } else if (enc & E.VArrayFlag) array = "variable";
   const base = enc & E.ValueMask;
+  if (base === E.Invalid || base > E.BinaryLength16Char8) {
+    throw new EventHeaderDecodeError(`field ${name}: unknown encoding ${base}`, at);
+  }
   const children: MetaField[] = [];
   if (base === E.Struct) {
-    if (format === 0) throw new SyntaxError(`struct ${name} with 0 fields`);
-    for (let i = 0; i < format; i++) children.push(readMetaField(r));
+    if (format === 0) throw new EventHeaderDecodeError(`struct ${name} with 0 fields`, at);
+    if (depth >= MAX_DEPTH) {
+      throw new EventHeaderDecodeError(`struct ${name} nests deeper than ${MAX_DEPTH}`, at);
+    }
+    for (let i = 0; i < format; i++) children.push(readMetaField(r, depth + 1));
   }
   return { name, attributes, encoding: base, format, tag, array, children };
 }
 
 const td = new TextDecoder();
 
+function codePoint(f: MetaField, c: number, at: number): string {
+  if (c > 0x10ffff) {
+    throw new EventHeaderDecodeError(
+      `field ${f.name}: 0x${c.toString(16)} is not a Unicode code point`,
+      at,
+    );
+  }
+  return String.fromCodePoint(c);
+}
+
 function readValue(r: Reader, f: MetaField): unknown {
   const dv = r.dv;
   const fmt = f.format;
+  const what = `field ${f.name} (${ENCODING_NAMES[f.encoding]})`;
+  const fixed = (n: number): number => {
+    r.need(n, what);
+    const p = r.pos;
+    r.pos += n;
+    return p;
+  };
   switch (f.encoding) {
     case E.Struct: {
       return f.children.map((c) => decodeField(r, c));
     }
     case E.Value8: {
-      const v = r.u8();
+      if (fmt === F.HexBytes) return r.bytes(1, what);
+      const v = r.u8(what);
       if (fmt === F.SignedInt) return (v << 24) >> 24;
       if (fmt === F.Boolean) return v !== 0;
       if (fmt === F.String8) return String.fromCharCode(v);
       return v;
     }
     case E.Value16: {
-      r.need(2);
-      const p = r.pos;
-      r.pos += 2;
+      if (fmt === F.HexBytes) return r.bytes(2, what);
+      const p = fixed(2);
       if (fmt === F.Port) return dv.getUint16(p, false);
       if (fmt === F.SignedInt) return dv.getInt16(p, true);
       if (fmt === F.Boolean) return dv.getUint16(p, true) !== 0;
@@ -213,28 +283,28 @@ function readValue(r: Reader, f: MetaField): unknown {
       return dv.getUint16(p, true);
     }
     case E.Value32: {
-      r.need(4);
-      const p = r.pos;
-      r.pos += 4;
-      if (fmt === F.SignedInt || fmt === F.Errno || fmt === F.Time) return dv.getInt32(p, true);
+      if (fmt === F.HexBytes) return r.bytes(4, what);
+      const p = fixed(4);
+      if (fmt === F.SignedInt || fmt === F.Errno || fmt === F.Time || fmt === F.Pid) {
+        return dv.getInt32(p, true);
+      }
       if (fmt === F.Float) return dv.getFloat32(p, true);
       if (fmt === F.Boolean) return dv.getUint32(p, true) !== 0;
       if (fmt === F.IPAddress || fmt === F.IPAddressObsolete) {
         return Array.from(r.b.subarray(p, p + 4)).join(".");
       }
-      if (fmt === F.StringUtf) return String.fromCodePoint(dv.getUint32(p, true));
+      if (fmt === F.StringUtf) return codePoint(f, dv.getUint32(p, true), p);
       return dv.getUint32(p, true);
     }
     case E.Value64: {
-      r.need(8);
-      const p = r.pos;
-      r.pos += 8;
+      if (fmt === F.HexBytes) return r.bytes(8, what);
+      const p = fixed(8);
       if (fmt === F.SignedInt || fmt === F.Time) return dv.getBigInt64(p, true);
       if (fmt === F.Float) return dv.getFloat64(p, true);
       return dv.getBigUint64(p, true);
     }
     case E.Value128: {
-      const b = r.bytes(16);
+      const b = r.bytes(16, what);
       if (fmt === F.Uuid) {
         const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
         return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${
@@ -244,18 +314,18 @@ function readValue(r: Reader, f: MetaField): unknown {
       return b;
     }
     case E.ZStringChar8: {
-      const z = r.b.indexOf(0, r.pos);
-      if (z < 0 || z >= r.end) throw new RangeError(`field ${f.name}: unterminated string`);
+      const z = r.b.subarray(0, r.end).indexOf(0, r.pos);
+      if (z < 0) {
+        throw new EventHeaderDecodeError(`${what}: the string has no terminating NUL`, r.pos);
+      }
       const s = r.b.subarray(r.pos, z);
       r.pos = z + 1;
-      return fmt === F.HexBytes ? s.slice() : td.decode(s);
+      return fmt === F.HexBytes ? s.slice() : fmt === F.String8 ? decodeLatin1(s) : td.decode(s);
     }
     case E.ZStringChar16: {
       let s = "";
       for (;;) {
-        r.need(2);
-        const c = dv.getUint16(r.pos, true);
-        r.pos += 2;
+        const c = r.u16(`${what}: the string or its terminating NUL`);
         if (c === 0) break;
         s += String.fromCharCode(c);
       }
@@ -264,48 +334,51 @@ function readValue(r: Reader, f: MetaField): unknown {
     case E.ZStringChar32: {
       let s = "";
       for (;;) {
-        r.need(4);
+        r.need(4, `${what}: the string or its terminating NUL`);
         const c = dv.getUint32(r.pos, true);
+        if (c === 0) {
+          r.pos += 4;
+          break;
+        }
+        s += codePoint(f, c, r.pos);
         r.pos += 4;
-        if (c === 0) break;
-        s += String.fromCodePoint(c);
       }
       return s;
     }
     case E.StringLength16Char8:
     case E.BinaryLength16Char8: {
-      const n = r.u16();
-      const b = r.bytes(n);
-      const isBinary = f.encoding === E.BinaryLength16Char8
-        ? fmt === 0 || fmt === F.HexBytes
-        : fmt === F.HexBytes;
-      return isBinary ? b : td.decode(b);
+      const n = r.u16(`${what}: the length`);
+      const b = r.bytes(n, what);
+      if (fmt === F.String8) return decodeLatin1(b);
+      const text = fmt === F.StringUtf || fmt === F.StringUtfBom || fmt === F.StringXml ||
+        fmt === F.StringJson || (fmt === 0 && f.encoding === E.StringLength16Char8);
+      return text ? td.decode(b) : b;
     }
     case E.StringLength16Char16: {
-      const n = r.u16();
-      r.need(2 * n);
+      const n = r.u16(`${what}: the length`);
+      r.need(2 * n, what);
       let s = "";
       for (let i = 0; i < n; i++) s += String.fromCharCode(dv.getUint16(r.pos + 2 * i, true));
       r.pos += 2 * n;
       return s;
     }
     case E.StringLength16Char32: {
-      const n = r.u16();
-      r.need(4 * n);
+      const n = r.u16(`${what}: the length`);
+      r.need(4 * n, what);
       let s = "";
-      for (let i = 0; i < n; i++) s += String.fromCodePoint(dv.getUint32(r.pos + 4 * i, true));
+      for (let i = 0; i < n; i++) s += codePoint(f, dv.getUint32(r.pos + 4 * i, true), r.pos);
       r.pos += 4 * n;
       return s;
     }
   }
-  throw new SyntaxError(`field ${f.name}: unknown encoding ${f.encoding}`);
+  throw new EventHeaderDecodeError(`field ${f.name}: unknown encoding ${f.encoding}`, r.pos);
 }
 
 function decodeField(r: Reader, f: MetaField): DecodedField {
   let value: unknown;
   if (f.array === undefined) value = readValue(r, f);
   else {
-    const n = f.array === "variable" ? r.u16() : f.array;
+    const n = f.array === "variable" ? r.u16(`the element count of field ${f.name}`) : f.array;
     const arr: unknown[] = [];
     for (let i = 0; i < n; i++) arr.push(readValue(r, f));
     value = arr;
@@ -323,8 +396,8 @@ function decodeField(r: Reader, f: MetaField): DecodedField {
 
 /**
  * Decodes one EventHeader event (what follows struct trace_entry in a raw record).
- * Strict: a truncated or malformed event throws RangeError or SyntaxError rather
- * than yielding partial values.
+ * Strict: a truncated or malformed event throws EventHeaderDecodeError (an
+ * UmmuArgumentError with the byte offset) rather than yielding partial values.
  *
  * @example
  * ```ts
@@ -349,16 +422,26 @@ function decodeField(r: Reader, f: MetaField): DecodedField {
  * ```
  */
 export function decodeEventHeader(data: Uint8Array): DecodedEvent {
-  const r = new Reader(data, data.length);
-  const flags = r.u8();
-  if (!(flags & HeaderFlags.LittleEndian)) {
-    throw new SyntaxError("big-endian EventHeader events are not supported");
+  if (!(data instanceof Uint8Array)) {
+    throw new EventHeaderDecodeError(
+      `decodeEventHeader takes the event's bytes as a Uint8Array, got ${describeValue(data)}`,
+      -1,
+    );
   }
-  const version = r.u8();
-  const id = r.u16();
-  const tag = r.u16();
-  const opcode = r.u8();
-  const level = r.u8();
+  const r = new Reader(data, data.length, `the ${data.length}-byte event`);
+  r.need(8, "the header");
+  const flags = r.u8("the header");
+  if (!(flags & HeaderFlags.LittleEndian)) {
+    throw new EventHeaderDecodeError(
+      `flags 0x${flags.toString(16)}: big-endian EventHeader events are not supported`,
+      0,
+    );
+  }
+  const version = r.u8("the header");
+  const id = r.u16("the header");
+  const tag = r.u16("the header");
+  const opcode = r.u8("the header");
+  const level = r.u8("the header");
   let activityId: Uint8Array | undefined;
   let relatedId: Uint8Array | undefined;
   let meta: MetaField[] | null = null;
@@ -366,24 +449,28 @@ export function decodeEventHeader(data: Uint8Array): DecodedEvent {
   let attributes: Record<string, string> = {};
   if (flags & HeaderFlags.Extension) {
     for (;;) {
-      const size = r.u16();
-      const kind = r.u16();
-      r.need(size);
+      const at = r.pos;
+      const size = r.u16("an extension header (4 bytes)");
+      const kind = r.u16("an extension header (4 bytes)");
+      r.need(size, `an extension of kind ${kind & ExtensionKind.ValueMask}`);
       const extEnd = r.pos + size;
       switch (kind & ExtensionKind.ValueMask) {
         case ExtensionKind.ActivityId:
           if (size !== 16 && size !== 32) {
-            throw new SyntaxError(`ActivityId extension of ${size} bytes`);
+            throw new EventHeaderDecodeError(
+              `ActivityId extension of ${size} bytes (16 or 32)`,
+              at,
+            );
           }
           activityId = data.slice(r.pos, r.pos + 16);
           if (size === 32) relatedId = data.slice(r.pos + 16, r.pos + 32);
           break;
         case ExtensionKind.Metadata: {
-          const mr = new Reader(data, extEnd);
+          const mr = new Reader(data, extEnd, `the ${size}-byte Metadata extension`);
           mr.pos = r.pos;
-          ({ name, attributes } = splitAttributes(mr.zstring()));
+          ({ name, attributes } = splitAttributes(mr.zstring("the event name")));
           meta = [];
-          while (mr.pos < extEnd) meta.push(readMetaField(mr));
+          while (mr.pos < extEnd) meta.push(readMetaField(mr, 0));
           break;
         }
       }
@@ -392,7 +479,10 @@ export function decodeEventHeader(data: Uint8Array): DecodedEvent {
     }
   }
   if (meta === null) {
-    throw new SyntaxError("no Metadata extension: the event cannot be decoded without a manifest");
+    throw new EventHeaderDecodeError(
+      "no Metadata extension: the event cannot be decoded without a manifest",
+      r.pos,
+    );
   }
   const fields = meta.map((f) => decodeField(r, f));
   return {

@@ -1,7 +1,7 @@
 /**
  * Field declarations of a user_events tracepoint, exactly as the kernel parses
- * them (kernel/trace/trace_events_user.c), and the TypeScript encoders that
- * write their values into an event payload.
+ * them (kernel/trace/trace_events_user.c), laid out as the kernel lays them
+ * out, and the types of their values (for emit()'s signature).
  *
  * A declaration is `type name`, or `struct type name size`; declarations are
  * joined with "; " (the kernel also accepts ";" alone and inserts the space
@@ -10,15 +10,19 @@
  *
  * | type | value | bytes |
  * |---|---|---|
- * | `u8 u16 u32 u64 s8 s16 s32 s64`, `char`, `unsigned char`, `short`, `unsigned short`, `int`, `unsigned int` | number (bigint for 64-bit too) | 1..8 |
- * | `char[N]` (N ≤ 1024) | string, NUL-padded, cut at N bytes | N |
- * | `unsigned char[N]` | Uint8Array, zero-padded | N |
- * | `__data_loc char[]`, `__rel_loc char[]` | string (a NUL is appended) | 4 + data |
+ * | `u8 u16 u32 s8 s16 s32`, `char`, `unsigned char`, `short`, `unsigned short`, `int`, `unsigned int` | integer number in the type's range | 1..4 |
+ * | `u64 s64` | integer number or bigint in the type's range | 8 |
+ * | `char[N]` (N ≤ 1024) | string, at most N bytes of UTF-8, NUL-padded | N |
+ * | `unsigned char[N]` | Uint8Array of at most N bytes, zero-padded | N |
+ * | `__data_loc char[]`, `__rel_loc char[]` | string without NUL (one is appended) | 4 + data |
  * | `__data_loc u8[]`, `__rel_loc u8[]` (any element type without "char") | Uint8Array | 4 + data |
- * | `struct T name SIZE` | Uint8Array of SIZE bytes | SIZE |
+ * | `struct T name SIZE` | Uint8Array of exactly SIZE bytes | SIZE |
+ *
+ * The payload encoder and decoder are in payload.ts.
  */
-import { MAX_FIELD_ARRAY_SIZE, SIZEOF_TRACE_ENTRY } from "../../ffi/user_events.ts";
-import { GrowableBuffer } from "./buffer.ts";
+import { MAX_FIELD_ARRAY_SIZE } from "../../ffi/user_events.ts";
+import { UmmuArgumentError } from "../errors.ts";
+import { describeValue } from "./values.ts";
 
 /** One field: its kernel type string and its name (and the size of a struct). */
 export interface FieldSpec {
@@ -61,9 +65,13 @@ export interface FieldLayout {
   decl: string;
 }
 
-/** Thrown by parseFields for a declaration the kernel would reject (EINVAL). */
-export class FieldError extends RangeError {
-  /** "FieldError": a stack trace then says the field string was wrong, not a value out of range. */
+/**
+ * Thrown by parseFields for a declaration the kernel would reject (EINVAL),
+ * or a field spec that is not one: an UmmuArgumentError that also carries
+ * the declaration.
+ */
+export class FieldError extends UmmuArgumentError {
+  /** "FieldError": a stack trace then says the field string was wrong, not a value. */
   override name = "FieldError";
   /** The message reads `field "<field>": <reason>`. */
   constructor(
@@ -93,8 +101,8 @@ const INT_SIZES: Record<string, number> = {
 };
 
 function arraySize(type: string, decl: string): number {
-  const mm = /\[([^\]]*)\]/.exec(type);
-  if (!mm) throw new FieldError(decl, `"${type}" has no [size]`);
+  const mm = /^(?:unsigned )?char\[([^\]]*)\]$/.exec(type);
+  if (!mm) throw new FieldError(decl, `"${type}" is not char[N] or unsigned char[N]`);
   const s = mm[1];
   // kstrtouint(val, 0): decimal, 0x hex or 0 octal; at most 7 characters.
   if (s.length > 6 || !/^(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.test(s)) {
@@ -112,11 +120,19 @@ function arraySize(type: string, decl: string): number {
   return n;
 }
 
+const LOC_TYPE = /^__(data|rel)_loc (unsigned )?[A-Za-z_][A-Za-z0-9_]*\[\]$/;
+const STRUCT_TYPE = /^struct [A-Za-z_][A-Za-z0-9_]*$/;
+
 /** The kernel's user_field_size(): bytes of a type in the fixed part, or throws. */
 function fieldSize(type: string, decl: string): number {
   if (type in INT_SIZES) return INT_SIZES[type];
   if (type.startsWith("char[") || type.startsWith("unsigned char[")) return arraySize(type, decl);
-  if (type.startsWith("__data_loc ") || type.startsWith("__rel_loc ")) return 4;
+  if (type.startsWith("__data_loc ") || type.startsWith("__rel_loc ")) {
+    if (!LOC_TYPE.test(type)) {
+      throw new FieldError(decl, `"${type}" is not __data_loc T[] or __rel_loc T[]`);
+    }
+    return 4;
+  }
   throw new FieldError(
     decl,
     `unknown type "${type}" (use u8..u64, s8..s64, char[N], unsigned char[N], __data_loc/__rel_loc T[], or struct T name SIZE)`,
@@ -180,10 +196,16 @@ function parseDecl(raw: string): { type: string; name: string; size?: number } {
     throw new FieldError(decl, "no field name (a declaration is `type name`)");
   }
   if (type === undefined || type === "") throw new FieldError(decl, "no type");
+  if (isStruct && !STRUCT_TYPE.test(type)) {
+    throw new FieldError(decl, `"${type}" is not "struct <identifier>"`);
+  }
   if (isStruct && size === undefined) {
     throw new FieldError(decl, "a struct field needs its size: `struct T name SIZE`");
   }
   if (size === 0) throw new FieldError(decl, "struct size 0");
+  if (size !== undefined && size > 0xffff) {
+    throw new FieldError(decl, `struct size ${size} exceeds what a record can hold (65535)`);
+  }
   return { type, name, size };
 }
 
@@ -192,14 +214,62 @@ export function splitFields(args: string): string[] {
   return args.split(";").filter((f) => f.replace(/^\s+/, "") !== "");
 }
 
-function toDecl(f: FieldSpec): string {
-  return f.type.startsWith("struct ") ? `${f.type} ${f.name} ${f.size}` : `${f.type} ${f.name}`;
+const SPEC_KEYS = new Set(["name", "type", "size"]);
+
+/** Checks one FieldSpec object and turns it into its declaration. */
+function specDecl(f: unknown, i: number): string {
+  const at = `field spec #${i}`;
+  if (f === null || typeof f !== "object" || Array.isArray(f)) {
+    throw new UmmuArgumentError(
+      `${at} must be an object { name, type, size? }, got ${describeValue(f)}`,
+    );
+  }
+  const o = f as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!SPEC_KEYS.has(k)) {
+      throw new UmmuArgumentError(
+        `${at}: unknown property "${k}" (a FieldSpec has name, type, size)`,
+      );
+    }
+  }
+  if (typeof o.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.name)) {
+    throw new UmmuArgumentError(
+      `${at}: name must be a C identifier (letters, digits, '_'), got ${describeValue(o.name)}`,
+    );
+  }
+  if (typeof o.type !== "string" || o.type === "" || /[;\s]$|^\s|;/.test(o.type)) {
+    throw new UmmuArgumentError(
+      `${at} (${o.name}): type must be a kernel type such as "u32" or "__data_loc char[]", got ${
+        describeValue(o.type)
+      }`,
+    );
+  }
+  const isStruct = o.type.startsWith("struct ");
+  if (isStruct) {
+    if (
+      !(typeof o.size === "number" && Number.isInteger(o.size) && o.size >= 1 && o.size <= 0xffff)
+    ) {
+      throw new UmmuArgumentError(
+        `${at} (${o.name}): a struct field needs size, an integer 1..65535 (bytes), got ${
+          describeValue(o.size)
+        }`,
+      );
+    }
+    return `${o.type} ${o.name} ${o.size}`;
+  }
+  if (o.size !== undefined) {
+    throw new UmmuArgumentError(
+      `${at} (${o.name}): size is only for struct types (the size of "${o.type}" is the kernel's)`,
+    );
+  }
+  return `${o.type} ${o.name}`;
 }
 
 /**
  * Parses and lays out fields. Accepts a field string ("u32 a; __data_loc char[] msg")
- * or FieldSpec objects. Throws FieldError naming the declaration the kernel would reject,
- * so a bad field string fails here with a reason rather than as a bare EINVAL.
+ * or FieldSpec objects. Throws FieldError (an UmmuArgumentError) naming the
+ * declaration the kernel would reject, so a bad field string fails here with a
+ * reason rather than as a bare EINVAL.
  *
  * @example
  * ```ts
@@ -214,7 +284,16 @@ function toDecl(f: FieldSpec): string {
  * ```
  */
 export function parseFields(fields: string | readonly FieldSpec[]): FieldLayout[] {
-  const decls = typeof fields === "string" ? splitFields(fields) : fields.map(toDecl);
+  let decls: string[];
+  if (typeof fields === "string") decls = splitFields(fields);
+  else if (Array.isArray(fields)) decls = fields.map(specDecl);
+  else {
+    throw new UmmuArgumentError(
+      `fields must be a field string ("u32 a; __data_loc char[] b") or an array of FieldSpec, got ${
+        describeValue(fields)
+      }`,
+    );
+  }
   const out: FieldLayout[] = [];
   const names = new Set<string>();
   let offset = 0;
@@ -275,234 +354,45 @@ export function fixedSize(layout: readonly FieldLayout[]): number {
   return n;
 }
 
-const encoder = new TextEncoder();
+// ---- the values' types, for emit()'s signature ------------------------------------------------
 
 /**
- * Writes a string as UTF-8 at `pos`; returns the byte count. The caller has
- * made room for 3 bytes per UTF-16 unit. ASCII is copied by a loop (no
- * allocation); anything else goes through TextEncoder.encodeInto.
+ * The value one declaration takes in emit(): `FieldDeclarationValue<"u32 a">`
+ * is `number`, `"__data_loc char[] s"` a string, `"u64 n"` a number or bigint,
+ * `"unsigned char[4] b"`, `"__data_loc u8[] d"` and `"struct s p 8"` a
+ * Uint8Array.
  */
-export function writeUtf8(buf: Uint8Array, pos: number, s: string): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) {
-      return i + encoder.encodeInto(s.slice(i), buf.subarray(pos + i)).written;
-    }
-    buf[pos + i] = c;
-  }
-  return n;
-}
+export type FieldDeclarationValue<D extends string> = D extends
+  `${string}__data_loc ${string}char${string}` ? string
+  : D extends `${string}__rel_loc ${string}char${string}` ? string
+  : D extends `${string}__data_loc ${string}` | `${string}__rel_loc ${string}` ? Uint8Array
+  : D extends `${string}struct ${string}` ? Uint8Array
+  : D extends `${string}unsigned char[${string}` ? Uint8Array
+  : D extends `${string}char[${string}` ? string
+  : D extends `${string}u64 ${string}` | `${string}s64 ${string}` ? number | bigint
+  : number;
+
+/** The values of a literal field string, in order: `"u32 a; __data_loc char[] b"` gives `[number, string]`. */
+export type FieldStringValues<S extends string, Acc extends unknown[] = []> = S extends
+  ` ${infer R}` ? FieldStringValues<R, Acc>
+  : S extends `;${infer R}` ? FieldStringValues<R, Acc>
+  : S extends "" ? Acc
+  : S extends `${infer Head};${infer Rest}`
+    ? FieldStringValues<Rest, [...Acc, FieldDeclarationValue<Head>]>
+  : [...Acc, FieldDeclarationValue<S>];
+
+/** The value a FieldSpec takes: `FieldSpecValue<{ name: "a"; type: "u32" }>` is `number`. */
+export type FieldSpecValue<F> = F extends { type: string } ? FieldDeclarationValue<`${F["type"]} x`>
+  : unknown;
 
 /**
- * A reusable payload buffer for one tracepoint: fixed fields at fixed offsets,
- * dynamic data appended after them. `buf` keeps its address until it has to
- * grow (then `generation` changes and the owner re-reads the address).
+ * The values emit() takes for fields given as a literal field string or a
+ * literal FieldSpec array, in order: `FieldValues<"u32 a; __data_loc char[] b">`
+ * is `[number, string]`. For fields known only at run time, `unknown[]` (the
+ * values are still checked when emitted).
  */
-export class PayloadEncoder extends GrowableBuffer {
-  readonly layout: readonly FieldLayout[];
-  readonly fixed: number;
-  readonly #writers: ((v: unknown, end: number) => number)[];
-
-  constructor(layout: readonly FieldLayout[], initial = 4096) {
-    super(Math.max(initial, fixedSize(layout) + 256));
-    this.layout = layout;
-    this.fixed = fixedSize(layout);
-    this.#writers = layout.map((f) => this.#writer(f));
-  }
-
-  /** Grows the buffer so that `need` bytes fit (keeps the content), up to what a dynamic field's offset can address. */
-  override ensure(need: number): void {
-    if (need <= this.buf.length) return;
-    if (need > 0xffff + 1) {
-      throw new RangeError(
-        `event payload of ${need} bytes exceeds the 64 KiB a __data_loc/__rel_loc offset can address`,
-      );
-    }
-    super.ensure(need);
-  }
-
-  /** Encodes one event's values (in field order); returns the payload length. */
-  encode(values: ArrayLike<unknown>): number {
-    const w = this.#writers;
-    if (values.length !== w.length) {
-      throw new RangeError(
-        `expected ${w.length} values (${
-          this.layout.map((f) => f.name).join(", ")
-        }), got ${values.length}`,
-      );
-    }
-    let end = this.fixed;
-    for (let i = 0; i < w.length; i++) end = w[i](values[i], end);
-    return end;
-  }
-
-  #writer(f: FieldLayout): (v: unknown, end: number) => number {
-    const off = f.offset;
-    const name = f.name;
-    switch (f.kind) {
-      case "int":
-        return intWriter(this, f);
-      case "fixed_string":
-        return (v, end) => {
-          if (typeof v !== "string") throw new TypeError(`field ${name}: expected a string`);
-          const b = this.buf;
-          b.fill(0, off, off + f.size);
-          if (v.length * 3 <= f.size) writeUtf8(b, off, v);
-          else b.set(encoder.encode(v).subarray(0, f.size), off);
-          return end;
-        };
-      case "fixed_bytes":
-      case "struct":
-        return (v, end) => {
-          if (!(v instanceof Uint8Array)) {
-            throw new TypeError(`field ${name}: expected a Uint8Array`);
-          }
-          if (f.kind === "struct" && v.length !== f.size) {
-            throw new RangeError(`field ${name}: struct is ${f.size} bytes, got ${v.length}`);
-          }
-          const b = this.buf;
-          if (v.length < f.size) b.fill(0, off + v.length, off + f.size);
-          b.set(v.length > f.size ? v.subarray(0, f.size) : v, off);
-          return end;
-        };
-      case "string":
-        return (v, end) => {
-          if (typeof v !== "string") throw new TypeError(`field ${name}: expected a string`);
-          this.ensure(end + v.length * 3 + 1);
-          const n = writeUtf8(this.buf, end, v);
-          this.buf[end + n] = 0;
-          this.#loc(f, end, n + 1);
-          return end + n + 1;
-        };
-      case "bytes":
-        return (v, end) => {
-          if (!(v instanceof Uint8Array)) {
-            throw new TypeError(`field ${name}: expected a Uint8Array`);
-          }
-          this.ensure(end + v.length);
-          this.buf.set(v, end);
-          this.#loc(f, end, v.length);
-          return end + v.length;
-        };
-    }
-  }
-
-  #loc(f: FieldLayout, dataPos: number, len: number): void {
-    if (len > 0xffff) {
-      throw new RangeError(`field ${f.name}: ${len} bytes exceed the 65535 a loc word can hold`);
-    }
-    // __data_loc: offset from the start of the record, which begins with struct trace_entry.
-    // __rel_loc: offset from the end of the loc word itself.
-    const o = f.rel ? dataPos - (f.offset + 4) : dataPos + SIZEOF_TRACE_ENTRY;
-    this.dv.setUint32(f.offset, ((len << 16) | o) >>> 0, true);
-  }
-}
-
-function intWriter(p: PayloadEncoder, f: FieldLayout): (v: unknown, end: number) => number {
-  const off = f.offset;
-  const name = f.name;
-  const bad = (v: unknown) =>
-    new TypeError(
-      `field ${name}: expected a number${f.size === 8 ? " or bigint" : ""}, got ${typeof v}`,
-    );
-  switch (f.size) {
-    case 1:
-      return (v, end) => {
-        if (typeof v !== "number") throw bad(v);
-        p.buf[off] = v;
-        return end;
-      };
-    case 2:
-      return (v, end) => {
-        if (typeof v !== "number") throw bad(v);
-        p.dv.setUint16(off, v, true);
-        return end;
-      };
-    case 4:
-      return (v, end) => {
-        if (typeof v !== "number") throw bad(v);
-        p.dv.setUint32(off, v >>> 0, true);
-        return end;
-      };
-    default:
-      return (v, end) => {
-        if (typeof v === "bigint") p.dv.setBigUint64(off, BigInt.asUintN(64, v), true);
-        else if (typeof v === "number") {
-          // Exact for |v| < 2^53; two 32-bit halves avoid a BigInt allocation.
-          const lo = v >>> 0;
-          const hi = Math.floor(v / 4294967296);
-          p.dv.setUint32(off, lo, true);
-          p.dv.setUint32(off + 4, hi >>> 0, true);
-        } else throw bad(v);
-        return end;
-      };
-  }
-}
-
-/**
- * Decodes a raw user_events payload (what follows struct trace_entry) by its layout: for tests
- * and readers. Dynamic fields are found through their loc words, as a tracer would.
- *
- * @example
- * ```ts
- * import { decodePayload, PerfTracepoint, tracepointId, UserEvents } from "@ummu/ummu/user_events";
- *
- * const events = UserEvents.open();
- * const tp = events.register("myapp_job", "u32 id; __data_loc char[] state");
- * const perf = PerfTracepoint.open(tracepointId("user_events", tp.name));
- * tp.emit(7, "done");
- * for (const s of perf.read()) {
- *   // s.raw starts with struct trace_entry (8 bytes).
- *   console.log(decodePayload(tp.layout, s.raw.subarray(8))); // { id: 7, state: "done" }
- * }
- * perf.close();
- * events.close();
- * ```
- */
-export function decodePayload(
-  layout: readonly FieldLayout[],
-  data: Uint8Array,
-): Record<string, unknown> {
-  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const dec = new TextDecoder();
-  const out: Record<string, unknown> = {};
-  for (const f of layout) {
-    const o = f.offset;
-    switch (f.kind) {
-      case "int": {
-        const s = f.signed;
-        out[f.name] = f.size === 1
-          ? (s ? dv.getInt8(o) : dv.getUint8(o))
-          : f.size === 2
-          ? (s ? dv.getInt16(o, true) : dv.getUint16(o, true))
-          : f.size === 4
-          ? (s ? dv.getInt32(o, true) : dv.getUint32(o, true))
-          : (s ? dv.getBigInt64(o, true) : dv.getBigUint64(o, true));
-        break;
-      }
-      case "fixed_string": {
-        const b = data.subarray(o, o + f.size);
-        const z = b.indexOf(0);
-        out[f.name] = dec.decode(z < 0 ? b : b.subarray(0, z));
-        break;
-      }
-      case "fixed_bytes":
-      case "struct":
-        out[f.name] = data.slice(o, o + f.size);
-        break;
-      case "string":
-      case "bytes": {
-        const loc = dv.getUint32(o, true);
-        const len = loc >>> 16;
-        const start = f.rel ? o + 4 + (loc & 0xffff) : (loc & 0xffff) - SIZEOF_TRACE_ENTRY;
-        const b = data.subarray(start, start + len);
-        out[f.name] = f.kind === "string"
-          ? dec.decode(b[len - 1] === 0 ? b.subarray(0, len - 1) : b)
-          : b.slice();
-        break;
-      }
-    }
-  }
-  return out;
-}
+export type FieldValues<F> = F extends string
+  ? (string extends F ? unknown[] : FieldStringValues<F>)
+  : F extends readonly FieldSpec[] ? (number extends F["length"] ? unknown[]
+      : { -readonly [I in keyof F]: FieldSpecValue<F[I]> })
+  : unknown[];

@@ -17,45 +17,58 @@
  * @module
  */
 export {
-  Emitter,
   type RegisterOptions,
   Tracepoint,
   type TracepointHandle,
   UserEvents,
 } from "./tracepoint.ts";
 export { EnableSlab } from "./slab.ts";
+export { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 export {
-  decodePayload,
+  type FieldDeclarationValue,
   FieldError,
   type FieldKind,
   type FieldLayout,
   type FieldSpec,
+  type FieldSpecValue,
+  type FieldStringValues,
+  type FieldValues,
   formatFields,
   parseFields,
 } from "./fields.ts";
+export { decodePayload } from "./payload.ts";
 export { parseStatus, readStatus, type UserEventsStatus, type UserEventStatus } from "./status.ts";
 export {
+  type EmitValues,
   type EventDefinition,
+  type EventElementValue,
   type EventField,
+  type EventFieldsValues,
+  type EventFieldValue,
   EVENTHEADER_COMMAND_TYPES,
-  EventHeaderEncoder,
-  EventHeaderEvent,
-  type EventHeaderHandle,
-  EventHeaderProvider,
+  type EventStructValue,
   ExtensionKind,
   FIELD_TYPES,
   FieldEncoding,
   FieldFormat,
   type FieldTypeName,
+  type FieldTypeValues,
   HeaderFlags,
   Level,
   Opcode,
+} from "./eventheader_types.ts";
+export { EventHeaderEncoder } from "./eventheader_encoder.ts";
+export {
+  EventHeaderEvent,
+  type EventHeaderHandle,
+  EventHeaderProvider,
   tracepointName,
 } from "./eventheader.ts";
 export {
   type DecodedEvent,
   type DecodedField,
   decodeEventHeader,
+  EventHeaderDecodeError,
   fieldValues,
   parseTracepointName,
   type TracepointNameInfo,

@@ -7,7 +7,8 @@
  */
 import { runtime } from "../../ffi/platform.ts";
 import { check, errno, libc, PAGE_SIZE } from "../libc.ts";
-import { ClosedError, UmmuError } from "../errors.ts";
+import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+import { describeValue } from "./values.ts";
 import * as pe from "../../ffi/perf_event.ts";
 import * as m from "../../ffi/mman.ts";
 import { readText } from "./tracefs.ts";
@@ -203,10 +204,8 @@ export class PerfTracepoint {
    * the tracer at once: a user_events enable bit is set when this returns.
    */
   static open(id: number, opts: PerfOpenOptions = {}): PerfTracepoint {
+    checkOpenOptions(id, opts);
     const pages = opts.pages ?? 8;
-    if (pages < 1 || (pages & (pages - 1)) !== 0) {
-      throw new RangeError("pages must be a power of two");
-    }
     const rings: Ring[] = [];
     try {
       const targets: [number, number][] = opts.pid !== undefined
@@ -267,10 +266,44 @@ export class PerfTracepoint {
   }
 }
 
-/** struct trace_entry at the start of a raw tracepoint record. */
+function checkOpenOptions(id: unknown, opts: PerfOpenOptions): void {
+  const bad = (what: string, expected: string, v: unknown) =>
+    new UmmuArgumentError(
+      `PerfTracepoint.open: ${what} must be ${expected}, got ${describeValue(v)}`,
+    );
+  if (!(Number.isInteger(id) && (id as number) >= 0 && (id as number) <= 0xffffffff)) {
+    throw bad("the tracepoint id", "an integer (from events/<system>/<name>/id)", id);
+  }
+  if (opts === null || typeof opts !== "object") throw bad("options", "an object", opts);
+  const pages = opts.pages ?? 8;
+  if (!(Number.isInteger(pages) && pages >= 1 && pages <= 1 << 20 && (pages & (pages - 1)) === 0)) {
+    throw bad("pages", "a power of two (data pages per ring)", opts.pages);
+  }
+  if (opts.pid !== undefined && !(Number.isInteger(opts.pid) && opts.pid >= 0)) {
+    throw bad("pid", "a thread id (0: the calling thread)", opts.pid);
+  }
+  if (
+    opts.cpus !== undefined &&
+    !(Array.isArray(opts.cpus) && opts.cpus.every((c) => Number.isInteger(c) && c >= 0))
+  ) {
+    throw bad("cpus", "an array of CPU numbers", opts.cpus);
+  }
+  if (opts.disabled !== undefined && typeof opts.disabled !== "boolean") {
+    throw bad("disabled", "a boolean", opts.disabled);
+  }
+}
+
+/** struct trace_entry at the start of a raw tracepoint record (8 bytes). */
 export function traceEntry(
   raw: Uint8Array,
 ): { type: number; flags: number; preemptCount: number; pid: number } {
+  if (!(raw instanceof Uint8Array) || raw.length < 8) {
+    throw new UmmuArgumentError(
+      `traceEntry takes a raw record of at least 8 bytes (struct trace_entry), got ${
+        describeValue(raw)
+      }`,
+    );
+  }
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   return {
     type: dv.getUint16(0, true),

@@ -19,20 +19,14 @@ import {
   FieldError,
   type FieldLayout,
   type FieldSpec,
+  type FieldValues,
   formatFields,
   parseFields,
-  PayloadEncoder,
 } from "./fields.ts";
-import {
-  EBADF,
-  EBUSY,
-  EINVAL,
-  ENOENT,
-  EPERM,
-  openError,
-  registerError,
-  writeError,
-} from "./diagnose.ts";
+import { MAX_RAW_PAYLOAD, PayloadEncoder } from "./payload.ts";
+import { Emitter } from "./emitter.ts";
+import { describeValue } from "./values.ts";
+import { EBUSY, EINVAL, ENOENT, EPERM, openError, registerError } from "./diagnose.ts";
 import { availableEvents, eventFormatFields, findTracefs, tracefsRoot } from "./tracefs.ts";
 
 /**
@@ -78,69 +72,6 @@ export interface TracepointHandle {
   flags: number;
 }
 
-/** Anything that encodes an event into a buffer whose address changes only with `generation`. */
-export interface EventBuffer {
-  /** The encoded event; its address is cached by the Emitter. */
-  buf: Uint8Array;
-  /** Changes whenever `buf` is replaced (it grew), so the Emitter re-reads the address. */
-  generation: number;
-}
-
-/**
- * The write side of one registration: fd, write index and a 2-entry iovec
- * {write index, payload}. Entry 0 points at the 4-byte index; entry 1 at the
- * payload buffer, whose length is set per event. No allocation per event.
- */
-export class Emitter {
-  /** The user_events_data fd written to. */
-  readonly fd: number;
-  /** The registration's write index: the kernel routes each write to the tracepoint by it. */
-  readonly writeIndex: number;
-  readonly #iov: Uint8Array;
-  readonly #iov32: Uint32Array;
-  readonly #src: EventBuffer;
-  #gen = -1;
-  readonly #label: string;
-
-  /**
-   * Builds the iovec once. `src` is the buffer the payload is encoded into
-   * (re-read only when its generation changes); `label` names the tracepoint
-   * in errors.
-   */
-  constructor(fd: number, writeIndex: number, src: EventBuffer, label: string) {
-    this.fd = fd;
-    this.writeIndex = writeIndex;
-    this.#src = src;
-    this.#label = label;
-    // [iovec 0 (16)][iovec 1 (16)][write index (4) + pad]: one stable ArrayBuffer.
-    const ab = new ArrayBuffer(40);
-    this.#iov = new Uint8Array(ab);
-    this.#iov32 = new Uint32Array(ab);
-    const dv = new DataView(ab);
-    dv.setUint32(32, writeIndex, true);
-    const base = runtime.addressOf(this.#iov);
-    dv.setBigUint64(0, BigInt(base + 32), true);
-    dv.setBigUint64(8, 4n, true);
-    this.#rebase();
-  }
-
-  #rebase(): void {
-    const dv = new DataView(this.#iov.buffer);
-    dv.setBigUint64(16, BigInt(runtime.addressOf(this.#src.buf)), true);
-    this.#gen = this.#src.generation;
-  }
-
-  /** Writes `len` payload bytes. true: written; false: nobody listens (EBADF). */
-  write(len: number): boolean {
-    if (this.#gen !== this.#src.generation) this.#rebase();
-    this.#iov32[6] = len; // iovec 1 .iov_len (low word; the high word stays 0)
-    if (libc.writev(this.fd, this.#iov, 2) >= 0) return true;
-    const e = errno();
-    if (e === EBADF) return false;
-    throw writeError(e, this.#label);
-  }
-}
-
 function enabledTest(words: Int32Array, word: number, bit: number): () => boolean {
   const mask = 1 << bit;
   return () => (Atomics.load(words, word) & mask) !== 0;
@@ -163,7 +94,7 @@ function enabledTest(words: Int32Array, word: number, bit: number): () => boolea
  * events.close();
  * ```
  */
-export class Tracepoint {
+export class Tracepoint<V extends unknown[] = unknown[]> {
   /** The registered name (for multi-format events the tracepoint is `name.<id>`). */
   readonly name: string;
   /** The fields with their payload offsets; decodePayload(layout, ...) reads what a tracer got. */
@@ -212,12 +143,18 @@ export class Tracepoint {
     this.bit = bit;
     this.#words = slab.words;
     this.#mask = 1 << bit;
-    this.#encoder = new PayloadEncoder(layout);
+    this.#encoder = new PayloadEncoder(layout, name);
     this.#emitter = new Emitter(fd, writeIndex, this.#encoder, name);
   }
 
-  /** Re-creates a tracepoint from a handle (in a Worker): it can test `enabled` and emit, not unregister. */
+  /**
+   * Re-creates a tracepoint from a handle (in a Worker): it can test `enabled`
+   * and emit, not unregister. Every member of the handle is checked (type and
+   * range, the word inside the slab); the fd is trusted to be the owner's
+   * user_events_data, as handle() made it.
+   */
   static fromHandle(h: TracepointHandle): Tracepoint {
+    checkHandle(h);
     return new Tracepoint(
       null,
       h.name,
@@ -286,15 +223,32 @@ export class Tracepoint {
     );
   }
 
-  /** Emits one event (values in field order). true: written; false: nobody listens now (EBADF). */
-  emit(...values: unknown[]): boolean {
+  /**
+   * Emits one event (values in field order). true: written; false: nobody
+   * listens now (EBADF). A value its field cannot take (wrong type, out of
+   * range, too long) throws UmmuArgumentError naming the field; nothing is
+   * written then.
+   */
+  emit(...values: V): boolean {
     if (this.#closed) throw new ClosedError(`tracepoint ${this.name}`);
     return this.#emitter.write(this.#encoder.encode(values));
   }
 
-  /** Emits a payload encoded by the caller (the bytes after the write index). */
+  /**
+   * Emits a payload encoded by the caller (the bytes after the write index):
+   * a Uint8Array of at most 131071 bytes (what loc words can address). The
+   * kernel checks it against the fields (EINVAL if shorter, EFAULT for a loc
+   * word outside it).
+   */
   emitRaw(payload: Uint8Array): boolean {
     if (this.#closed) throw new ClosedError(`tracepoint ${this.name}`);
+    if (!(payload instanceof Uint8Array) || payload.length > MAX_RAW_PAYLOAD) {
+      throw new UmmuArgumentError(
+        `tracepoint ${this.name}: emitRaw takes a Uint8Array of at most ${MAX_RAW_PAYLOAD} bytes, got ${
+          describeValue(payload)
+        }`,
+      );
+    }
     this.#encoder.ensure(payload.length);
     this.#encoder.buf.set(payload);
     return this.#emitter.write(payload.length);
@@ -332,6 +286,47 @@ export class Tracepoint {
   }
 }
 
+const HANDLE_FLAGS = ue.USER_EVENT_REG_PERSIST | ue.USER_EVENT_REG_MULTI_FORMAT;
+
+/** Throws UmmuArgumentError unless `h` has the shape and ranges handle() gives. */
+function checkHandle(h: TracepointHandle): void {
+  if (h === null || typeof h !== "object") {
+    throw new UmmuArgumentError(
+      `a tracepoint handle must be the object handle() returns, got ${describeValue(h)}`,
+    );
+  }
+  const bad = (what: string, expected: string, v: unknown) =>
+    new UmmuArgumentError(
+      `tracepoint handle: ${what} must be ${expected}, got ${describeValue(v)}`,
+    );
+  if (typeof h.name !== "string" || !NAME_RE.test(h.name)) {
+    throw bad("name", "a tracepoint name", h.name);
+  }
+  if (typeof h.fields !== "string") throw bad("fields", "a field string", h.fields);
+  if (!(Number.isInteger(h.fd) && h.fd >= 0 && h.fd <= 0x7fffffff)) {
+    throw bad("fd", "a file descriptor (an integer >= 0)", h.fd);
+  }
+  if (!(Number.isInteger(h.writeIndex) && h.writeIndex >= 0 && h.writeIndex <= 0xffffffff)) {
+    throw bad("writeIndex", "an integer in 0..4294967295", h.writeIndex);
+  }
+  if (
+    !(h.slab instanceof SharedArrayBuffer) || h.slab.byteLength === 0 ||
+    h.slab.byteLength % 4 !== 0
+  ) {
+    throw bad("slab", "the SharedArrayBuffer of an EnableSlab", h.slab);
+  }
+  const words = h.slab.byteLength / 4;
+  if (!(Number.isInteger(h.word) && h.word >= 0 && h.word < words)) {
+    throw bad("word", `an integer in 0..${words - 1} (the slab has ${words} words)`, h.word);
+  }
+  if (!(Number.isInteger(h.bit) && h.bit >= 0 && h.bit <= 31)) {
+    throw bad("bit", "an integer in 0..31", h.bit);
+  }
+  if (!(Number.isInteger(h.flags) && (h.flags & ~HANDLE_FLAGS) === 0)) {
+    throw bad("flags", "a combination of USER_EVENT_REG_PERSIST and _MULTI_FORMAT", h.flags);
+  }
+}
+
 function flagNames(flags: number): string {
   const n: string[] = [];
   if (flags & ue.USER_EVENT_REG_PERSIST) n.push("USER_EVENT_REG_PERSIST");
@@ -340,6 +335,27 @@ function flagNames(flags: number): string {
 }
 
 const NAME_RE = /^[^\s:;]+$/;
+const OPTION_KEYS = new Set(["persist", "multiFormat", "word", "bit"]);
+
+function checkRegisterOptions(name: string, opts: RegisterOptions): void {
+  if (opts === null || typeof opts !== "object") {
+    throw new UmmuArgumentError(
+      `${name}: register options must be an object, got ${describeValue(opts)}`,
+    );
+  }
+  for (const [k, v] of Object.entries(opts)) {
+    if (!OPTION_KEYS.has(k)) {
+      throw new UmmuArgumentError(
+        `${name}: unknown register option "${k}" (persist, multiFormat, word, bit)`,
+      );
+    }
+    if ((k === "persist" || k === "multiFormat") && v !== undefined && typeof v !== "boolean") {
+      throw new UmmuArgumentError(
+        `${name}: option ${k} must be a boolean, got ${describeValue(v)}`,
+      );
+    }
+  }
+}
 
 /**
  * Slabs with live registrations, held strongly: the kernel writes into a
@@ -408,6 +424,16 @@ export class UserEvents {
 
   /** Opens user_events_data. `slab`: share enable words with other UserEvents (default: a new 16-word slab). */
   static open(opts: { slab?: EnableSlab } = {}): UserEvents {
+    if (opts === null || typeof opts !== "object") {
+      throw new UmmuArgumentError(
+        `UserEvents.open options must be an object, got ${describeValue(opts)}`,
+      );
+    }
+    if (opts.slab !== undefined && !(opts.slab instanceof EnableSlab)) {
+      throw new UmmuArgumentError(
+        `UserEvents.open: slab must be an EnableSlab, got ${describeValue(opts.slab)}`,
+      );
+    }
     const root = findTracefs();
     if (root === null) throw openError("/sys/kernel/tracing/user_events_data", ENOENT);
     const path = `${root}/user_events_data`;
@@ -431,7 +457,9 @@ export class UserEvents {
    * or FieldSpec objects. A declaration the kernel would reject throws
    * UmmuArgumentError naming it; kernel refusals throw UmmuError (EADDRINUSE,
    * EMFILE, EPERM, EINVAL...). A flag the kernel does not know (EINVAL) is
-   * dropped and said in `note`.
+   * dropped and said in `note`. When `fields` is a literal (a string, or
+   * specs), the tracepoint's emit() is typed by it: `register("x", "u32 a;
+   * __data_loc char[] b")` emits `(a: number, b: string)`.
    *
    * @example
    * ```ts
@@ -447,20 +475,23 @@ export class UserEvents {
    * events.close();
    * ```
    */
-  register(
+  register<const F extends string | readonly FieldSpec[] = readonly []>(
     name: string,
-    fields: string | readonly FieldSpec[] = [],
+    fields?: F,
     opts: RegisterOptions = {},
-  ): Tracepoint {
+  ): Tracepoint<FieldValues<F>> {
     if (this.#closed) throw new ClosedError("UserEvents");
-    if (!NAME_RE.test(name)) {
+    if (typeof name !== "string" || !NAME_RE.test(name)) {
       throw new UmmuArgumentError(
-        `tracepoint name "${name}" must be non-empty, without spaces, ':' or ';'`,
+        `tracepoint name must be a non-empty string without spaces, ':' or ';', got ${
+          describeValue(name)
+        }`,
       );
     }
+    checkRegisterOptions(name, opts);
     let layout: FieldLayout[];
     try {
-      layout = parseFields(fields);
+      layout = parseFields(fields ?? []);
     } catch (e) {
       if (e instanceof FieldError) {
         throw new UmmuArgumentError(`${name}: ${e.message} (the kernel would answer EINVAL)`);
@@ -498,7 +529,7 @@ export class UserEvents {
       this.slab.release(word, bit);
       throw e;
     }
-    const tp = new Tracepoint(
+    const tp = new Tracepoint<FieldValues<F>>(
       this,
       name,
       layout,
@@ -554,6 +585,11 @@ export class UserEvents {
    * open user_events_data fd still references it.
    */
   static delete(name: string): void {
+    if (typeof name !== "string" || !/^[^\s:;]+(\.[0-9a-f]+)?$/.test(name)) {
+      throw new UmmuArgumentError(
+        `UserEvents.delete: name must be a registered event's name, got ${describeValue(name)}`,
+      );
+    }
     const path = UserEvents.dataPath();
     const fd = libc.open(cstring(path), m.O_RDWR | m.O_CLOEXEC, 0);
     if (fd < 0) throw openError(path, errno());

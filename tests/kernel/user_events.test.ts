@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { UmmuArgumentError, UmmuError } from "../../src/errors.ts";
 import { type Tracepoint, UserEvents } from "../../src/user_events/tracepoint.ts";
 import { EnableSlab } from "../../src/user_events/slab.ts";
-import { decodePayload } from "../../src/user_events/fields.ts";
+import { decodePayload } from "../../src/user_events/payload.ts";
 import { readStatus } from "../../src/user_events/status.ts";
 import { PerfTracepoint, traceEntry } from "../../src/user_events/perf.ts";
 import { EventHeaderProvider } from "../../src/user_events/eventheader.ts";
@@ -105,7 +105,7 @@ const RAW_VALUES = [
   new Uint8Array([1, 2, 3, 250]),
   new Uint8Array([9]),
   new Uint8Array([1, 0, 0, 0, 2, 0, 0, 0]),
-];
+] as const;
 const RAW_EXPECTED = {
   a: 200,
   b: -100,
@@ -253,7 +253,7 @@ test(
       const values = [200, "/index.html", new Uint8Array([0xde, 0xad]), 1.25, true, "10.0.0.1", [
         80,
         443,
-      ], [1000, "root"]];
+      ], [1000, "root"]] as const;
       const expected = {
         status: 200,
         path: "/index.html",
