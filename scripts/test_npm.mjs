@@ -4,20 +4,30 @@
 // 1. builds npm/ (scripts/build_npm.mjs) unless --no-build;
 // 2. lints it: publint, and @arethetypeswrong/cli (profile esm-only: the
 //    package is ESM with top-level await, which require() cannot load);
-// 3. `npm pack`s it, installs the tarball (and koffi) into a scratch project
+// 3. `npm pack`s it and installs the tarball (and koffi) into a scratch project
 //    outside the repo (under the system temp dir, readable by the
-//    unprivileged test's user), copies the compiled tests there (their
-//    imports already point at the package), and runs them under Node
-//    (`node --test`), Bun (`bun test`) and Deno (`deno test`, resolving the
-//    package from the scratch project's node_modules as `npm:` packages are);
-// 4. prints a table and one closing line "npm-package: N passed, M failed, K skipped"
-//    (the two lints count as one check each).
+//    unprivileged test's user);
+// 4. checks what a user meets there: the package's declarations compile in a
+//    strict Node project (`"strict": true`, `"types": ["node"]`, `"lib":
+//    ["es2022"]`; moduleResolution node16 and bundler) that imports every entry;
+//    README.md's snippets compile there and run on Node (compiled), Bun and Deno;
+//    README's sh blocks marked `in=package` run there (scripts/readme_blocks.mjs);
+//    every example runs from node_modules/ummu/examples/ on each runtime and
+//    prints what it must (user_events ones: in the test VM with --vm);
+// 5. copies the compiled tests there (their imports already point at the
+//    package) and runs them under Node (`node --test`), Bun (`bun test`) and
+//    Deno (`deno test`, resolving the package from the scratch project's
+//    node_modules as `npm:` packages are);
+// 6. prints a table and one closing line "npm-package: N passed, M failed, K skipped"
+//    (each lint and each check of 4 counts as one).
 //
-//   node scripts/test_npm.mjs [--no-build] [--keep] [--vm] [--only node|bun|deno ...]
+//   node scripts/test_npm.mjs [--no-build] [--keep] [--vm] [--no-suites]
+//                             [--only types|node|bun|deno ...]
 //
-// --vm also runs the kernel tests (tests/kernel/) of the installed package in
-// the test VM (tests/vm/run.sh) under each runtime.
-import { spawn } from "node:child_process";
+// --vm also runs the kernel tests (tests/kernel/) of the installed package, and
+// the examples and snippets that need user_events, in the test VM
+// (tests/vm/run.sh) under each runtime. --no-suites skips the test suites of 5.
+import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   cpSync,
@@ -27,11 +37,19 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  truncateSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  readmeBlocks,
+  shellCommands,
+  SNIPPET_FILE_SIZE,
+  snippetFileName,
+  statedOutput,
+} from "./readme_blocks.mjs";
 
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const bin = (name) => join(repo, "node_modules", ".bin", name);
@@ -190,7 +208,209 @@ cpSync(join(repo, ".cache", "npm-build", "tests"), join(scratch, "tests"), { rec
 const testFiles = readdirSync(join(scratch, "tests")).filter((f) => f.endsWith(".test.js")).sort()
   .map((f) => `tests/${f}`);
 
-// 4. the suites
+// The test VM (tests/vm/run.sh) running `cmd` in the scratch project.
+const inVm = (cmd) => [
+  join(repo, "tests", "vm", "run.sh"),
+  "--timeout",
+  "1200",
+  "--",
+  "sh",
+  "-c",
+  `cd '${scratch}' && export DENO_DIR=/tmp/deno-dir NO_COLOR=1 && ${cmd}`,
+];
+const wantVm = args.includes("--vm");
+// Whether this kernel has user_events, as the installed package sees it (on Node).
+let userEventsAvailable = null;
+const userEventsHere = () =>
+  userEventsAvailable ??= spawnSync(process.execPath, [
+    "--input-type=module",
+    "-e",
+    `import { UserEvents } from "${manifest.name}/user_events"; process.exit(UserEvents.available() ? 0 : 1);`,
+  ], { cwd: scratch }).status === 0;
+const selected = (key) => !only || only.includes(key);
+
+// 4. What a user of the package meets: its types in a strict project, the
+// README's snippets and commands, and the examples, on each runtime.
+/** One check: a row that passes if `fn` returns true (false or a throw: fails, with its output). */
+async function check(key, name, fn) {
+  if (!selected(key)) return;
+  const t0 = Date.now();
+  let ok = false, note = "";
+  try {
+    const r = await fn();
+    ok = r === true;
+    if (typeof r === "string") note = r; // a reason it did not run: a skip
+  } catch (e) {
+    note = `FAILED: ${e instanceof Error ? e.message : e}`;
+  }
+  const skipped = !ok && note !== "" && !note.startsWith("FAILED");
+  rows.push({
+    name,
+    ok: ok || skipped,
+    counts: { passed: ok ? 1 : 0, failed: ok || skipped ? 0 : 1, skipped: skipped ? 1 : 0 },
+    note: ok ? "ok" : skipped ? `skipped: ${note}` : note || "FAILED",
+    secs: ((Date.now() - t0) / 1000).toFixed(0),
+  });
+  console.log(`${ok ? "ok" : skipped ? "skipped" : "FAILED"}: ${name}${note ? ` (${note})` : ""}`);
+}
+/** Runs cmd (quietly); on an unexpected status, throws with its output. */
+async function expectRun(cmd, cwd, { exit = [0], timeoutMs = 300_000 } = {}) {
+  const r = await run(cmd, cwd, { quiet: true, timeoutMs });
+  if (!exit.includes(r.code)) {
+    throw new Error(`${cmd.join(" ")}: exit ${r.code} (expected ${exit.join(" or ")})\n${r.out}`);
+  }
+  return r.out;
+}
+const runtimeCmd = {
+  node: (file) => [process.execPath, file],
+  bun: (file) => [bin("bun"), file],
+  deno: (file) => [bin("deno"), "run", "-A", file],
+};
+const entryNames = Object.keys(manifest.exports).filter((k) => k !== "./package.json")
+  .map((k) => (k === "." ? manifest.name : `${manifest.name}/${k.slice(2)}`));
+const tsc = [process.execPath, join(repo, "node_modules", "typescript", "bin", "tsc")];
+const strictOptions = (module, moduleResolution) => ({
+  strict: true,
+  types: ["node"],
+  lib: ["es2022"],
+  target: "es2022",
+  module,
+  moduleResolution,
+});
+
+console.log("\n=== the package's types in a strict Node project (no DOM library)");
+mkdirSync(join(scratch, "types"));
+writeFileSync(
+  join(scratch, "types", "index.ts"),
+  entryNames.map((n, i) => `import * as entry${i} from "${n}";\n`).join("") +
+    `export const entries = [${entryNames.map((_, i) => `entry${i}`).join(", ")}];\n`,
+);
+for (const [module, resolution] of [["node16", "node16"], ["es2022", "bundler"]]) {
+  await check("types", `types: strict, moduleResolution ${resolution}`, async () => {
+    const config = join(scratch, "types", `tsconfig.${resolution}.json`);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        compilerOptions: { ...strictOptions(module, resolution), noEmit: true },
+        files: ["index.ts"],
+      }),
+    );
+    await expectRun([...tsc, "-p", config], scratch);
+    return true;
+  });
+}
+
+// The README's ts blocks, against the installed package: compiled by tsc in a
+// strict project (node16) and run on Node; run as they are on Bun and Deno.
+console.log("\n=== README.md: its snippets and commands, against the installed package");
+const blocks = readmeBlocks(readFileSync(join(repo, "README.md"), "utf8"));
+const snippets = blocks.filter((b) => b.lang === "ts" && b.error === null);
+const readmeDir = join(scratch, "readme");
+mkdirSync(readmeDir);
+for (const b of snippets) writeFileSync(join(readmeDir, snippetFileName(b)), b.code);
+writeFileSync(
+  join(readmeDir, "tsconfig.json"),
+  JSON.stringify({
+    compilerOptions: { ...strictOptions("node16", "node16"), outDir: "out", rootDir: "." },
+    files: snippets.map(snippetFileName),
+  }),
+);
+let compiled = false;
+await check("node", "README snippets: tsc, strict, against the package", async () => {
+  await expectRun([...tsc, "-p", join(readmeDir, "tsconfig.json")], scratch);
+  return (compiled = true);
+});
+/** Runs one snippet on one runtime, in a folder with the files it names. */
+async function runSnippet(b, rt) {
+  const d = b.directive;
+  if (d.runtimes !== null && !d.runtimes.includes(rt)) return `not on ${rt}: ${d.reason}`;
+  if (rt === "node" && !compiled) throw new Error("tsc did not compile it (above)");
+  const file = rt === "node"
+    ? join(readmeDir, "out", snippetFileName(b).replace(/\.ts$/, ".js"))
+    : join(readmeDir, snippetFileName(b));
+  const cwd = mkdtempSync(join(scratch, "run-"));
+  for (const f of d.files) {
+    writeFileSync(join(cwd, f), "");
+    truncateSync(join(cwd, f), SNIPPET_FILE_SIZE);
+  }
+  let out;
+  if (d.vm && !userEventsHere()) {
+    if (!wantVm) return "needs user_events: test:npm --vm runs it in the test VM";
+    const r = await run(inVm(runtimeCmd[rt](file).map((a) => `'${a}'`).join(" ")), repo, {
+      quiet: true,
+    });
+    if (r.code === 77) return `the test VM did not run: ${/not run: (.*)/.exec(r.out)?.[1]}`;
+    if (r.code !== 0) throw new Error(`exit ${r.code}\n${r.out}`);
+    out = r.out;
+  } else {
+    out = await expectRun(runtimeCmd[rt](file), cwd);
+  }
+  rmSync(cwd, { recursive: true, force: true });
+  const lines = clean(out).split("\n").map((l) => l.trim());
+  let at = 0;
+  for (const value of statedOutput(b.code)) {
+    const found = lines.indexOf(value, at);
+    if (found < 0) throw new Error(`it says it prints ${value}; it printed:\n${out}`);
+    at = found + 1;
+  }
+  return true;
+}
+for (const b of snippets.filter((b) => b.directive.mode === "run")) {
+  for (const rt of ["node", "bun", "deno"]) {
+    await check(rt, `README line ${b.line} snippet, ${rt}`, () => runSnippet(b, rt));
+  }
+}
+// The README's sh blocks meant for a project that installed the package.
+const pathEnv = `${join(repo, "node_modules", ".bin")}:${process.env.PATH}`;
+for (const b of blocks.filter((b) => b.lang === "sh" && b.directive?.in === "package")) {
+  for (const c of shellCommands(b.code)) {
+    const key = /^(bun|bunx)\b/.test(c) ? "bun" : /^deno\b/.test(c) ? "deno" : "node";
+    await check(key, `README line ${b.line}: ${c}`, async () => {
+      await expectRun(["env", `PATH=${pathEnv}`, "sh", "-c", c], scratch, {
+        exit: b.directive.exit,
+      });
+      return true;
+    });
+  }
+}
+
+// The examples, from the installed package, on each runtime: what each must print.
+console.log("\n=== the examples, from node_modules/ummu/examples/");
+const examples = {
+  lazy_file: /all correct: true/,
+  live_snapshot: /snapshot matches the state at start: true/,
+  dirty_tracking: /round 2 \(after reset\) wrote pages \[17, 1023\]/,
+  registration_cache: /freed and reallocated at the same address: stale entry #\d+ caught/,
+  demo: /^demo \((node|bun|deno)\): [45] passed, 0 failed, [01] skipped$/m,
+  user_events_trace: /user_events: enabled before\/while\/after ftrace: false\/true\/false/,
+  user_events_server: /served 3 requests/,
+};
+const needsUserEvents = new Set(["user_events_trace", "user_events_server"]);
+for (const [name, want] of Object.entries(examples)) {
+  for (const rt of ["node", "bun", "deno"]) {
+    await check(rt, `example ${name}, ${rt}`, async () => {
+      const file = join(scratch, "node_modules", manifest.name, "examples", `${name}.js`);
+      if (!existsSync(file)) throw new Error(`the package has no examples/${name}.js`);
+      let out;
+      if (needsUserEvents.has(name) && !userEventsHere()) {
+        if (!wantVm) return "needs user_events; test:npm --vm runs it in the test VM";
+        const cmd = runtimeCmd[rt](file).map((a) => `'${a}'`).join(" ");
+        const r = await run(inVm(`UMMU_DEMO_REQUESTS=3 ${cmd}`), repo, { quiet: true });
+        if (r.code === 77) return `the test VM did not run: ${/not run: (.*)/.exec(r.out)?.[1]}`;
+        if (r.code !== 0) throw new Error(`exit ${r.code}\n${r.out}`);
+        out = r.out;
+      } else {
+        out = await expectRun(runtimeCmd[rt](file), scratch);
+      }
+      if (!want.test(clean(out)) || /STALE ENTRY/.test(out)) {
+        throw new Error(`output does not match ${want}:\n${out}`);
+      }
+      return true;
+    });
+  }
+}
+
+// 5. the suites
 const suites = [
   {
     key: "node",
@@ -214,22 +434,11 @@ const suites = [
 // --vm: the kernel tests (tests/kernel/) of the installed package inside the
 // test VM (tests/vm/run.sh), under each runtime. Exit 77 (no qemu or kernel)
 // is reported as not run; with UMMU_REQUIRE_VM=1 that fails the run.
-if (args.includes("--vm")) {
+if (wantVm) {
   const kernelTests = existsSync(join(scratch, "tests", "kernel"))
     ? readdirSync(join(scratch, "tests", "kernel")).filter((f) => f.endsWith(".test.js")).sort()
       .map((f) => `tests/kernel/${f}`)
     : [];
-  const inVm = (
-    cmd,
-  ) => [
-    join(repo, "tests", "vm", "run.sh"),
-    "--timeout",
-    "1200",
-    "--",
-    "sh",
-    "-c",
-    `cd '${scratch}' && export DENO_DIR=/tmp/deno-dir NO_COLOR=1 && ${cmd}`,
-  ];
   suites.push(
     {
       key: "node",
@@ -256,6 +465,7 @@ if (args.includes("--vm")) {
 }
 for (const s of suites) {
   if (only && !only.includes(s.key)) continue;
+  if (args.includes("--no-suites")) continue;
   console.log(`\n=== ${s.name}: ${s.cmd.map((a) => a.replace(repo + "/", "")).join(" ")}`);
   const t0 = Date.now();
   const r = await run(s.cmd, s.vm ? repo : scratch);
@@ -279,12 +489,13 @@ const total = { passed: 0, failed: 0, skipped: 0 };
 console.log(
   "\n=== summary (tests/abi*.test.ts check the ffi/ sources against kernel headers: npm test runs them)",
 );
+const width = Math.max(30, ...rows.map((r) => r.name.length));
 for (const r of rows) {
   const c = r.counts
     ? `${r.counts.passed} passed, ${r.counts.failed} failed, ${r.counts.skipped} skipped`
     : "";
   console.log(
-    `${r.name.padEnd(30)} ${c.padEnd(40)} ${(r.secs ?? "").padStart(4)}${
+    `${r.name.padEnd(width)} ${c.padEnd(40)} ${(r.secs ?? "").padStart(4)}${
       r.secs ? "s" : " "
     }  ${r.note}`,
   );
