@@ -299,6 +299,7 @@ const manifest = {
     "tracepoints",
     "deno",
     "bun",
+    "node",
     "koffi",
   ],
   license: pkg.license,
