@@ -22,6 +22,17 @@ import { isSkip, runInMountNamespace, TRACEFS } from "./tracefs_mount.ts";
 
 const { EACCES, EINVAL, EISDIR, ENOENT, EPERM } = constants.errno;
 
+/**
+ * An UmmuArgumentError that names the argument and shows the value it got (the
+ * rule for every argument error; the rest of the wording is free).
+ */
+const argError = (argument: string, value: string | number) => (e: unknown) => {
+  assert.ok(e instanceof UmmuArgumentError, String(e));
+  assert.ok(e.message.includes(argument), `"${e.message}" names ${argument}`);
+  assert.ok(e.message.includes(String(value)), `"${e.message}" shows ${value}`);
+  return true;
+};
+
 const isUmmu = (code: string, call: RegExp | string) => (e: unknown) =>
   e instanceof UmmuError && e.code === code &&
   (typeof call === "string" ? e.call === call : call.test(e.call));
@@ -29,15 +40,18 @@ const isUmmu = (code: string, call: RegExp | string) => (e: unknown) =>
 test("misaligned addresses and empty or ragged lengths are refused before the kernel", () => {
   const mem = Mapping.create(2 * PAGE);
   const uffd = UserfaultFd.open();
-  assert.throws(() => uffd.register(mem.base + 1, PAGE), UmmuArgumentError);
-  assert.throws(() => uffd.register(mem.address, 0), /positive multiple of the page size/);
-  assert.throws(() => uffd.register(mem.address, PAGE + 1), UmmuArgumentError);
-  assert.throws(() => uffd.register(mem.address, PAGE, []), /at least one mode/);
-  assert.throws(() => uffd.register(mem.address, PAGE, ["bogus" as "wp"]), /unknown register mode/);
-  assert.throws(() => Mapping.create(0), UmmuArgumentError);
+  assert.throws(() => uffd.register(mem.base + 1, PAGE), argError("address", mem.base + 1));
+  assert.throws(() => uffd.register(mem.address, 0), argError("length", "got 0"));
+  assert.throws(() => uffd.register(mem.address, PAGE + 1), argError("length", PAGE + 1));
+  assert.throws(() => uffd.register(mem.address, PAGE, []), argError("modes", "got"));
+  assert.throws(
+    () => uffd.register(mem.address, PAGE, ["bogus" as "wp"]),
+    argError("register mode", '"bogus"'),
+  );
+  assert.throws(() => Mapping.create(0), argError("length", "got 0"));
   assert.throws(
     () => UserfaultFd.open({ features: ["NOPE" as "MOVE"] }),
-    /unknown userfaultfd feature NOPE/,
+    argError("userfaultfd feature", '"NOPE"'),
   );
   uffd.close();
   mem.close();
@@ -72,7 +86,10 @@ test("kernel refusals carry errno, call and hint", () => {
     isUmmu("EINVAL", "ioctl(UFFDIO_REGISTER)"),
     "MINOR on anonymous memory",
   );
-  assert.throws(() => uffd.copy(mem.address, new Uint8Array(10), PAGE), /fewer than 4096/);
+  assert.throws(
+    () => uffd.copy(mem.address, new Uint8Array(10), PAGE),
+    argError("copy source", "10"),
+  );
   other.close();
   uffd.close();
   mem.close();
@@ -105,15 +122,15 @@ test("bad handler ranges are refused with the reason", async () => {
   const uffd = UserfaultFd.open();
   await assert.rejects(
     FaultHandler.start(uffd, { ranges: [{ address: 4097, length: PAGE }] }),
-    UmmuArgumentError,
+    argError("address", 4097),
   );
   await assert.rejects(
     FaultHandler.start(uffd, { ranges: [{ address: 4096, length: PAGE, readahead: 0 }] }),
-    /readahead/,
+    argError("readahead", "got 0"),
   );
   await assert.rejects(
     FaultHandler.start(uffd, { ranges: [{ address: 4096, length: PAGE, pageSize: 3000 }] }),
-    /power of two/,
+    argError("pageSize", 3000),
   );
   uffd.close();
 });
