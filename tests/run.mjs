@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Every test, on Deno and on Bun: `npm test` runs this.
 //
-// Suites: type-check; host tests (tests/*.test.ts) under Deno and Bun; tests
+// Suites: type-check; host tests (tests/*.test.ts) under Deno and Bun; the
+// demo (`npm run demo`: every example on Deno, Bun and Node); tests
 // that need a kernel feature the host lacks (tests/kernel/) inside the test VM
 // under Deno and Bun; the ummunotify kernel module's own tests in the VM.
 // Prints each suite's output, then a table and one closing line
 // "tests: N passed, M failed, K skipped". A suite that could not run (exit 77:
 // no qemu or no kernel) says why; with UMMU_REQUIRE_VM=1 (CI) that fails the run.
 //
-//   node tests/run.mjs [--only check|host|kmod|vm|npm] ...
+//   node tests/run.mjs [--only check|host|demo|kmod|vm|npm] ...
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -20,6 +21,8 @@ const deno = bin("deno");
 const bun = bin("bun");
 const hostTests = readdirSync(join(repo, "tests")).filter((f) => f.endsWith(".test.ts")).sort()
   .map((f) => `tests/${f}`);
+const examples = readdirSync(join(repo, "examples")).filter((f) => f.endsWith(".ts")).sort()
+  .map((f) => `examples/${f}`);
 const workerModules = [
   "src/userfaultfd/handler_worker.ts",
   "src/poller_worker.ts",
@@ -42,7 +45,7 @@ const suites = [
   {
     group: "check",
     name: "type-check (deno check)",
-    cmd: [deno, "check", "mod.ts", ...workerModules, ...hostTests],
+    cmd: [deno, "check", "mod.ts", ...workerModules, ...hostTests, ...examples],
   },
   {
     group: "host",
@@ -55,6 +58,14 @@ const suites = [
     name: "host tests, Bun",
     cmd: [bun, "test", ...hostTests.map((f) => `./${f}`)],
     parse: parseBun,
+  },
+  // README's quick start: every example, on Deno and Bun from the sources and
+  // on Node from the npm build (user_events in the test VM where this kernel lacks it).
+  {
+    group: "demo",
+    name: "demo: npm run demo (Deno, Bun, Node)",
+    cmd: ["npm", "run", "--silent", "demo"],
+    parse: parseDemo,
   },
   {
     group: "kmod",
@@ -95,6 +106,20 @@ function parseBun(out) {
   return /^\s*\d+ pass$/m.test(out)
     ? { passed: n("pass"), failed: n("fail"), skipped: n("skip") }
     : null;
+}
+function parseDemo(out) {
+  // One closing line per runtime: "demo (deno): 5 passed, 0 failed, 0 skipped".
+  const lines = [...out.matchAll(/^demo \((\w+)\): (\d+) passed, (\d+) failed, (\d+) skipped$/gm)];
+  if (lines.length === 0) return null;
+  const total = { passed: 0, failed: 0, skipped: 0 };
+  for (const m of lines) {
+    total.passed += +m[2];
+    total.failed += +m[3];
+    total.skipped += +m[4];
+  }
+  // A runtime that printed no closing line (it crashed first) failed.
+  total.failed += Math.max(0, 3 - lines.length);
+  return total;
 }
 function parsePlain(out) {
   // A suite's own closing line ("npm-package: N passed, ...") is its total;
