@@ -206,7 +206,42 @@ const options = {
   paths: { "#platform": [join(stage, "ffi", "node.ts")], ...packagePaths },
 };
 const program = ts.createProgram([...roots, join(stage, "npm_shims.d.ts")], options);
-const emitted = program.emit();
+// stripInternal drops an `@internal` constructor from the declarations, which
+// leaves the class with an implicit public one: users could `new` a class the
+// library alone constructs. Declare such a constructor private instead.
+function privateInternalConstructors() {
+  const isInternal = (node) => ts.getJSDocTags(node).some((t) => t.tagName.text === "internal");
+  return (context) => (root) => {
+    const f = context.factory;
+    const visit = (node) => {
+      if (!ts.isClassDeclaration(node)) return ts.visitEachChild(node, visit, context);
+      const source = ts.getOriginalNode(node);
+      const internalCtor = ts.isClassDeclaration(source) &&
+        source.members.some((m) => ts.isConstructorDeclaration(m) && isInternal(m));
+      if (!internalCtor || node.members.some(ts.isConstructorDeclaration)) return node;
+      const ctor = f.createConstructorDeclaration(
+        [f.createModifier(ts.SyntaxKind.PrivateKeyword)],
+        [],
+        undefined,
+      );
+      const at = node.members.findIndex((m) => !ts.isPropertyDeclaration(m));
+      const members = [...node.members];
+      members.splice(at < 0 ? members.length : at, 0, ctor);
+      return f.updateClassDeclaration(
+        node,
+        node.modifiers,
+        node.name,
+        node.typeParameters,
+        node.heritageClauses,
+        members,
+      );
+    };
+    return ts.visitNode(root, visit);
+  };
+}
+const emitted = program.emit(undefined, undefined, undefined, false, {
+  afterDeclarations: [privateInternalConstructors()],
+});
 const diagnostics = ts.getPreEmitDiagnostics(program).concat(emitted.diagnostics);
 // The tests are emitted by a second program without type checking (`npm test`
 // type-checks them with deno check); only its tests/ output is used.
