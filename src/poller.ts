@@ -59,20 +59,19 @@ export class FdReadiness {
 
   /**
    * Resolves when the fd is (or was, since the last re-arm) readable. The
-   * caller then reads until EAGAIN and calls rearm(). The process stays
-   * alive while someone awaits this (an iteration in progress).
+   * caller then reads until EAGAIN and calls rearm(). Waiting does not keep
+   * the process alive by itself: what would make the fd readable (a thread
+   * that faults, a Worker that unmaps) does.
    */
-  readable(): Promise<void> {
-    return keepAlive(this.#worker, async () => {
-      for (;;) {
-        if (this.#closed) throw new ClosedError("FdReadiness");
-        const v = Atomics.load(this.#word, 0);
-        if (v === READABLE) return;
-        if (v !== ARMED) throw new ClosedError("FdReadiness");
-        const r = Atomics.waitAsync(this.#word, 0, ARMED);
-        if (r.async) await r.value;
-      }
-    });
+  async readable(): Promise<void> {
+    for (;;) {
+      if (this.#closed) throw new ClosedError("FdReadiness");
+      const v = Atomics.load(this.#word, 0);
+      if (v === READABLE) return;
+      if (v !== ARMED) throw new ClosedError("FdReadiness");
+      const r = Atomics.waitAsync(this.#word, 0, ARMED);
+      if (r.async) await r.value;
+    }
   }
 
   /** Lets the Worker poll again (after the caller drained the fd). */

@@ -1,5 +1,8 @@
 /** Test helpers: resource counting from /proc/self, waiting, and the toucher Worker. */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { spawnWorker } from "../src/worker.ts";
 import { runtime } from "../ffi/platform.ts";
 
@@ -139,4 +142,55 @@ export async function ffiMapsPerWorker(): Promise<number> {
   for (let i = 0; i < n; i++) await once();
   await new Promise((r) => setTimeout(r, 300));
   return Math.max(0, Math.ceil((maps() - before) / n));
+}
+
+/** What a child process did. */
+export interface ChildResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** True if it was still running after the timeout (then killed with SIGKILL). */
+  hung: boolean;
+}
+
+/**
+ * Runs a script under this test's own runtime (Deno with -A, Bun, or Node on
+ * the compiled package) and waits for it to end, killing it after
+ * `timeoutMs`: a hang is a result, never a hung test.
+ */
+export function runChild(script: URL, args: string[] = [], timeoutMs = 20_000): Promise<ChildResult> {
+  const path = fileURLToPath(script);
+  const argv = "Deno" in globalThis ? ["run", "-A", "--no-check", path, ...args] : [path, ...args];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, argv, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    let stdout = "", stderr = "", hung = false;
+    child.stdout!.on("data", (d) => (stdout += d));
+    child.stderr!.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, hung });
+    });
+  });
+}
+
+/**
+ * How many userfaultfds this process has open: the runtimes make none, so
+ * every one is ours (a count of what the test owns, not of all fds).
+ */
+export function openUserfaultfds(): number {
+  let n = 0;
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[userfaultfd]") n++;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
 }

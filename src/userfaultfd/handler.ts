@@ -11,6 +11,7 @@
  * whoever comes first, never used after. However the Worker ends, this side
  * notices, and nothing stays blocked on a fault nobody serves.
  */
+import { existsSync } from "node:fs";
 import * as mm from "../../ffi/mman.ts";
 import * as st from "../../ffi/stat.ts";
 import { eventfd, libc, mmap, munmap, openFile, PAGE_SIZE, signalEventfd, statFd } from "../libc.ts";
@@ -84,7 +85,7 @@ class Held implements HandlerResources {
 export class FaultHandler {
   readonly #uffd: UserfaultFd;
   readonly #worker: Worker;
-  readonly #source: { worker: Worker; link: SourceLinkInit } | null;
+  readonly #source: { worker: Worker; link: SourceLinkInit; tid: number } | null;
   readonly #status: Int32Array;
   readonly #wakeFd: number;
   readonly #owns: boolean;
@@ -99,7 +100,7 @@ export class FaultHandler {
   private constructor(
     uffd: UserfaultFd,
     worker: Worker,
-    source: { worker: Worker; link: SourceLinkInit } | null,
+    source: { worker: Worker; link: SourceLinkInit; tid: number } | null,
     status: Int32Array,
     wakeFd: number,
     owns: boolean,
@@ -225,17 +226,21 @@ export class FaultHandler {
     };
 
     // Module sources: their own Worker, loaded (imports, init) before anything serves.
-    let source: { worker: Worker; link: SourceLinkInit } | null = null;
+    let source: { worker: Worker; link: SourceLinkInit; tid: number } | null = null;
     if (modules.length > 0) {
       const link = createLink(sourceLength, opts.sourceTimeoutMs);
       const worker = await spawnWorker(new URL("./source_worker.ts", import.meta.url));
       workers.push(worker);
-      source = { worker, link };
+      source = { worker, link, tid: 0 };
+      const src = source;
       await keepAlive(worker, () =>
         new Promise<void>((resolve, reject) => {
           worker.onmessage = (e: MessageEvent<SourceWorkerMessage>) => {
             const msg = e.data;
-            if (msg.type === "ready") resolve();
+            if (msg.type === "ready") {
+              src.tid = msg.tid;
+              resolve();
+            }
             else if (msg.type === "load-error") {
               reject(new UmmuArgumentError(`module source ${msg.url} could not be used: ${msg.message}`));
             } else report(new Error(`page source: ${msg.message}`));
@@ -287,7 +292,7 @@ export class FaultHandler {
           return report(new Error(`page source failed at offset ${msg.offset}: ${msg.message}`));
         case "source-dead":
           report(new Error(msg.message));
-          if (source) void terminateSource(source.worker, report);
+          if (source) void terminateSource(source, report);
           return;
         case "error":
           return report(new Error(msg.message));
@@ -431,7 +436,7 @@ export class FaultHandler {
     clearTimeout(timer);
     if (timedOut) this.errors.push(new Error("fault handler did not stop in time; terminated"));
     this.#worker.terminate();
-    if (this.#source) await terminateSource(this.#source.worker, (e) => this.errors.push(e));
+    if (this.#source) await terminateSource(this.#source, (e) => this.errors.push(e));
     internals.control.releaseReader();
     if (this.#owns) this.#uffd.close();
     this.#held.release();
@@ -449,26 +454,25 @@ export class FaultHandler {
 }
 
 /**
- * Terminates a source Worker and waits (briefly) for its thread to end. Deno
- * cannot stop a Worker that runs JavaScript that never yields (a source
+ * Terminates a source Worker and waits (briefly) for its thread to be gone.
+ * Deno cannot stop a Worker that runs JavaScript that never yields (a source
  * spinning in a loop keeps its CPU until the process exits:
- * https://github.com/denoland/deno/pull/35657); say so when it happens.
+ * https://github.com/denoland/deno/pull/35657), and reports it ended anyway:
+ * so the thread itself is looked for, and its survival reported.
  */
-async function terminateSource(worker: Worker, report: (e: Error) => void): Promise<void> {
-  worker.terminate();
-  const ended = await keepAlive(worker, () =>
-    new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), SOURCE_EXIT_MS);
-      onWorkerExit(worker, () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    }));
-  if (!ended) {
+async function terminateSource(
+  source: { worker: Worker; tid: number },
+  report: (e: Error) => void,
+): Promise<void> {
+  source.worker.terminate();
+  const alive = () => source.tid > 0 && existsSync(`/proc/self/task/${source.tid}`);
+  const deadline = Date.now() + SOURCE_EXIT_MS;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (alive()) {
     report(
       new Error(
         "the page source's Worker did not end when terminated: it runs JavaScript that never yields " +
-          "(this runtime cannot stop such a Worker; it keeps a CPU until the process exits)",
+          "(this runtime cannot stop such a Worker; its thread keeps a CPU until the process exits)",
       ),
     );
   }

@@ -13,7 +13,7 @@ import process from "node:process";
 import * as u from "../../ffi/userfaultfd.ts";
 import * as m from "../../ffi/mman.ts";
 import { runtime } from "../../ffi/platform.ts";
-import { errno, libc, pollPair, sched } from "../libc.ts";
+import { cstring, errno, libc, pollPair, sched } from "../libc.ts";
 import { vmaAt } from "../maps.ts";
 import { ProcessMemory } from "../process_memory.ts";
 import { decodeEvent } from "./events.ts";
@@ -44,13 +44,17 @@ function get64(dv: DataView, off: number): number {
 /** Thrown when the uffd was closed under us (by the owner): the Worker just stops. */
 class Closed extends Error {}
 
+const statBuf = new Uint8Array(256);
+
 async function main(init: HandlerInit): Promise<void> {
   const { wakeFd } = init;
   const control = new FdControl(init.share);
   const calls = new UffdCalls(control);
   const status = new Int32Array(init.status);
   const ranges = new HandledRanges(init.ranges);
-  const source = init.source ? new SourceClient(init.source) : null;
+  const source = init.source
+    ? new SourceClient(init.source, (tid) => libc.statx(-100, cstring(`/proc/self/task/${tid}`), 0, 0, statBuf) === 0)
+    : null;
   const sourceAddr = source ? runtime.addressOf(source.data) : 0;
   const memory = new ProcessMemory();
   // This Worker is the only writer of the counters: a plain read and an

@@ -33,7 +33,9 @@ export const LINK = {
   state: 7,
   /** Bytes of the UTF-8 error message in `msg`. */
   msgLength: 8,
-  words: 9,
+  /** The source Worker's thread id, once loaded (the handler watches the thread). */
+  tid: 9,
+  words: 10,
 } as const;
 export const LINK_STARTING = 0;
 export const LINK_READY = 1;
@@ -82,14 +84,21 @@ export class SourceClient {
   readonly data: Uint8Array;
   readonly #msg: Uint8Array;
   readonly #timeoutMs: number;
+  readonly #threadAlive: (tid: number) => boolean;
   /** Why the last fill failed. */
   message = "";
 
-  constructor(link: SourceLinkInit) {
+  /**
+   * `threadAlive(tid)` tells whether the source Worker's thread still
+   * exists: a Worker that ends itself (process.exit) says nothing, and the
+   * handler would otherwise wait for the deadline.
+   */
+  constructor(link: SourceLinkInit, threadAlive: (tid: number) => boolean) {
     this.ctl = new Int32Array(link.ctl);
     this.data = new Uint8Array(link.data);
     this.#msg = new Uint8Array(link.msg);
     this.#timeoutMs = link.timeoutMs;
+    this.#threadAlive = threadAlive;
   }
 
   /** Asks module `module` for `length` bytes at `offset`; on FILL_OK they are in data[0, length). */
@@ -125,7 +134,10 @@ export class SourceClient {
           "(sourceTimeoutMs); it is no longer used";
         return FILL_DEAD;
       }
-      Atomics.wait(c, LINK.done, done, Math.min(left, 1000));
+      if (Atomics.wait(c, LINK.done, done, Math.min(left, 50)) === "timed-out") {
+        const tid = Atomics.load(c, LINK.tid);
+        if (tid > 0 && !this.#threadAlive(tid)) Atomics.store(c, LINK.state, LINK_DEAD);
+      }
     }
     if (Atomics.load(c, LINK.status) === 0) return FILL_OK;
     const n = Math.min(Atomics.load(c, LINK.msgLength), MSG_BYTES);

@@ -4,6 +4,7 @@
  * nothing of userfaultfd and holds no fd: the handler copies what it wrote.
  */
 import process from "node:process";
+import { readlinkSync } from "node:fs";
 import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
 import type { PageSourceModule } from "./sources.ts";
 import { LINK, LINK_DEAD, LINK_READY, LINK_STOP, MSG_BYTES, type SourceLinkInit } from "./source_link.ts";
@@ -16,7 +17,7 @@ export interface SourceWorkerInit {
 
 /** What the Worker says back once (then only the link is used). */
 export type SourceWorkerMessage =
-  | { type: "ready" }
+  | { type: "ready"; tid: number }
   | { type: "load-error"; url: string; message: string }
   | { type: "stray-error"; message: string };
 
@@ -33,6 +34,23 @@ const stray = (e: unknown) =>
   } satisfies SourceWorkerMessage);
 process.on("uncaughtException", stray);
 process.on("unhandledRejection", stray);
+// A source that ends this Worker (process.exit, Deno.exit) must not leave the
+// handler waiting for its deadline: say so on the way out.
+let linkCtl: Int32Array | null = null;
+process.on("exit", () => {
+  if (linkCtl === null) return;
+  Atomics.store(linkCtl, LINK.state, LINK_DEAD);
+  Atomics.notify(linkCtl, LINK.done);
+});
+
+/** This thread's id, without FFI (this Worker loads none): /proc/thread-self is "<pid>/task/<tid>". */
+function threadId(): number {
+  try {
+    return Number(readlinkSync("/proc/thread-self").split("/").pop());
+  } catch {
+    return 0;
+  }
+}
 
 async function load(init: SourceWorkerInit): Promise<PageSourceModule[] | null> {
   const mods: PageSourceModule[] = [];
@@ -61,15 +79,20 @@ async function load(init: SourceWorkerInit): Promise<PageSourceModule[] | null> 
 
 onWorkerMessage<SourceWorkerInit>(async (init) => {
   const ctl = new Int32Array(init.link.ctl);
+  linkCtl = ctl;
   const data = new Uint8Array(init.link.data);
   const msg = new Uint8Array(init.link.msg);
   const mods = await load(init);
   if (mods === null) return;
+  const tid = threadId();
+  Atomics.store(ctl, LINK.tid, tid);
   Atomics.store(ctl, LINK.state, LINK_READY);
-  postFromWorker({ type: "ready" } satisfies SourceWorkerMessage);
+  postFromWorker({ type: "ready", tid } satisfies SourceWorkerMessage);
   let seen = Atomics.load(ctl, LINK.req);
   for (;;) {
-    Atomics.wait(ctl, LINK.req, seen);
+    // Asynchronously: the source's own timers and promises run between fills.
+    const w = Atomics.waitAsync(ctl, LINK.req, seen);
+    if (w.async) await w.value;
     const state = Atomics.load(ctl, LINK.state);
     if (state === LINK_STOP || state === LINK_DEAD) break;
     const seq = Atomics.load(ctl, LINK.req);

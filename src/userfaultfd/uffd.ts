@@ -101,7 +101,9 @@ function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" 
     if (nr === undefined) {
       throw new UmmuError("userfaultfd", ENOSYS, `no syscall number for ${runtime.arch}`);
     }
-    return check(libc.syscall(nr, flags, 0, 0, 0, 0), "userfaultfd");
+    // A user-mode-only fd has its own failure causes (and hints) apart from a full one.
+    const call = flags & u.UFFD_USER_MODE_ONLY ? "userfaultfd(UFFD_USER_MODE_ONLY)" : "userfaultfd";
+    return check(libc.syscall(nr, flags, 0, 0, 0, 0), call);
   };
   const tryDevice = (): number => {
     const dev = libc.open(cstring("/dev/userfaultfd"), m.O_RDWR | m.O_CLOEXEC, 0);
