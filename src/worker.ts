@@ -58,7 +58,9 @@ class WorkerHandle implements LibraryWorker {
     // Always listened to: an 'error' event nobody handles is rethrown on the main thread.
     this.worker.on("error", (err) => {
       const e = err instanceof Error ? err : new Error(String(err));
-      this.onerror?.({ message: e.message, error: e, preventDefault() {} } as unknown as ErrorEvent);
+      this.onerror?.(
+        { message: e.message, error: e, preventDefault() {} } as unknown as ErrorEvent,
+      );
     });
     this.worker.on("exit", (code: number) => {
       this.exited = true;

@@ -46,7 +46,9 @@ async function warm(): Promise<void> {
 test("a source that ends its own Worker (Deno.exit / process.exit): the toucher gets a zero page, nothing hangs", async () => {
   await warm();
   const before = await quiescent();
-  const lazy = await LazyMapping.create(4 * PAGE, { source: sources.module(fixture("exiting_source.ts")) });
+  const lazy = await LazyMapping.create(4 * PAGE, {
+    source: sources.module(fixture("exiting_source.ts")),
+  });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[PAGE], 0, "the fill failed: onSourceError 'zero'");
   assert.equal(v[2 * PAGE], 0, "the dead source is not used again: zero pages, at once");
@@ -57,7 +59,9 @@ test("a source that ends its own Worker (Deno.exit / process.exit): the toucher 
 });
 
 test("a source that throws from a timer: reported, and its pages keep being served", async () => {
-  const lazy = await LazyMapping.create(4 * PAGE, { source: sources.module(fixture("timer_throwing_source.ts")) });
+  const lazy = await LazyMapping.create(4 * PAGE, {
+    source: sources.module(fixture("timer_throwing_source.ts")),
+  });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[0], 0x33);
   const seen = (re: RegExp) => lazy.errors.some((e) => re.test(e.message));
@@ -82,7 +86,9 @@ test("a source that spins forever misses its deadline: the toucher gets a zero p
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[0], 0, "served by the policy after the deadline");
   assert.equal(v[PAGE], 0, "and the source is not asked again");
-  assert.ok(await waitFor(() => lazy.errors.some((e) => /did not fill within 300 ms/.test(e.message))));
+  assert.ok(
+    await waitFor(() => lazy.errors.some((e) => /did not fill within 300 ms/.test(e.message))),
+  );
   const held = lazy.resources();
   await lazy.close();
   if (isDeno) {
@@ -97,7 +103,9 @@ test("a source that spins forever misses its deadline: the toucher gets a zero p
 });
 
 test("a source that writes nothing for a page serves zeros, never the previous page's bytes", async () => {
-  const lazy = await LazyMapping.create(4 * PAGE, { source: sources.module(fixture("sparse_source.ts")) });
+  const lazy = await LazyMapping.create(4 * PAGE, {
+    source: sources.module(fixture("sparse_source.ts")),
+  });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[0], 0x55);
   assert.equal(v[PAGE], 0, "page 1: nothing written, so zeros");
@@ -186,7 +194,9 @@ test("an onEvent callback that throws is caught and kept in errors; the handler 
   const v = new Uint8Array(mem.buffer);
   v[0] = 1;
   libc.madvise(mem.base, PAGE, 4 /* MADV_DONTNEED */);
-  assert.ok(await waitFor(() => handler.errors.some((e) => /onEvent threw: callback bug/.test(e.message))));
+  assert.ok(
+    await waitFor(() => handler.errors.some((e) => /onEvent threw: callback bug/.test(e.message))),
+  );
   assert.equal(v[2 * PAGE], 0, "still serving");
   await handler.close();
   mem.close();
@@ -198,7 +208,9 @@ test("EVENT_FORK without onEvent: the child's uffd is closed by the handler (no 
   const mem = Mapping.create(PAGE);
   const uffd = UserfaultFd.open({ features: ["EVENT_FORK"] });
   uffd.register(mem.address, mem.length);
-  const handler = await FaultHandler.start(uffd, { ranges: [{ address: mem.address, length: mem.length }] });
+  const handler = await FaultHandler.start(uffd, {
+    ranges: [{ address: mem.address, length: mem.length }],
+  });
   const before = openUserfaultfds();
   for (let i = 0; i < 5; i++) {
     const pid = forker.fork(0, 0, 0);
@@ -242,7 +254,8 @@ test("LazyMapping.close() refuses (EBUSY) while a thread is blocked on its fault
   assert.ok(await waitFor(() => Atomics.load(g, 1) === 1), "the toucher is blocked in the fault");
   await assert.rejects(
     lazy.close(),
-    (e: unknown) => e instanceof UmmuError && e.code === "EBUSY" && /1 fault is in flight/.test(e.message),
+    (e: unknown) =>
+      e instanceof UmmuError && e.code === "EBUSY" && /1 fault is in flight/.test(e.message),
   );
   assert.equal(lazy.mapping.closed, false, "the memory is still mapped");
   Atomics.store(g, 0, 1);
@@ -254,15 +267,22 @@ test("LazyMapping.close() refuses (EBUSY) while a thread is blocked on its fault
 
 for (const what of ["lazy", "module-lazy", "handler", "snapshot", "events"]) {
   for (const how of ["forget", "exit", "throw"]) {
-    test(`a program that ${
-      how === "forget" ? "forgets close() on" : how === "exit" ? "calls process.exit() with" : "throws past"
-    } a ${what} ends on its own`, async () => {
-      const r = await runChild(fixture("forgotten_close.ts"), [what, how], 30_000);
-      assert.equal(r.hung, false, `the process hung: ${r.stderr.slice(-400)}`);
-      assert.match(r.stdout, /value \d+/, `it ran: ${r.stderr.slice(-400)}`);
-      assert.equal(r.signal, null, `it was killed by ${r.signal}: ${r.stderr.slice(-400)}`);
-      assert.equal(r.code, how === "throw" ? 1 : 0, r.stderr.slice(-400));
-    });
+    test(
+      `a program that ${
+        how === "forget"
+          ? "forgets close() on"
+          : how === "exit"
+          ? "calls process.exit() with"
+          : "throws past"
+      } a ${what} ends on its own`,
+      async () => {
+        const r = await runChild(fixture("forgotten_close.ts"), [what, how], 30_000);
+        assert.equal(r.hung, false, `the process hung: ${r.stderr.slice(-400)}`);
+        assert.match(r.stdout, /value \d+/, `it ran: ${r.stderr.slice(-400)}`);
+        assert.equal(r.signal, null, `it was killed by ${r.signal}: ${r.stderr.slice(-400)}`);
+        assert.equal(r.code, how === "throw" ? 1 : 0, r.stderr.slice(-400));
+      },
+    );
   }
 }
 

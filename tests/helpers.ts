@@ -1,5 +1,5 @@
 /** Test helpers: resource counting from /proc/self, waiting, and the toucher Worker. */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
@@ -159,7 +159,11 @@ export interface ChildResult {
  * the compiled package) and waits for it to end, killing it after
  * `timeoutMs`: a hang is a result, never a hung test.
  */
-export function runChild(script: URL, args: string[] = [], timeoutMs = 20_000): Promise<ChildResult> {
+export function runChild(
+  script: URL,
+  args: string[] = [],
+  timeoutMs = 20_000,
+): Promise<ChildResult> {
   const path = fileURLToPath(script);
   const argv = "Deno" in globalThis ? ["run", "-A", "--no-check", path, ...args] : [path, ...args];
   return new Promise((resolve) => {
@@ -193,4 +197,30 @@ export function openUserfaultfds(): number {
     } catch { /* closed meanwhile */ }
   }
   return n;
+}
+
+/**
+ * Makes `n` free 2 MiB huge pages available (as root, raising
+ * vm.nr_hugepages); returns the function that restores the setting, or the
+ * reason it cannot (then skip, saying it).
+ */
+export function reserveHugePages(n: number): (() => void) | string {
+  const NR = "/proc/sys/vm/nr_hugepages";
+  const free = Number(
+    /HugePages_Free:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0,
+  );
+  if (free >= n) return () => {};
+  if (process.getuid?.() !== 0) {
+    return `needs ${n} free 2 MiB huge pages (echo ${n} > ${NR}) or root`;
+  }
+  const before = readFileSync(NR, "utf8").trim();
+  writeFileSync(NR, String(Number(before) + n - free));
+  const now = Number(
+    /HugePages_Free:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0,
+  );
+  if (now < n) {
+    writeFileSync(NR, before);
+    return `the kernel gave only ${now} of ${n} free 2 MiB huge pages (memory fragmented?)`;
+  }
+  return () => writeFileSync(NR, before);
 }

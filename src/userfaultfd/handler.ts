@@ -14,12 +14,20 @@
 import { existsSync } from "node:fs";
 import * as mm from "../../ffi/mman.ts";
 import * as st from "../../ffi/stat.ts";
-import { eventfd, libc, mmap, munmap, openFile, PAGE_SIZE, signalEventfd, statFd } from "../libc.ts";
+import {
+  eventfd,
+  libc,
+  mmap,
+  openFile,
+  PAGE_SIZE,
+  signalEventfd,
+  statFd,
+} from "../libc.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { atProcessExit, idleWorker, keepAlive, onWorkerExit, spawnWorker } from "../worker.ts";
 import type { UffdEvent } from "./events.ts";
-import { type UserfaultFd, uffdInternals } from "./uffd.ts";
-import { checkOptions, type CheckedOptions, type FaultHandlerOptions } from "./handler_options.ts";
+import { uffdInternals, type UserfaultFd } from "./uffd.ts";
+import { type CheckedOptions, checkOptions, type FaultHandlerOptions } from "./handler_options.ts";
 import {
   COMMAND_SWEEP,
   type DeferredFault,
@@ -207,12 +215,20 @@ export class FaultHandler {
         writeProtect: r.writeProtect,
       };
     });
-    const staging = mmap(stagingLength, mm.PROT_READ | mm.PROT_WRITE, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS);
+    const staging = mmap(
+      stagingLength,
+      mm.PROT_READ | mm.PROT_WRITE,
+      mm.MAP_PRIVATE | mm.MAP_ANONYMOUS,
+    );
     held.mappings.push({ address: staging, length: stagingLength });
     // Zeros to COPY from where ZEROPAGE cannot serve (hugetlb, write-protected
     // zero pages, faults outside every range): read-only address space, no memory.
     const zerosLength = Math.max(maxPage, ...hugePageSizes());
-    const zeros = mmap(zerosLength, mm.PROT_READ, mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE);
+    const zeros = mmap(
+      zerosLength,
+      mm.PROT_READ,
+      mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE,
+    );
     held.mappings.push({ address: zeros, length: zerosLength });
     const wakeFd = eventfd();
     held.fds.push(wakeFd);
@@ -240,22 +256,28 @@ export class FaultHandler {
             if (msg.type === "ready") {
               src.tid = msg.tid;
               resolve();
-            }
-            else if (msg.type === "load-error") {
-              reject(new UmmuArgumentError(`module source ${msg.url} could not be used: ${msg.message}`));
+            } else if (msg.type === "load-error") {
+              reject(
+                new UmmuArgumentError(`module source ${msg.url} could not be used: ${msg.message}`),
+              );
             } else report(new Error(`page source: ${msg.message}`));
           };
           onWorkerExit(worker, (code) => {
             endLink(link, LINK_DEAD);
-            reject(new UmmuArgumentError(`module source Worker ended (code ${code}) while loading`));
+            reject(
+              new UmmuArgumentError(`module source Worker ended (code ${code}) while loading`),
+            );
           });
           worker.postMessage({ link, modules } satisfies SourceWorkerInit);
-        })
-      );
+        }));
       onWorkerExit(worker, (code) => {
         endLink(link, LINK_DEAD);
         if (handler && !handler.#closed) {
-          report(new Error(`the page source's Worker ended (code ${code}); its pages now get the onSourceError policy`));
+          report(
+            new Error(
+              `the page source's Worker ended (code ${code}); its pages now get the onSourceError policy`,
+            ),
+          );
         }
       });
     }
@@ -276,7 +298,9 @@ export class FaultHandler {
       try {
         opts.onEvent(event);
       } catch (e) {
-        report(new Error(`onEvent threw: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        report(
+          new Error(`onEvent threw: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+        );
       }
     };
     worker.onmessage = (e: MessageEvent<HandlerMessage>) => {
@@ -303,12 +327,17 @@ export class FaultHandler {
         }
       }
     };
-    worker.onerror = (e: ErrorEvent) => report(new Error(`fault handler Worker error: ${e.message}`));
+    worker.onerror = (e: ErrorEvent) =>
+      report(new Error(`fault handler Worker error: ${e.message}`));
     onWorkerExit(worker, (code) => {
       // However it ended: nobody may stay blocked on faults it will not serve.
       if (internals.control.close()) {
         Atomics.store(status, STATUS.state, STATE_FAILED);
-        report(new Error(`the fault handler Worker ended unexpectedly (code ${code}); the userfaultfd was closed`));
+        report(
+          new Error(
+            `the fault handler Worker ended unexpectedly (code ${code}); the userfaultfd was closed`,
+          ),
+        );
       }
       readyReject(new Error("the fault handler Worker ended before it was ready"));
       stoppedResolve();

@@ -99,7 +99,11 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 export function checkOptions(options: unknown): CheckedOptions {
   const o = v.options<FaultHandlerOptions>("FaultHandler options", options);
   if (o.ranges === undefined) v.invalid("options.ranges", undefined, "an array of ranges");
-  const ranges = v.list("options.ranges", o.ranges, (r, i) => checkRange(r, `options.ranges[${i}]`));
+  const ranges = v.list(
+    "options.ranges",
+    o.ranges,
+    (r, i) => checkRange(r, `options.ranges[${i}]`),
+  );
   if (ranges.length === 0) v.invalid("options.ranges", o.ranges, "at least one range");
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
   for (let i = 1; i < sorted.length; i++) {
@@ -131,7 +135,9 @@ function checkRange(value: unknown, what: string): CheckedRange {
   const r = v.options<HandledRange>(what, value);
   const start = v.address(`${what}.address`, r.address, PAGE_SIZE);
   const length = v.byteLength(`${what}.length`, r.length, PAGE_SIZE);
-  const readahead = r.readahead === undefined ? 1 : v.integer(`${what}.readahead`, r.readahead, 1, 512);
+  const readahead = r.readahead === undefined
+    ? 1
+    : v.integer(`${what}.readahead`, r.readahead, 1, 512);
   const writeProtect = v.boolean(`${what}.writeProtect`, r.writeProtect, false);
   const source = checkSource(`${what}.source`, r.source);
   if (r.snapshot !== undefined) {
@@ -139,7 +145,11 @@ function checkRange(value: unknown, what: string): CheckedRange {
       v.invalid(`${what}.snapshot`, r.snapshot, "a SharedArrayBuffer (the Worker writes into it)");
     }
     if (r.snapshot.byteLength < length) {
-      v.invalid(`${what}.snapshot`, r.snapshot, `at least ${length} bytes (it has ${r.snapshot.byteLength})`);
+      v.invalid(
+        `${what}.snapshot`,
+        r.snapshot,
+        `at least ${length} bytes (it has ${r.snapshot.byteLength})`,
+      );
     }
   }
   const alias = r.alias === undefined ? undefined : v.address(`${what}.alias`, r.alias, PAGE_SIZE);
@@ -152,20 +162,26 @@ function checkRange(value: unknown, what: string): CheckedRange {
   }
   const pageSize = vmas[0].pageSize;
   if (vmas.some((m) => m.pageSize !== pageSize)) {
-    throw new UmmuArgumentError(`${what}: ${hex(start)}+${length} spans memory of different page sizes`);
+    throw new UmmuArgumentError(
+      `${what}: ${hex(start)}+${length} spans memory of different page sizes`,
+    );
   }
   if (r.pageSize !== undefined && r.pageSize !== pageSize) {
     v.invalid(`${what}.pageSize`, r.pageSize, `the memory's page size, ${pageSize} (or absent)`);
   }
   if (start % pageSize !== 0 || length % pageSize !== 0) {
     throw new UmmuArgumentError(
-      `${what}: ${hex(start)}+${length} must be aligned to the memory's ${pageSize >> 10} KiB pages`,
+      `${what}: ${hex(start)}+${length} must be aligned to the memory's ${
+        pageSize >> 10
+      } KiB pages`,
     );
   }
   const modes = registeredModes(vmas);
   if (modes === null) {
     throw new UmmuArgumentError(
-      `${what}: ${hex(start)}+${length} is not (entirely) registered on a userfaultfd: register it first`,
+      `${what}: ${
+        hex(start)
+      }+${length} is not (entirely) registered on a userfaultfd: register it first`,
     );
   }
   if (writeProtect && !modes.has("uw")) {
@@ -177,11 +193,15 @@ function checkRange(value: unknown, what: string): CheckedRange {
     }
     if (modes.has("um")) {
       // Reading a missing page to copy it out would fault into this very handler.
-      throw new UmmuArgumentError(`${what}.snapshot: a snapshot range must not be registered in "missing" mode`);
+      throw new UmmuArgumentError(
+        `${what}.snapshot: a snapshot range must not be registered in "missing" mode`,
+      );
     }
   }
   if (alias !== undefined) {
-    if (alias % pageSize !== 0) v.invalid(`${what}.alias`, r.alias, `aligned to the memory's page size (${pageSize})`);
+    if (alias % pageSize !== 0) {
+      v.invalid(`${what}.alias`, r.alias, `aligned to the memory's page size (${pageSize})`);
+    }
     checkAlias(`${what}.alias`, alias, start, length, vmas);
   }
   return { start, length, pageSize, source, readahead, snapshot: r.snapshot, alias, writeProtect };
@@ -203,7 +223,9 @@ function registeredModes(vmas: Vma[]): Set<string> | null {
  */
 function checkAlias(what: string, alias: number, start: number, length: number, vmas: Vma[]): void {
   if (alias < start + length && start < alias + length) {
-    throw new UmmuArgumentError(`${what}: ${hex(alias)} overlaps the range itself; pass a second mapping (Mapping.alias())`);
+    throw new UmmuArgumentError(
+      `${what}: ${hex(alias)} overlaps the range itself; pass a second mapping (Mapping.alias())`,
+    );
   }
   const a = coverage(alias, alias + length);
   if (a.hole !== null) {
@@ -216,7 +238,9 @@ function checkAlias(what: string, alias: number, start: number, length: number, 
   for (let off = 0; off < length;) {
     const r = fileOffset(vmas, start + off), x = fileOffset(a.vmas, alias + off);
     if (!x.m.perms.startsWith("rw") || x.m.perms[3] !== "s") {
-      throw new UmmuArgumentError(`${what}: ${hex(alias + off)} is not a shared writable mapping (${x.m.perms})`);
+      throw new UmmuArgumentError(
+        `${what}: ${hex(alias + off)} is not a shared writable mapping (${x.m.perms})`,
+      );
     }
     if (r.inode === 0 || r.dev !== x.dev || r.inode !== x.inode || r.offset !== x.offset) {
       throw new UmmuArgumentError(
@@ -248,7 +272,9 @@ function checkSource(what: string, value: unknown): PageSource {
         v.invalid(`${what}.buffer`, s.buffer, "a SharedArrayBuffer");
       }
       const buffer = s.buffer as SharedArrayBuffer;
-      const offset = s.offset === undefined ? 0 : v.integer(`${what}.offset`, s.offset, 0, buffer.byteLength);
+      const offset = s.offset === undefined
+        ? 0
+        : v.integer(`${what}.offset`, s.offset, 0, buffer.byteLength);
       return { kind, buffer, offset };
     }
     case "module":

@@ -46,14 +46,17 @@ class Closed extends Error {}
 
 const statBuf = new Uint8Array(256);
 
-async function main(init: HandlerInit): Promise<void> {
+function main(init: HandlerInit): void {
   const { wakeFd } = init;
   const control = new FdControl(init.share);
   const calls = new UffdCalls(control);
   const status = new Int32Array(init.status);
   const ranges = new HandledRanges(init.ranges);
   const source = init.source
-    ? new SourceClient(init.source, (tid) => libc.statx(-100, cstring(`/proc/self/task/${tid}`), 0, 0, statBuf) === 0)
+    ? new SourceClient(
+      init.source,
+      (tid) => libc.statx(-100, cstring(`/proc/self/task/${tid}`), 0, 0, statBuf) === 0,
+    )
     : null;
   const sourceAddr = source ? runtime.addressOf(source.data) : 0;
   const memory = new ProcessMemory();
@@ -110,7 +113,11 @@ async function main(init: HandlerInit): Promise<void> {
     if (r >= 0) return true;
     if (r === -EBADF) throw new Closed();
     if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) return false;
-    throw new Error(`resolving ioctl 0x${request.toString(16)} at 0x${page.toString(16)}+${len} failed: errno ${-r}`);
+    throw new Error(
+      `resolving ioctl 0x${request.toString(16)} at 0x${
+        page.toString(16)
+      }+${len} failed: errno ${-r}`,
+    );
   }
 
   /** Unprotects [page, page+len) and wakes its writers. */
@@ -182,7 +189,14 @@ async function main(init: HandlerInit): Promise<void> {
       } else if (s.kind === "shared") {
         const avail = s.buffer.byteLength - s.offset - offset;
         if (avail >= len) {
-          ok = resolve(u.UFFDIO_COPY, page, len, sharedAddr.get(spec)! + s.offset + offset, mode, pageSize);
+          ok = resolve(
+            u.UFFDIO_COPY,
+            page,
+            len,
+            sharedAddr.get(spec)! + s.offset + offset,
+            mode,
+            pageSize,
+          );
         } else {
           staging.fill(0, 0, len);
           if (avail > 0) staging.set(sharedBytes.get(spec)!.subarray(s.offset + offset), 0);
@@ -256,7 +270,9 @@ async function main(init: HandlerInit): Promise<void> {
           const bytes = sharedBytes.get(spec)!;
           const avail = Math.max(0, Math.min(pageSize, bytes.length - s.offset - offset));
           staging.fill(0, 0, pageSize);
-          if (avail > 0) staging.set(bytes.subarray(s.offset + offset, s.offset + offset + avail), 0);
+          if (avail > 0) {
+            staging.set(bytes.subarray(s.offset + offset, s.offset + offset + avail), 0);
+          }
           ok = memory.write(spec.alias + offset, staging, 0, pageSize);
         } else if (s.kind === "file") {
           fillFromFile(p, offset, pageSize);
@@ -295,7 +311,11 @@ async function main(init: HandlerInit): Promise<void> {
         type: "error",
         message: `a fault at 0x${addr.toString(16)} is outside every handled range: served as ${
           flags & u.UFFD_PAGEFAULT_FLAG_WP ? "unprotected" : "a zero page"
-        }${Atomics.load(status, STATUS.outside) === OUTSIDE_REPORTS ? " (further ones are only counted in stats.outside)" : ""}`,
+        }${
+          Atomics.load(status, STATUS.outside) === OUTSIDE_REPORTS
+            ? " (further ones are only counted in stats.outside)"
+            : ""
+        }`,
       });
     }
     let pageSize = init.pageSize;
@@ -308,8 +328,9 @@ async function main(init: HandlerInit): Promise<void> {
     pageSize = vmaAt(addr)?.pageSize ?? init.pageSize;
     const page = align(pageSize);
     if (flags & u.UFFD_PAGEFAULT_FLAG_WP) unprotect(page, pageSize);
-    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) resolve(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
-    else zeroFill(page, pageSize, pageSize, false);
+    else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) {
+      resolve(u.UFFDIO_CONTINUE, page, pageSize, 0, 0, pageSize);
+    } else zeroFill(page, pageSize, pageSize, false);
   }
 
   // Faults read while draining events for an EAGAIN retry: served next, in order.
@@ -366,8 +387,7 @@ async function main(init: HandlerInit): Promise<void> {
         });
       }
       ranges.unmap(s, e);
-    }
-    else if (ev.kind === "remap") ranges.remap(Number(ev.from), Number(ev.to), Number(ev.length));
+    } else if (ev.kind === "remap") ranges.remap(Number(ev.from), Number(ev.to), Number(ev.length));
     else if (ev.kind === "fork" && init.closeForkFds) {
       libc.close(ev.ufd); // the new fd is this thread's until handed on; nobody asked for it
     }
@@ -444,14 +464,17 @@ async function main(init: HandlerInit): Promise<void> {
   }
 }
 
-onWorkerMessage<HandlerInit>(async (init) => {
+onWorkerMessage<HandlerInit>((init) => {
   const status = new Int32Array(init.status);
   const stray = (e: unknown) =>
-    post({ type: "error", message: `fault handler: ${e instanceof Error ? e.message : String(e)}` });
+    post({
+      type: "error",
+      message: `fault handler: ${e instanceof Error ? e.message : String(e)}`,
+    });
   process.on("uncaughtException", stray);
   process.on("unhandledRejection", stray);
   try {
-    await main(init);
+    main(init);
     Atomics.store(status, STATUS.state, STATE_STOPPED);
   } catch (err) {
     if (err instanceof Closed) {

@@ -59,7 +59,9 @@ export class LazyMapping {
    */
   static async create(length: number, options: LazyMappingOptions): Promise<LazyMapping> {
     const o = v.options<LazyMappingOptions>("LazyMapping options", options);
-    if (o.source === undefined) v.invalid("options.source", undefined, "a page source (see sources)");
+    if (o.source === undefined) {
+      v.invalid("options.source", undefined, "a page source (see sources)");
+    }
     const mapping = Mapping.create(length, { kind: o.kind });
     let uffd: UserfaultFd | null = null;
     try {
@@ -189,7 +191,13 @@ export class LiveSnapshot {
     // true while the program changes its mappings (a page about to be dropped
     // is copied out first; an unmapped range is no longer read).
     const uffd = UserfaultFd.open({
-      features: ["PAGEFAULT_FLAG_WP", "WP_UNPOPULATED", "EVENT_UNMAP", "EVENT_REMOVE", "EVENT_REMAP"],
+      features: [
+        "PAGEFAULT_FLAG_WP",
+        "WP_UNPOPULATED",
+        "EVENT_UNMAP",
+        "EVENT_REMOVE",
+        "EVENT_REMAP",
+      ],
     });
     try {
       uffd.register(address, length, ["wp"]);

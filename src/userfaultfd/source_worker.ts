@@ -7,7 +7,14 @@ import process from "node:process";
 import { readlinkSync } from "node:fs";
 import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
 import type { PageSourceModule } from "./sources.ts";
-import { LINK, LINK_DEAD, LINK_READY, LINK_STOP, MSG_BYTES, type SourceLinkInit } from "./source_link.ts";
+import {
+  LINK,
+  LINK_DEAD,
+  LINK_READY,
+  LINK_STOP,
+  MSG_BYTES,
+  type SourceLinkInit,
+} from "./source_link.ts";
 
 /** The init message. */
 export interface SourceWorkerInit {
@@ -28,10 +35,12 @@ const TWO32 = 2 ** 32;
 // a timer or an unhandled rejection is reported, not fatal (Deno would
 // otherwise end the whole process).
 const stray = (e: unknown) =>
-  postFromWorker({
-    type: "stray-error",
-    message: e instanceof Error ? e.message : String(e),
-  } satisfies SourceWorkerMessage);
+  postFromWorker(
+    {
+      type: "stray-error",
+      message: e instanceof Error ? e.message : String(e),
+    } satisfies SourceWorkerMessage,
+  );
 process.on("uncaughtException", stray);
 process.on("unhandledRejection", stray);
 // A source that ends this Worker (process.exit, Deno.exit) must not leave the
@@ -66,11 +75,13 @@ async function load(init: SourceWorkerInit): Promise<PageSourceModule[] | null> 
       await mod.init?.(options);
       mods.push(mod);
     } catch (e) {
-      postFromWorker({
-        type: "load-error",
-        url,
-        message: e instanceof Error ? e.message : String(e),
-      } satisfies SourceWorkerMessage);
+      postFromWorker(
+        {
+          type: "load-error",
+          url,
+          message: e instanceof Error ? e.message : String(e),
+        } satisfies SourceWorkerMessage,
+      );
       return null;
     }
   }

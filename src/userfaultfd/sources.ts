@@ -95,9 +95,17 @@ export const sources: PageSources = {
   /** Pages copied from a SharedArrayBuffer (no intermediate copy). */
   shared(buffer: SharedArrayBuffer, offset = 0): SharedSource {
     if (!(buffer instanceof SharedArrayBuffer)) {
-      v.invalid("shared source buffer", buffer, "a SharedArrayBuffer (copy bytes with sources.bytes())");
+      v.invalid(
+        "shared source buffer",
+        buffer,
+        "a SharedArrayBuffer (copy bytes with sources.bytes())",
+      );
     }
-    return { kind: "shared", buffer, offset: v.integer("shared source offset", offset, 0, buffer.byteLength) };
+    return {
+      kind: "shared",
+      buffer,
+      offset: v.integer("shared source offset", offset, 0, buffer.byteLength),
+    };
   },
   /** Pages copied from bytes given up front (copied once into shared memory). */
   bytes(bytes: Uint8Array): SharedSource {

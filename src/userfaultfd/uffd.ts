@@ -127,7 +127,12 @@ function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" 
     } catch (second) {
       if (second instanceof UmmuError && [EPERM, EACCES, ENOENT].includes(second.errno)) {
         // One message, one hint: the syscall's (which names every fix).
-        throw new UmmuError(first.call, first.errno, "", `and ${second.call} failed with ${second.code}`);
+        throw new UmmuError(
+          first.call,
+          first.errno,
+          "",
+          `and ${second.call} failed with ${second.code}`,
+        );
       }
       throw second;
     }
@@ -135,7 +140,9 @@ function createFd(flags: number, via: UffdSource): { fd: number; via: "syscall" 
 }
 
 /** What `/proc/self/fdinfo/<fd>` says of a userfaultfd, or null if the fd is not one. */
-function fdinfo(fd: number): { features: number; ioctls: bigint; pending: number; total: number } | null {
+function fdinfo(
+  fd: number,
+): { features: number; ioctls: bigint; pending: number; total: number } | null {
   let text: string;
   try {
     text = new TextDecoder().decode(readWholeFile(`/proc/self/fdinfo/${fd}`));
@@ -249,7 +256,9 @@ export class UserfaultFd {
   static open(options: UserfaultFdOptions = {}): UserfaultFd {
     const o = v.options<UserfaultFdOptions>("UserfaultFd.open options", options);
     const want = featureMask(
-      o.features === undefined ? [] : v.list("options.features", o.features, (f) => f as FeatureName),
+      o.features === undefined
+        ? []
+        : v.list("options.features", o.features, (f) => f as FeatureName),
     );
     const via = o.via === undefined ? "auto" : v.oneOf("options.via", o.via, SOURCES);
     const userModeOnly = v.boolean("options.userModeOnly", o.userModeOnly, false);
@@ -275,7 +284,12 @@ export class UserfaultFd {
       throw new UmmuError("ioctl(UFFDIO_API)", e, "", detail);
     }
     // The kernel answers with every feature it supports; what is in effect is what was asked.
-    return new UserfaultFd(FdControl.create(created.fd), want, dv.getBigUint64(16, true), created.via);
+    return new UserfaultFd(
+      FdControl.create(created.fd),
+      want,
+      dv.getBigUint64(16, true),
+      created.via,
+    );
   }
 
   /**
@@ -294,10 +308,15 @@ export class UserfaultFd {
    */
   static fromFd(fd: number, options: { features?: Iterable<FeatureName> } = {}): UserfaultFd {
     const n = v.integer("fd", fd, 0, 2 ** 31 - 1);
-    const o = v.options<{ features?: Iterable<FeatureName> }>("UserfaultFd.fromFd options", options);
+    const o = v.options<{ features?: Iterable<FeatureName> }>(
+      "UserfaultFd.fromFd options",
+      options,
+    );
     const info = fdinfo(n);
     if (info === null) {
-      throw new UmmuArgumentError(`fd ${n} is not a userfaultfd of this process (see /proc/self/fd/${n})`);
+      throw new UmmuArgumentError(
+        `fd ${n} is not a userfaultfd of this process (see /proc/self/fd/${n})`,
+      );
     }
     const want = o.features === undefined
       ? undefined
@@ -306,7 +325,9 @@ export class UserfaultFd {
       const have = info.features & ~FEATURE_INITIALIZED;
       if (want !== undefined && want !== have) {
         throw new UmmuArgumentError(
-          `fd ${n} already has features [${[...featureNames(have)].join(", ")}], not the requested [${
+          `fd ${n} already has features [${
+            [...featureNames(have)].join(", ")
+          }], not the requested [${
             [...featureNames(want)].join(", ")
           }]: a userfaultfd's features are fixed by its first UFFDIO_API`,
         );
@@ -367,10 +388,14 @@ export class UserfaultFd {
   transfer(): UffdTransfer {
     this.#check();
     if (this.#control.reader !== READER_HANDLE) {
-      throw new UmmuArgumentError("a UserfaultFd served by a FaultHandler cannot be transferred: close the handler first");
+      throw new UmmuArgumentError(
+        "a UserfaultFd served by a FaultHandler cannot be transferred: close the handler first",
+      );
     }
     if (this.#iterators.size > 0) {
-      throw new UmmuArgumentError("a UserfaultFd with an open events() iterator cannot be transferred: end the iteration first");
+      throw new UmmuArgumentError(
+        "a UserfaultFd with an open events() iterator cannot be transferred: end the iteration first",
+      );
     }
     if (!this.#control.beginTransfer()) throw new ClosedError("UserfaultFd (already in transfer)");
     this.#released = true;
@@ -446,7 +471,8 @@ export class UserfaultFd {
     } else {
       src = v.address("copy source address", source);
     }
-    const mode = (v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_COPY_MODE_DONTWAKE : 0) |
+    const mode =
+      (v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_COPY_MODE_DONTWAKE : 0) |
       (v.boolean("options.wp", o.wp, false) ? u.UFFDIO_COPY_MODE_WP : 0);
     return this.#resolve(u.UFFDIO_COPY, "ioctl(UFFDIO_COPY)", dst, len, src, mode);
   }
@@ -454,14 +480,17 @@ export class UserfaultFd {
   /** UFFDIO_ZEROPAGE: maps the zero page over missing pages. Returns the bytes resolved. */
   zeropage(address: Address, length: number, opts: WakeOption = {}): number {
     const o = v.options<WakeOption>("zeropage options", opts);
-    const mode = v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0;
+    const mode = v.boolean("options.dontWake", o.dontWake, false)
+      ? u.UFFDIO_ZEROPAGE_MODE_DONTWAKE
+      : 0;
     return this.#resolve(u.UFFDIO_ZEROPAGE, "ioctl(UFFDIO_ZEROPAGE)", address, length, 0, mode);
   }
 
   /** UFFDIO_CONTINUE: maps pages already in the page cache (MINOR faults). Returns the bytes resolved. */
   continue(address: Address, length: number, opts: WakeOption & { wp?: boolean } = {}): number {
     const o = v.options<WakeOption & { wp?: boolean }>("continue options", opts);
-    const mode = (v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_CONTINUE_MODE_DONTWAKE : 0) |
+    const mode =
+      (v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_CONTINUE_MODE_DONTWAKE : 0) |
       (v.boolean("options.wp", o.wp, false) ? u.UFFDIO_CONTINUE_MODE_WP : 0);
     return this.#resolve(u.UFFDIO_CONTINUE, "ioctl(UFFDIO_CONTINUE)", address, length, 0, mode);
   }
@@ -469,7 +498,9 @@ export class UserfaultFd {
   /** UFFDIO_POISON: marks missing pages poisoned; touching them raises SIGBUS. Returns the bytes resolved. */
   poison(address: Address, length: number, opts: WakeOption = {}): number {
     const o = v.options<WakeOption>("poison options", opts);
-    const mode = v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_POISON_MODE_DONTWAKE : 0;
+    const mode = v.boolean("options.dontWake", o.dontWake, false)
+      ? u.UFFDIO_POISON_MODE_DONTWAKE
+      : 0;
     return this.#resolve(u.UFFDIO_POISON, "ioctl(UFFDIO_POISON)", address, length, 0, mode);
   }
 
@@ -485,8 +516,11 @@ export class UserfaultFd {
   ): number {
     const o = v.options<WakeOption & { allowSrcHoles?: boolean }>("move options", opts);
     const s = v.address("move source address", src, PAGE_SIZE);
-    const mode = (v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_MOVE_MODE_DONTWAKE : 0) |
-      (v.boolean("options.allowSrcHoles", o.allowSrcHoles, false) ? u.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES : 0);
+    const mode =
+      (v.boolean("options.dontWake", o.dontWake, false) ? u.UFFDIO_MOVE_MODE_DONTWAKE : 0) |
+      (v.boolean("options.allowSrcHoles", o.allowSrcHoles, false)
+        ? u.UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES
+        : 0);
     return this.#resolve(u.UFFDIO_MOVE, "ioctl(UFFDIO_MOVE)", dst, length, s, mode);
   }
 
@@ -662,7 +696,9 @@ export class UserfaultFd {
         if (ps !== PAGE_SIZE) {
           if (start % ps !== 0 || len % ps !== 0) {
             throw new UmmuArgumentError(
-              `${call}: 0x${start.toString(16)}+${len} is hugetlb memory with ${ps >> 10} KiB pages: address and length must be multiples of that`,
+              `${call}: 0x${start.toString(16)}+${len} is hugetlb memory with ${
+                ps >> 10
+              } KiB pages: address and length must be multiples of that`,
             );
           }
           pageSize = ps;
@@ -693,7 +729,12 @@ export class UserfaultFd {
         at = vma.end;
       }
       if (at < start + len) {
-        throw new UmmuError(call, e, "", `0x${at.toString(16)} (in 0x${start.toString(16)}+${len}) is not mapped`);
+        throw new UmmuError(
+          call,
+          e,
+          "",
+          `0x${at.toString(16)} (in 0x${start.toString(16)}+${len}) is not mapped`,
+        );
       }
       const huge = vmas.find((vma) => vma.pageSize !== PAGE_SIZE);
       if (huge && (start % huge.pageSize !== 0 || len % huge.pageSize !== 0)) {
@@ -701,7 +742,9 @@ export class UserfaultFd {
           call,
           e,
           "",
-          `the range is hugetlb memory with ${huge.pageSize >> 10} KiB pages: address and length must be multiples of that`,
+          `the range is hugetlb memory with ${
+            huge.pageSize >> 10
+          } KiB pages: address and length must be multiples of that`,
         );
       }
     }
