@@ -8,7 +8,8 @@ import * as fs from "../../ffi/fs.ts";
 import * as m from "../../ffi/mman.ts";
 import { runtime } from "../../ffi/platform.ts";
 import { closeFd, errno, libc, openFile, PAGE_SIZE } from "../libc.ts";
-import { UmmuError } from "../errors.ts";
+import { ClosedError, UmmuError } from "../errors.ts";
+import * as v from "../validate.ts";
 import { UserfaultFd } from "./uffd.ts";
 
 /** A run of written pages: [start, end). */
@@ -53,6 +54,8 @@ export class DirtyTracker {
    * ```
    */
   static start(address: bigint | number, length: number): DirtyTracker {
+    v.address("address", address, PAGE_SIZE);
+    v.byteLength("length", length, PAGE_SIZE);
     const uffd = UserfaultFd.open({ features: ["WP_ASYNC", "WP_UNPOPULATED"] });
     let pagemap = -1;
     try {
@@ -88,6 +91,7 @@ export class DirtyTracker {
 
   /** Marks every page clean again. */
   reset(): void {
+    if (this.#closed) throw new ClosedError("DirtyTracker");
     this.#uffd.writeProtect(this.#start, this.#length, true);
   }
 
@@ -105,9 +109,7 @@ export class DirtyTracker {
   }
 
   #scan(reprotect: boolean): DirtyRange[] {
-    if (this.#closed) {
-      throw new UmmuError("ioctl(PAGEMAP_SCAN)", 9, /* EBADF */ "the tracker is closed");
-    }
+    if (this.#closed) throw new ClosedError("DirtyTracker");
     const O = fs.PM_SCAN_ARG_OFF;
     const dv = this.#dv;
     const out: DirtyRange[] = [];
