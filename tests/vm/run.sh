@@ -5,6 +5,10 @@
 #   tests/vm/run.sh [--kernel PATH | --debug] [--timeout SECS] [--check-dmesg]
 #                   [--mem MB] -- CMD [ARGS...]
 #
+# Kernel: --kernel, $UMMU_VM_KERNEL, ../shared/vm/bzImage, else the one
+# tests/vm/kernel/build.sh builds (and this script, on first use) into
+# .cache/vm-kernel/.
+#
 # Exit status: CMD's; 77 = not run (no qemu or no kernel); 124 = timed out;
 # 1 = the guest died without an exit status, or --check-dmesg found a kernel
 # splat; 2 = usage error. See tests/vm/README.md.
@@ -31,7 +35,9 @@ Boots the ummu test kernel under qemu (TCG) with the host's root over 9p
 stdout+stderr, and exits with its status (77: not run, 124: timed out,
 1: the guest died or --check-dmesg failed). See tests/vm/README.md.
 
-  --kernel PATH   kernel image (default: $UMMU_VM_KERNEL, else <repo>/../shared/vm/bzImage)
+  --kernel PATH   kernel image (default: $UMMU_VM_KERNEL, else <repo>/../shared/vm/bzImage,
+                  else the kernel tests/vm/kernel/build.sh builds into <repo>/.cache/vm-kernel/,
+                  built on first use unless UMMU_VM_BUILD=0)
   --debug         bzImage-debug beside the default kernel (KASAN, lockdep)
   --timeout SECS  kill the guest after SECS seconds, exit 124 (default 600)
   --check-dmesg   exit 1 if the guest's kernel log shows a BUG, KASAN report,
@@ -70,18 +76,43 @@ case $smp in '' | *[!0-9]* | 0) msg "UMMU_VM_SMP needs a positive number"; usage
 
 # --- what to boot -------------------------------------------------------------
 
-if [ "$debug" = 1 ]; then
-	[ -z "$kernel" ] || { msg "--debug and --kernel exclude each other"; usage; }
+qemu=${UMMU_VM_QEMU:-qemu-system-x86_64}
+command -v -- "$qemu" >/dev/null 2>&1 ||
+	not_run "$qemu is not installed (apt-get install qemu-system-x86, or set UMMU_VM_QEMU to its path)"
+
+# A prebuilt kernel (--kernel, $UMMU_VM_KERNEL, ../shared/vm/bzImage), else
+# the one tests/vm/kernel/build.sh builds from Debian's kernel source package
+# into .cache/vm-kernel/ (built here on first use: about 12 minutes, once).
+variant=release
+[ "$debug" = 1 ] && variant=debug
+if [ "$debug" = 1 ] && [ -n "$kernel" ]; then
+	msg "--debug and --kernel exclude each other"
+	usage
+fi
+if [ -z "$kernel" ] && [ -z "${UMMU_VM_KERNEL:-}" ] && [ ! -e "$default_kernel" ]; then
+	built_dir=$repo/.cache/vm-kernel
+	kernel=$built_dir/bzImage
+	[ "$debug" = 1 ] && kernel=$built_dir/bzImage-debug
+	if [ "${UMMU_VM_BUILD:-1}" = 0 ]; then
+		[ -e "$kernel" ] || not_run "no prebuilt kernel ($default_kernel) and UMMU_VM_BUILD=0: pass --kernel PATH, set UMMU_VM_KERNEL, or build one with tests/vm/kernel/build.sh $variant"
+	else
+		# Up to date: returns at once. Otherwise builds (one build at a time:
+		# concurrent runs wait for it); its progress goes to stderr.
+		"$here/kernel/build.sh" --out "$built_dir" "$variant" >&2
+		case $? in
+		0) ;;
+		77) not_run "no prebuilt kernel ($default_kernel), and tests/vm/kernel/build.sh cannot build one here (above); pass --kernel PATH or set UMMU_VM_KERNEL" ;;
+		*) msg "tests/vm/kernel/build.sh $variant failed (above)"; exit 1 ;;
+		esac
+	fi
+elif [ "$debug" = 1 ]; then
 	kernel="$(dirname -- "${UMMU_VM_KERNEL:-$default_kernel}")/bzImage-debug"
 elif [ -z "$kernel" ]; then
 	kernel=${UMMU_VM_KERNEL:-$default_kernel}
 fi
 
-qemu=${UMMU_VM_QEMU:-qemu-system-x86_64}
-command -v -- "$qemu" >/dev/null 2>&1 ||
-	not_run "$qemu is not installed (apt-get install qemu-system-x86, or set UMMU_VM_QEMU to its path)"
 [ -e "$kernel" ] ||
-	not_run "no kernel image at $kernel (pass --kernel PATH or set UMMU_VM_KERNEL; ../shared/vm/build-kernel.sh builds one)"
+	not_run "no kernel image at $kernel (pass --kernel PATH or set UMMU_VM_KERNEL; tests/vm/kernel/build.sh builds one)"
 [ -f "$kernel" ] || not_run "the kernel image $kernel is not a regular file (pass --kernel PATH or set UMMU_VM_KERNEL)"
 { [ -r "$kernel" ] && head -c 1 -- "$kernel" >/dev/null 2>&1; } ||
 	not_run "the kernel image $kernel is not readable (fix its permissions, or pass --kernel PATH)"
