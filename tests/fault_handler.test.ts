@@ -19,7 +19,15 @@ import {
 } from "../mod.ts";
 import { libc } from "../src/libc.ts";
 import * as mm from "../ffi/mman.ts";
-import { assertNoLeak, isMapped, PAGE, quiescent, touchFromWorker, waitFor } from "./helpers.ts";
+import {
+  assertNoLeak,
+  isMapped,
+  PAGE,
+  quiescent,
+  reserveHugePages,
+  touchFromWorker,
+  waitFor,
+} from "./helpers.ts";
 import { getForker } from "./ummunotify_helpers.ts";
 
 test("main thread reads lazily loaded file pages; only touched pages are read", async () => {
@@ -335,4 +343,60 @@ test("shmem: MISSING faults on a memfd mapping, and MINOR faults filled through 
   await handler.close();
   alias.close();
   shm.close();
+});
+
+test("writeProtect ranges: pages arrive write-protected, so their first write is a WP fault the handler serves", async () => {
+  const mem = Mapping.create(4 * PAGE);
+  const uffd = UserfaultFd.open({ features: ["PAGEFAULT_FLAG_WP"] });
+  uffd.register(mem.address, mem.length, ["missing", "wp"]);
+  const handler = await FaultHandler.start(uffd, {
+    ranges: [{
+      address: mem.address,
+      length: mem.length,
+      source: sources.bytes(new Uint8Array(4 * PAGE).fill(0x61)),
+      writeProtect: true,
+    }],
+  });
+  const v = new Uint8Array(mem.buffer);
+  assert.equal(v[PAGE], 0x61, "MISSING served (UFFDIO_COPY_MODE_WP)");
+  assert.equal(handler.stats.wpFaults, 0);
+  v[PAGE] = 1; // the page is write-protected: a WP fault, unprotected by the handler
+  assert.equal(v[PAGE], 1);
+  assert.equal(handler.stats.wpFaults, 1);
+  v[PAGE + 1] = 2; // unprotected now: no new fault
+  assert.equal(handler.stats.wpFaults, 1);
+  v[3 * PAGE] = 3; // a write to a missing page: MISSING (write-protected), then WP
+  assert.equal(v[3 * PAGE], 3);
+  assert.equal(handler.stats.wpFaults, 2);
+  await handler.close();
+  mem.close();
+});
+
+test("hugetlb: the handle's copy() skips an existing huge page whole (EEXIST), where it once stepped 4 KiB and failed", async (t) => {
+  const HUGE = 2 << 20;
+  const restore = reserveHugePages(4);
+  if (typeof restore === "string") return t.skip(restore);
+  try {
+    const mem = Mapping.create(2 * HUGE, { kind: "hugetlb" });
+    const uffd = UserfaultFd.open({ features: ["MISSING_HUGETLBFS"] });
+    uffd.register(mem.address, mem.length);
+    const src = new Uint8Array(2 * HUGE).fill(0x21);
+    assert.equal(uffd.copy(mem.address, src.subarray(0, HUGE), HUGE), HUGE);
+    src.fill(0x22);
+    assert.equal(
+      uffd.copy(mem.address, src, 2 * HUGE),
+      2 * HUGE,
+      "EEXIST on the first counts as done",
+    );
+    const v = new Uint8Array(mem.buffer);
+    assert.deepEqual([v[5], v[HUGE + 5]], [0x21, 0x22]);
+    assert.throws(
+      () => uffd.zeropage(mem.address, HUGE),
+      (e: unknown) => e instanceof UmmuError && /hugetlb memory has no zero page/.test(e.message),
+    );
+    uffd.close();
+    mem.close();
+  } finally {
+    restore();
+  }
 });

@@ -737,6 +737,9 @@ export class UserfaultFd {
         );
       }
       const huge = vmas.find((vma) => vma.pageSize !== PAGE_SIZE);
+      if (huge && call === "ioctl(UFFDIO_ZEROPAGE)") {
+        throw new UmmuError(call, e, "copy() a buffer of zeros instead", "hugetlb memory has no zero page");
+      }
       if (huge && (start % huge.pageSize !== 0 || len % huge.pageSize !== 0)) {
         throw new UmmuError(
           call,
