@@ -587,18 +587,44 @@ static int umn_fasync(int fd, struct file *file, int on)
 	return fasync_helper(fd, file, on, &uf->fasync);
 }
 
+/*
+ * The counter page is mapped on fault, not inserted once at mmap: a
+ * madvise(MADV_DONTNEED) (or a library dropping a range that contains the
+ * page) zaps the PTE like any other, and the next read faults it back here
+ * instead of getting SIGBUS.  The vma's file reference keeps uf, and so the
+ * page, alive; the reference taken here is the page table's.
+ */
+static vm_fault_t umn_vm_fault(struct vm_fault *vmf)
+{
+	struct umn_file *uf = vmf->vma->vm_file->private_data;
+	struct page *page;
+
+	if (vmf->pgoff != 0)
+		return VM_FAULT_SIGBUS;
+	page = virt_to_page(uf->counter);
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct umn_vm_ops = {
+	.fault = umn_vm_fault,
+};
+
 /* One read-only page at offset 0: the generation counter. */
 static int umn_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct umn_file *uf = file->private_data;
-
 	if (vma->vm_pgoff != 0 || vma_pages(vma) != 1)
 		return -EINVAL;
 	if (vma->vm_flags & (VM_WRITE | VM_EXEC))
 		return -EPERM;
-	/* No mprotect() to writable later, even for MAP_PRIVATE (no COW). */
+	/*
+	 * No mprotect() to writable later, even for MAP_PRIVATE (no COW), and
+	 * no mremap() growing past the one page.
+	 */
 	vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYWRITE | VM_MAYEXEC);
-	return vm_insert_page(vma, vma->vm_start, virt_to_page(uf->counter));
+	vma->vm_ops = &umn_vm_ops;
+	return 0;
 }
 
 static const struct file_operations umn_fops = {

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -835,6 +836,123 @@ static void t_mmap_counter(void)
 	CHECK(*(volatile uint64_t *)p == 1);
 	munmap(p, pg);
 	munmap((void *)c2, pg);
+	end_test(f0);
+}
+
+/*
+ * Reads the counter at p, catching SIGBUS/SIGSEGV: returns 0 and the value,
+ * or the signal number.
+ */
+static sigjmp_buf probe_jmp;
+static volatile sig_atomic_t probe_sig;
+
+static void on_probe_signal(int sig)
+{
+	probe_sig = sig;
+	siglongjmp(probe_jmp, 1);
+}
+
+static int probe_read(const volatile uint64_t *p, uint64_t *value)
+{
+	struct sigaction sa = { .sa_handler = on_probe_signal }, old_bus, old_segv;
+	int sig = 0;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	probe_sig = 0;
+	if (sigsetjmp(probe_jmp, 1) == 0)
+		*value = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+	else
+		sig = probe_sig;
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
+}
+
+static void t_counter_dontneed(void)
+{
+	int f0 = failed, fd, sig, st;
+	volatile uint64_t *p, *priv;
+	uint64_t v = 0;
+	char *t, *around;
+	pid_t pid;
+	struct ummunotify_event ev[4];
+
+	begin("counter page: MADV_DONTNEED drops it, the next read maps it back (no SIGBUS)");
+	fd = open(DEV, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	p = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, 0);
+	priv = mmap(NULL, pg, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (fd < 0 || p == MAP_FAILED || priv == MAP_FAILED) {
+		CHECK(0, "open and map the counter");
+		end_test(f0);
+		return;
+	}
+	t = map_anon(1, true);
+	CHECK(reg(fd, t, P(t, 1), 1) == 0);
+	CHECK(munmap(t, pg) == 0);
+	CHECK(probe_read(p, &v) == 0 && v == 1, "mapped: %" PRIu64, v);
+
+	CHECK(madvise((void *)p, pg, MADV_DONTNEED) == 0, "MADV_DONTNEED on the shared mapping");
+	sig = probe_read(p, &v);
+	CHECK(sig == 0, "the read after MADV_DONTNEED got signal %d", sig);
+	CHECK(v == 1, "the same counter comes back: %" PRIu64, v);
+	CHECK(madvise((void *)priv, pg, MADV_DONTNEED) == 0, "MADV_DONTNEED on a private mapping");
+	sig = probe_read(priv, &v);
+	CHECK(sig == 0 && v == 1, "private: signal %d, value %" PRIu64, sig, v);
+
+	/* dropped again, then the counter moves: the page mapped back is the live one */
+	CHECK(madvise((void *)p, pg, MADV_DONTNEED) == 0);
+	t = map_anon(1, true);
+	CHECK(reg(fd, t, P(t, 1), 2) == 0);
+	CHECK(munmap(t, pg) == 0);
+	CHECK(probe_read(p, &v) == 0 && v == 2, "counts on after a drop: %" PRIu64, v);
+	CHECK(rd(fd, ev, 4) == 3 && ev[2].type == UMMUNOTIFY_EVENT_TYPE_LAST &&
+	      ev[2].user_cookie_counter == 2);
+	/* nothing registered from here on: the counter stays at 2 whatever gets unmapped */
+	CHECK(unreg(fd, 1) == 0 && unreg(fd, 2) == 0);
+
+	/* a library dropping a larger range that contains the page */
+	around = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(around != MAP_FAILED &&
+	      mmap(P(around, 1), pg, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == P(around, 1),
+	      "the counter between two anonymous pages");
+	CHECK(madvise(around, 3 * pg, MADV_DONTNEED) == 0, "one MADV_DONTNEED over all three");
+	sig = probe_read((volatile uint64_t *)P(around, 1), &v);
+	CHECK(sig == 0 && v == 2, "signal %d, value %" PRIu64, sig, v);
+	munmap(around, 3 * pg);
+
+	/* other ways of dropping the page table entry */
+	CHECK(madvise((void *)p, pg, MADV_PAGEOUT) == 0 || errno == EINVAL, "MADV_PAGEOUT");
+	CHECK(probe_read(p, &v) == 0 && v == 2, "after MADV_PAGEOUT");
+	CHECK(madvise((void *)p, pg, MADV_COLD) == 0 || errno == EINVAL, "MADV_COLD");
+	CHECK(probe_read(p, &v) == 0 && v == 2, "after MADV_COLD");
+	CHECK(madvise((void *)p, pg, MADV_FREE) == -1 && errno == EINVAL,
+	      "MADV_FREE is for anonymous memory only");
+
+	/* a child inherits the mapping without the page table entry, and faults it in */
+	CHECK(madvise((void *)p, pg, MADV_DONTNEED) == 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(probe_read(p, &v) == 0 && v == 2 ? 0 : 3);
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "the child's read: status %#x", st);
+
+	/* moved with mremap, dropped, read */
+	{
+		void *to = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *moved = mremap((void *)p, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+
+		CHECK(moved == to, "mremap the counter page");
+		if (moved == to) {
+			p = moved;
+			CHECK(madvise((void *)p, pg, MADV_DONTNEED) == 0);
+			CHECK(probe_read(p, &v) == 0 && v == 2, "moved and dropped: %" PRIu64, v);
+		}
+	}
+	munmap((void *)p, pg);
+	munmap((void *)priv, pg);
+	close(fd);
 	end_test(f0);
 }
 
@@ -1826,6 +1944,7 @@ int main(int argc, char **argv)
 	t_blocking();
 	t_sigio();
 	t_mmap_counter();
+	t_counter_dontneed();
 	t_operations();
 	t_event_mask();
 	t_fork_child();
