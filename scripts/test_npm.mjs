@@ -192,7 +192,11 @@ writeFileSync(
         [manifest.name]: `file:${join(packDir, tarball)}`,
         koffi: versionOf("koffi"),
       },
-      devDependencies: { "@types/node": versionOf("@types/node") },
+      // fast-check: the property-based campaign (tests/campaign/) runs from the package too.
+      devDependencies: {
+        "@types/node": versionOf("@types/node"),
+        "fast-check": versionOf("fast-check"),
+      },
     },
     null,
     2,

@@ -6,7 +6,7 @@
  * through its control (fd_control.ts): the Worker never polls an fd number
  * that was closed.
  */
-import { eventfd, libc, signalEventfd } from "./libc.ts";
+import { closeEventfd, eventfd, signalEventfd } from "./libc.ts";
 import { ClosedError } from "./errors.ts";
 import { atProcessExit, idleWorker, keepAlive, spawnWorker } from "./worker.ts";
 import { FdControl, type FdShare } from "./fd_control.ts";
@@ -47,7 +47,7 @@ export class FdReadiness {
     try {
       worker = await spawnWorker(new URL("./poller_worker.ts", import.meta.url));
     } catch (e) {
-      libc.close(wakeFd);
+      closeEventfd(wakeFd);
       throw e;
     }
     idleWorker(worker);
@@ -101,6 +101,6 @@ export class FdReadiness {
       }
     });
     this.#worker.terminate();
-    libc.close(this.#wakeFd);
+    closeEventfd(this.#wakeFd);
   }
 }

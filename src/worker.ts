@@ -54,6 +54,7 @@ class WorkerHandle implements LibraryWorker {
 
   constructor(url: URL) {
     this.worker = new NodeWorker(url);
+    live++;
     this.worker.on("message", (data) => this.onmessage?.({ data } as MessageEvent));
     // Always listened to: an 'error' event nobody handles is rethrown on the main thread.
     this.worker.on("error", (err) => {
@@ -64,6 +65,7 @@ class WorkerHandle implements LibraryWorker {
     });
     this.worker.on("exit", (code: number) => {
       this.exited = true;
+      live--;
       this.onexit?.(code);
     });
   }
@@ -88,6 +90,13 @@ class WorkerHandle implements LibraryWorker {
     this.#idle = true;
     if (this.#holds === 0) this.worker.unref();
   }
+}
+
+let live = 0;
+
+/** Library Workers (and test Workers spawned here) whose thread has not ended yet. */
+export function liveWorkers(): number {
+  return live;
 }
 
 function handle(w: Worker): WorkerHandle {

@@ -15,6 +15,7 @@ import { existsSync } from "node:fs";
 import * as mm from "../../ffi/mman.ts";
 import * as st from "../../ffi/stat.ts";
 import {
+  closeEventfd,
   eventfd,
   libc,
   mmap,
@@ -83,8 +84,12 @@ export interface HandlerResources {
 class Held implements HandlerResources {
   fds: number[] = [];
   mappings: { address: number; length: number }[] = [];
+  wakeFd = -1;
   release(): void {
-    for (const fd of this.fds.splice(0)) libc.close(fd);
+    for (const fd of this.fds.splice(0)) {
+      if (fd === this.wakeFd) closeEventfd(fd);
+      else libc.close(fd);
+    }
     for (const mp of this.mappings.splice(0)) libc.munmap(mp.address, mp.length);
   }
 }
@@ -232,6 +237,7 @@ export class FaultHandler {
     held.mappings.push({ address: zeros, length: zerosLength });
     const wakeFd = eventfd();
     held.fds.push(wakeFd);
+    held.wakeFd = wakeFd;
 
     const errors: Error[] = [];
     let handler: FaultHandler | null = null;
