@@ -8,7 +8,7 @@
  */
 import { closeEventfd, eventfd, signalEventfd } from "./libc.ts";
 import { ClosedError } from "./errors.ts";
-import { atProcessExit, idleWorker, keepAlive, spawnWorker } from "./worker.ts";
+import { atProcessExit, idleWorker, keepAlive, retireWorker, spawnWorker } from "./worker.ts";
 import { FdControl, type FdShare } from "./fd_control.ts";
 
 // word 0: 0 = armed (the Worker polls), 1 = readable (the Worker waits for re-arm), 2 = stop, 3 = stopped
@@ -100,7 +100,7 @@ export class FdReadiness {
         if (r.async) await r.value;
       }
     });
-    this.#worker.terminate();
+    retireWorker(this.#worker, Atomics.load(this.#word, 0) === STOPPED);
     closeEventfd(this.#wakeFd);
   }
 }

@@ -48,11 +48,13 @@ class WorkerHandle implements LibraryWorker {
   /** Called once when the thread has ended, however it ended. */
   onexit: ((code: number) => void) | null = null;
   readonly worker: NodeWorker;
+  readonly url: string;
   exited = false;
   #holds = 0;
   #idle = false;
 
   constructor(url: URL) {
+    this.url = url.href;
     this.worker = new NodeWorker(url);
     live++;
     this.worker.on("message", (data) => this.onmessage?.({ data } as MessageEvent));
@@ -90,13 +92,66 @@ class WorkerHandle implements LibraryWorker {
     this.#idle = true;
     if (this.#holds === 0) this.worker.unref();
   }
+
+  notIdle(): void {
+    this.#idle = false;
+    this.worker.ref();
+  }
 }
 
 let live = 0;
 
-/** Library Workers (and test Workers spawned here) whose thread has not ended yet. */
+/**
+ * Idle library Workers kept for reuse, on Node only. Why: koffi (Node's FFI)
+ * keeps the per-thread call memory it maps for every thread that called
+ * through it after the thread exits (three mappings per Worker; 3.3.4, the
+ * newest, never frees its per-thread InstanceData), so a Node program that
+ * starts and closes handlers over and over would grow without bound. Reusing
+ * Workers bounds it by the most that were ever alive at once. Deno and Bun
+ * keep nothing: no pool there.
+ */
+const POOL_SIZE = typeof (globalThis as { Deno?: unknown }).Deno === "undefined" &&
+    typeof (globalThis as { Bun?: unknown }).Bun === "undefined"
+  ? 2
+  : 0;
+const pool = new Map<string, WorkerHandle[]>();
+
+/** Library Workers (and test Workers spawned here) whose thread has not ended, idle ones in the pool excepted. */
 export function liveWorkers(): number {
-  return live;
+  let idle = 0;
+  for (const list of pool.values()) idle += list.length;
+  return live - idle;
+}
+
+/**
+ * Gives a Worker back when its owner is done with it: kept idle for the next
+ * spawnWorker() of the same module where there is a pool (Node), else
+ * terminated. Only for a Worker that finished its work (its module is back in
+ * its message loop); one that may be busy is terminated instead.
+ */
+export function retireWorker(worker: Worker, finished: boolean): void {
+  const w = handle(worker);
+  const list = pool.get(w.url) ?? [];
+  if (!finished || w.exited || list.length >= POOL_SIZE) {
+    w.terminate();
+    return;
+  }
+  w.onmessage = null;
+  w.onerror = null;
+  w.onexit = () => {
+    const i = list.indexOf(w);
+    if (i >= 0) list.splice(i, 1);
+  };
+  w.idle();
+  list.push(w);
+  pool.set(w.url, list);
+}
+
+/** Terminates the pooled idle Workers and waits for their threads to end (tests measure without them). */
+export async function drainWorkerPool(): Promise<void> {
+  const all = [...pool.values()].flat();
+  pool.clear();
+  await Promise.all(all.map((w) => w.worker.terminate()));
 }
 
 function handle(w: Worker): WorkerHandle {
@@ -110,6 +165,12 @@ function handle(w: Worker): WorkerHandle {
  * that then idles (serves, polls) is marked with {@link idleWorker}.
  */
 export function spawnWorker(url: URL, loadTimeoutMs: number = LOAD_TIMEOUT_MS): Promise<Worker> {
+  const reused = pool.get(url.href)?.pop();
+  if (reused !== undefined) {
+    reused.onexit = null;
+    reused.notIdle(); // ref'd like a new one, until its owner marks it idle
+    return Promise.resolve(reused as unknown as Worker);
+  }
   const w = new WorkerHandle(url);
   const worker = w as unknown as Worker;
   return new Promise<Worker>((resolve, reject) => {

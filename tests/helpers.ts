@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { spawnWorker } from "../src/worker.ts";
+import { drainWorkerPool, spawnWorker } from "../src/worker.ts";
 import { runtime } from "../ffi/platform.ts";
 
 /**
@@ -48,6 +48,7 @@ export async function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> 
  * terminated earlier exit asynchronously): the baseline for a leak check.
  */
 export async function quiescent(): Promise<ProcessResources> {
+  await drainWorkerPool(); // idle Workers kept for reuse (Node) are not a leak, but they are threads
   let last = resources();
   let stable = 0;
   for (let i = 0; i < 100 && stable < 5; i++) {
@@ -64,6 +65,7 @@ export async function quiescent(): Promise<ProcessResources> {
  * Workers exit asynchronously, so this waits a little for them).
  */
 export async function settledTo(before: ProcessResources): Promise<ProcessResources> {
+  await drainWorkerPool();
   let now = resources();
   await waitFor(() => {
     now = resources();

@@ -25,7 +25,14 @@ import {
   statFd,
 } from "../libc.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
-import { atProcessExit, idleWorker, keepAlive, onWorkerExit, spawnWorker } from "../worker.ts";
+import {
+  atProcessExit,
+  idleWorker,
+  keepAlive,
+  onWorkerExit,
+  retireWorker,
+  spawnWorker,
+} from "../worker.ts";
 import type { UffdEvent } from "./events.ts";
 import { uffdInternals, type UserfaultFd } from "./uffd.ts";
 import { type CheckedOptions, checkOptions, type FaultHandlerOptions } from "./handler_options.ts";
@@ -470,7 +477,7 @@ export class FaultHandler {
       ]));
     clearTimeout(timer);
     if (timedOut) this.errors.push(new Error("fault handler did not stop in time; terminated"));
-    this.#worker.terminate();
+    retireWorker(this.#worker, !timedOut && !this.failed);
     if (this.#source) await terminateSource(this.#source, (e) => this.errors.push(e));
     internals.control.releaseReader();
     if (this.#owns) this.#uffd.close();
