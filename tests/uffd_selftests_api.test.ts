@@ -220,7 +220,7 @@ async function withPendingRemove(
   });
   const id = await tid;
   // Wait until the thread hangs at REMOVE event.
-  const until = Date.now() + 10_000;
+  const until = Date.now() + 30_000;
   while (threadState(id) !== "D") {
     if (Date.now() > until) throw new Error(`thread ${id} never blocked at the REMOVE event`);
     await sleep(1);
@@ -231,7 +231,7 @@ async function withPendingRemove(
   } catch (e) {
     result = e as Error;
   }
-  const released = await Promise.race([done.then(() => true), sleep(5000).then(() => false)]);
+  const released = await Promise.race([done.then(() => true), sleep(20_000).then(() => false)]);
   if (!released) ctx.uffd.readEvents(); // free it anyway, so that the test ends
   await done;
   return { released, result };

@@ -11,7 +11,9 @@
  * write-protects the first half once copied, and retries one copy on purpose
  * (EEXIST, counted as resolved). Then area_src is released, the lockers stop,
  * write protection is cleared, the range unregistered, every counter verified,
- * and the areas swap for the next bounce.
+ * and the areas swap for the next bounce. The lockers are at work before the
+ * copies begin (each says so after its first iteration), so that every bounce
+ * races them against the copies whatever the scheduler does.
  *
  * Bounded in time: UMMU_STRESS_SECONDS per memory type (default 3), at least
  * two bounces (one each way).
@@ -44,7 +46,7 @@ import {
   skipReason,
   Watchdog,
 } from "./fixtures/uffd_selftest_common.ts";
-import type { LockerInit, LockerReport } from "./fixtures/uffd_selftest_locker.ts";
+import type { LockerInit, LockerMessage, LockerReport } from "./fixtures/uffd_selftest_locker.ts";
 
 const SECONDS = Number(process.env.UMMU_STRESS_SECONDS ?? 3);
 const NR_CPUS = Math.max(2, Math.min(availableParallelism(), 4));
@@ -60,21 +62,31 @@ interface BounceStats {
   wpFaults: number;
 }
 
-/** Starts a locker; `done` resolves with its report once it finished (an object: not a nested promise). */
+/**
+ * Starts a locker; resolves once it made its first iteration (a fault the
+ * handler served), with `done`, its report once finished (in an object, not a
+ * nested promise, which await would flatten).
+ */
 async function startLocker(init: LockerInit): Promise<{ done: Promise<LockerReport> }> {
   const w = await spawnWorker(new URL("./fixtures/uffd_selftest_locker.ts", import.meta.url));
+  let onRunning: () => void = () => {};
+  const running = new Promise<void>((resolve) => onRunning = resolve);
   const done = new Promise<LockerReport>((resolve) => {
-    w.onmessage = (e: MessageEvent<LockerReport>) => {
+    w.onmessage = (e: MessageEvent<LockerMessage>) => {
+      if (e.data.type === "running") return onRunning();
       w.terminate();
+      onRunning();
       resolve(e.data);
     };
     w.onerror = (e: ErrorEvent) => {
       e.preventDefault?.();
       w.terminate();
-      resolve({ iterations: 0, error: `locker Worker error: ${e.message}` });
+      onRunning();
+      resolve({ type: "report", iterations: 0, error: `locker Worker error: ${e.message}` });
     };
   });
   w.postMessage(init);
+  await running;
   return { done };
 }
 
@@ -235,8 +247,9 @@ for (const mem of MEM_ALL) {
       try {
         const stats = await stress(mem);
         assert.ok(stats.length >= 2, "at least one bounce each way");
+        // Every locker made at least its first iteration before the background copies began.
         assert.ok(
-          stats.every((s) => s.lockerIterations > 0),
+          stats.every((s) => s.lockerIterations >= NR_CPUS),
           `every bounce made progress: ${JSON.stringify(stats)}`,
         );
       } finally {
