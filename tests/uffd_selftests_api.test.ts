@@ -231,7 +231,12 @@ async function withPendingRemove(
   } catch (e) {
     result = e as Error;
   }
-  const released = await Promise.race([done.then(() => true), sleep(20_000).then(() => false)]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const released = await Promise.race([
+    done.then(() => true),
+    new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 20_000)),
+  ]);
+  clearTimeout(timer);
   if (!released) ctx.uffd.readEvents(); // free it anyway, so that the test ends
   await done;
   return { released, result };
