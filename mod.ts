@@ -1,6 +1,6 @@
 /**
- * ummu: the kernel's memory events for Deno and Bun: userfaultfd, ummunotify,
- * user_events.
+ * ummu: the kernel's memory events for Deno, Bun and Node: userfaultfd,
+ * ummunotify, user_events.
  * @module
  */
 export { ClosedError, UmmuArgumentError, UmmuError } from "./src/errors.ts";
