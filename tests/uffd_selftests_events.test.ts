@@ -19,8 +19,7 @@
  * back after the release instead of zeros.
  */
 import assert from "node:assert/strict";
-import { FaultHandler, type HandledRange, sources, type UffdEvent } from "../mod.ts";
-import { fromFd } from "./fixtures/uffd_selftest_api.ts";
+import { FaultHandler, type HandledRange, sources, type UffdEvent, UserfaultFd } from "../mod.ts";
 import {
   childResult,
   type Ctx,
@@ -107,7 +106,7 @@ async function eventsHandlerTest(ctx: Ctx, wp: boolean, n: Native): Promise<void
     pageSize,
     source: sources.shared(content),
     writeProtect: wp, // MISSING resolved write-protected; the write that follows is served too
-  } as HandledRange;
+  } satisfies HandledRange;
   const parentEvents: string[] = [];
   const childEvents: UffdEvent[] = [];
   let child: Promise<FaultHandler> | null = null;
@@ -117,7 +116,7 @@ async function eventsHandlerTest(ctx: Ctx, wp: boolean, n: Native): Promise<void
     onEvent: (ev) => {
       parentEvents.push(ev.kind);
       if (ev.kind === "fork") {
-        child = FaultHandler.start(fromFd(ev.ufd, uffd.features), {
+        child = FaultHandler.start(UserfaultFd.fromFd(ev.ufd, { features: uffd.features }), {
           ranges: [range],
           onEvent: (e) => childEvents.push(e),
         });

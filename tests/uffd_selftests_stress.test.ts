@@ -130,7 +130,13 @@ async function stress(mem: MemTypeName): Promise<BounceStats[]> {
         { src: src.address, length: len },
       );
       const ranges = [dst.address, dst.alias].filter((a) => a !== 0).map((address) =>
-        ({ address, length: len, pageSize, source, writeProtect: testUffdioWp }) as HandledRange
+        ({
+          address,
+          length: len,
+          pageSize,
+          source,
+          writeProtect: testUffdioWp,
+        }) satisfies HandledRange
       );
       const handler = await FaultHandler.start(uffd, { ranges, ownsUffd: false });
       const watchdog = await Watchdog.arm(

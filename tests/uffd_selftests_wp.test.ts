@@ -10,10 +10,9 @@
  */
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
-import { FaultHandler, type UffdEvent } from "../mod.ts";
+import { FaultHandler, type UffdEvent, UserfaultFd } from "../mod.ts";
 import * as mm from "../ffi/mman.ts";
 import { libc } from "../src/libc.ts";
-import { fromFd } from "./fixtures/uffd_selftest_api.ts";
 import {
   childResult,
   type Ctx,
@@ -75,7 +74,7 @@ async function pagemapTestFork(
       assert.deepEqual(handler.errors, [], "the handler met no error");
       const fork = events.find((e) => e.kind === "fork");
       assert.ok(fork?.kind === "fork" && fork.ufd >= 0, "Didn't receive child uffd");
-      fromFd(fork.ufd, uffd.features).close();
+      UserfaultFd.fromFd(fork.ufd, { features: uffd.features }).close();
     }
     return exitCode(status) === 0 ? "" : childResult(page);
   } finally {
