@@ -53,7 +53,10 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     expect: Expect,
     fn: (un: Ummunotify, exp: number) => void | string | Promise<void | string>,
   ) =>
-    test(`[${label}] sees ${name}: ${expect[kind]} invalidation(s)`, { skip }, async (ctx) => {
+    test(`[${label}] sees ${name}: ${expect[kind]} invalidation(s)`, {
+      skip,
+      timeout: 120_000, // Bun's default is 5 s; the VM is slow
+    }, async (ctx) => {
       const un = await Ummunotify.open({ backend: kind });
       try {
         const why = await fn(un, expect[kind]);

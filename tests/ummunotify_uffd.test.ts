@@ -32,6 +32,7 @@ import {
   worker,
 } from "./ummunotify_helpers.ts";
 import { assertNoLeak, quiescent } from "./helpers.ts";
+import { vmasOverlapping } from "../src/maps.ts";
 
 const open = (opts = {}) => Ummunotify.open({ backend: "userfaultfd", ...opts });
 const hooks = (un: Ummunotify) => (un.backendImpl as UffdBackend)[TEST_HOOKS];
@@ -362,24 +363,52 @@ test("ENOSPC: the registration cap (maxRegistrations) bounds the queue", async (
   }
 });
 
-test("vm.max_map_count: registrations split mappings; past the limit, ENOMEM that says so", async () => {
+// V8 (Deno, Node) cannot run with the process at the limit: its heap commits pages with
+// mprotect() inside its reservation, each a new VMA, and it aborts ("Fatal JavaScript out
+// of memory: Scavenger: semi-space copy") whatever the headroom left before the last
+// registrations (measured with 40 to 400 mappings to spare, with and without --jitless).
+// JavaScriptCore (Bun) keeps running there.
+const v8AtTheLimit = "Bun" in globalThis
+  ? false
+  : "V8 aborts when the process reaches vm.max_map_count (its heap needs new mappings); runs on Bun";
+
+test("vm.max_map_count: registrations split mappings; past the limit, ENOMEM that says so", {
+  skip: v8AtTheLimit,
+}, async () => {
   const max = Number(readFileSync("/proc/sys/vm/max_map_count", "utf8"));
-  const now = readFileSync("/proc/self/maps", "utf8").split("\n").length;
-  // Every other page of one mapping: each registration adds two VMAs. The
-  // margin past the limit is wide: the runtime unmaps its own memory meanwhile.
-  const pages = 2 * Math.ceil((max - now) / 2) + 4096;
+  const count = () => readFileSync("/proc/self/maps", "utf8").split("\n").length - 1;
+  // The process gets near the limit with as little JavaScript as possible: a plain
+  // loop of mprotect() splits a scratch mapping up to HEADROOM mappings below the
+  // limit, and only the last few hundred are registrations (each splits one page out
+  // of a mapping: two more VMAs).
+  const HEADROOM = 400;
+  const pages = 2 * HEADROOM + 64;
   const un = await open({ maxRegistrations: pages });
+  const now = count();
+  // mprotect of page 2k+1 splits one more VMA off (2 VMAs per call, past the first).
+  const splits = Math.max(0, Math.floor((max - now - HEADROOM) / 2));
+  const splitPages = 2 * splits + 2;
+  const split = mmap(
+    splitPages * P,
+    mm.PROT_READ | mm.PROT_WRITE,
+    mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE,
+  );
   const a = mmap(
     pages * P,
     mm.PROT_READ | mm.PROT_WRITE,
     mm.MAP_PRIVATE | mm.MAP_ANONYMOUS | mm.MAP_NORESERVE,
   );
-  let registered = 0;
+  let registered = 0, splitDone = 0;
   let failure: unknown = null;
   try {
-    for (let i = 0; i < pages; i += 2) {
+    // No allocation that lives: the loop makes only short-lived numbers.
+    for (let k = 1; k < splitPages - 1; k += 2) {
+      if (libc.mprotect(split + k * P, P, mm.PROT_READ) !== 0) break;
+      splitDone++;
+    }
+    for (let i = 1; i < pages - 1; i += 2) {
       try {
-        un.register(a + i * P, a + (i + 1) * P, big(i));
+        un.register(a + i * P, a + (i + 1) * P, i);
         registered++;
       } catch (e) {
         failure = e;
@@ -388,24 +417,30 @@ test("vm.max_map_count: registrations split mappings; past the limit, ENOMEM tha
     }
   } finally {
     libc.munmap(a, pages * P); // one call frees every split VMA at once (and reports them)
+    libc.munmap(split, splitPages * P);
   }
+  const before = now + 2 * splitDone + 2; // + the two mappings made above
   await un.close();
   console.log(
-    `  ${registered} registrations before the limit (max_map_count ${max}, ${now} mappings before)`,
+    `  ${registered} registrations before the limit (max_map_count ${max}, ${before} mappings before them)`,
   );
   assert.ok(failure !== null, "the limit was reached");
   code("ENOMEM", /max_map_count/)(failure);
   // Two VMAs per registration; the runtime maps and unmaps a few of its own meanwhile.
-  assert.ok(registered > 0.9 * (max - now) / 2 && registered <= max / 2, `${registered}`);
+  const room = (max - before) / 2;
+  assert.ok(registered > 0.5 * room && registered <= room + 16, `${registered} of about ${room}`);
 });
 
 test("unregister gives the userfaultfd registration back, except pages other registrations still need", async () => {
   const un = await open();
   const other = UserfaultFd.open();
   const a = mapAnon(3);
-  const vmas = () => readFileSync("/proc/self/maps", "utf8").split("\n").length;
+  // Only the test's own three pages: the runtime's threads map and unmap memory of their
+  // own meanwhile (counting every mapping of the process failed on a fresh machine).
+  const vmas = () => vmasOverlapping(a, a + 3 * P).length;
   try {
     const v0 = vmas();
+    assert.equal(v0, 1, "one mapping before");
     un.register(a, a + 2 * P, 1n);
     un.register(a + P + 10, a + P + 20, 2n); // shares page 1
     assert.throws(() => other.register(a, P, ["missing"]), /EBUSY/);
@@ -421,6 +456,10 @@ test("unregister gives the userfaultfd registration back, except pages other reg
     other.register(a + P, P, ["missing"]);
     other.unregister(a + P, P);
     assert.equal(vmas(), v0, "the split mappings merged back");
+    un.register(a + P, a + 2 * P, 3n);
+    assert.equal(vmas(), 3, "a registration in the middle splits the mapping in three");
+    un.unregister(3n);
+    assert.equal(vmas(), 1, "and merges back");
   } finally {
     other.close();
     release(a, 3 * P);

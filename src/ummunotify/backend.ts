@@ -1,5 +1,6 @@
 /** What the notifier needs from a backend (device_backend.ts, uffd_backend.ts). */
-import type { GenerationCounter, WaitOptions } from "./counter.ts";
+import type { GenerationCounter } from "./counter.ts";
+import type { CheckedWait } from "./args.ts";
 
 /** Which backend a notifier uses. */
 export type BackendKind = "device" | "userfaultfd";
@@ -20,8 +21,8 @@ export interface Backend {
   /** A read would return something now. */
   readable(): boolean;
   /** Resolves when readable (or rejects on close, abort). */
-  waitReadable(opts: WaitOptions): Promise<boolean>;
-  /** Blocks the thread until readable or the timeout; returns readable(). */
+  waitReadable(wait: CheckedWait): Promise<boolean>;
+  /** Blocks the thread until readable or the timeout (ms, ≥ 0 or Infinity, checked); returns readable(). */
   waitReadableSync(timeoutMs: number): boolean;
   close(): Promise<void>;
 }

@@ -27,6 +27,7 @@ import {
   type TableBuffers,
 } from "./queue.ts";
 import { announceLoaded, onWorkerMessage, postFromWorker } from "../worker.ts";
+import { FdControl, type FdShare } from "../fd_control.ts";
 
 /** The owner grew the table: a larger data buffer to adopt (see RegionTable.adoptLocked). */
 export interface AdoptMessage {
@@ -38,7 +39,8 @@ export interface AdoptMessage {
 /** The init message from uffd_backend.ts. */
 export interface MonitorInit {
   type: "init";
-  uffd: number;
+  /** The userfaultfd and its control: every call on the fd is bracketed, so a closed number is never used. */
+  uffd: FdShare;
   wakeFd: number;
   buffers: TableBuffers;
   pageSize: number;
@@ -65,8 +67,9 @@ async function nextAdoption(): Promise<AdoptMessage> {
 
 const ADOPT = 2;
 
-async function run(init: MonitorInit): Promise<void> {
-  const { uffd, wakeFd } = init;
+async function run(init: MonitorInit, control: FdControl): Promise<void> {
+  const { wakeFd } = init;
+  const uffd = control.fd;
   const table = new RegionTable(init.buffers);
   const ctl = table.i32;
   const msgs = new Uint8Array(MSG * BATCH);
@@ -169,6 +172,16 @@ async function run(init: MonitorInit): Promise<void> {
    * replacement of a never-ending loop (which it kept recompiling).
    */
   function step(): boolean | typeof ADOPT {
+    // Every call on the uffd happens inside enter()/leave(): once the owner closed it, none.
+    if (!control.enter()) return false;
+    try {
+      return stepOpen();
+    } finally {
+      control.leave();
+    }
+  }
+
+  function stepOpen(): boolean | typeof ADOPT {
     pdv.setInt16(6, 0, true);
     pdv.setInt16(14, 0, true);
     const r = libc.poll(pollfds, 2, timeout);
@@ -232,8 +245,9 @@ onWorkerMessage<MonitorInit | AdoptMessage>(async (msg) => {
   }
   const init = msg;
   const ctl = new Int32Array(init.buffers.control);
+  const control = new FdControl(init.uffd);
   try {
-    await run(init);
+    await run(init, control);
     Atomics.store(ctl, CTL.state, STATE_STOPPED);
     Atomics.notify(ctl, CTL.state);
     postFromWorker({ type: "stopped" });
@@ -241,7 +255,7 @@ onWorkerMessage<MonitorInit | AdoptMessage>(async (msg) => {
     // Nobody may stay blocked on an event this Worker can no longer read: close
     // the uffd (blocked unmappers return, the ranges are unregistered) unless
     // the owner already did, and answer "changed" to every check from now on.
-    if (Atomics.compareExchange(ctl, CTL.fdOwner, 0, 1) === 0) libc.close(init.uffd);
+    control.close(); // once: FdControl lets exactly one thread close the fd
     new RegionTable(init.buffers).markDead();
     Atomics.store(ctl, CTL.state, STATE_FAILED);
     Atomics.notify(ctl, CTL.state);

@@ -5,7 +5,10 @@
  * ummunotify driver, on every kernel: /dev/ummunotify where it exists (the
  * device backend), userfaultfd's non-cooperative events elsewhere.
  */
-import { UmmuError } from "../errors.ts";
+import { ClosedError, UmmuError } from "../errors.ts";
+import * as v from "../validate.ts";
+import { knownKeys, u64, type U64Like, waitOptions } from "./args.ts";
+import { whileWaiting } from "./keep_alive.ts";
 import * as n from "../../ffi/ummunotify.ts";
 import type { Backend, BackendKind } from "./backend.ts";
 import type { GenerationCounter, WaitOptions } from "./counter.ts";
@@ -20,37 +23,80 @@ export interface UmmunotifyOptions extends UffdBackendOptions {
    * "device" or "userfaultfd" force one (and fail if it is unavailable).
    */
   backend?: "auto" | BackendKind;
-  /** Default "/dev/ummunotify". */
+  /** Default "/dev/ummunotify". It must be the ummunotify driver's character device. */
   devicePath?: string;
 }
 
-const EAGAIN = 11;
+const OPTION_NAMES = new Set([
+  "backend",
+  "devicePath",
+  "maxRegistrations",
+  "spinMicros",
+  "userModeOnly",
+  "unsafeNoBusyMarker",
+]);
+
+const EAGAIN = 11, EINVAL = 22;
 const BATCH = 64;
 /** errnos of open() that mean "no such device here". */
 const NO_DEVICE = new Set([2, 6, 19]);
 
-/** A 64-bit value: a bigint, or a number when it is a safe integer. */
-export type U64Like = bigint | number;
+export type { U64Like };
 
-function u64(x: U64Like, what: string): bigint {
-  if (typeof x === "number" && !Number.isSafeInteger(x)) {
-    throw new RangeError(`${what} must be an integer, got ${x}`);
+/** A spin time: a finite number of microseconds, 0..1e6. */
+function microseconds(what: string, x: unknown): number {
+  if (typeof x !== "number" || !(x >= 0 && x <= 1e6)) {
+    v.invalid(what, x, "a number of microseconds in 0..1000000");
   }
-  return BigInt.asUintN(64, BigInt(x));
+  return x as number;
+}
+
+/** The checked options of open(). */
+function checkOptions(options: unknown): UmmunotifyOptions & { backend: "auto" | BackendKind } {
+  const o = v.options<UmmunotifyOptions>("Ummunotify.open options", options);
+  knownKeys("Ummunotify.open options", o, OPTION_NAMES);
+  const backend = o.backend === undefined
+    ? "auto"
+    : v.oneOf("options.backend", o.backend, ["auto", "device", "userfaultfd"] as const);
+  let devicePath: string | undefined;
+  if (o.devicePath !== undefined) {
+    devicePath = v.string("options.devicePath", o.devicePath);
+    if (devicePath.includes("\0")) {
+      v.invalid("options.devicePath", devicePath, "a path without NUL");
+    }
+  }
+  return {
+    backend,
+    devicePath,
+    maxRegistrations: o.maxRegistrations === undefined
+      ? undefined
+      : v.integer("options.maxRegistrations", o.maxRegistrations, 1, 1 << 24),
+    spinMicros: o.spinMicros === undefined
+      ? undefined
+      : microseconds("options.spinMicros", o.spinMicros),
+    userModeOnly: o.userModeOnly === undefined
+      ? undefined
+      : v.boolean("options.userModeOnly", o.userModeOnly, false),
+    unsafeNoBusyMarker: v.boolean("options.unsafeNoBusyMarker", o.unsafeNoBusyMarker, false),
+  };
 }
 
 /** A notifier: registrations, a queue of invalidation reports, a generation counter. */
 export class Ummunotify {
   readonly #b: Backend;
+  readonly #counter: GenerationCounter;
   readonly #buf = new Uint8Array(BATCH * n.SIZEOF_UMMUNOTIFY_EVENT);
   #closed = false;
 
   private constructor(backend: Backend) {
     this.#b = backend;
+    this.#counter = backend.counter;
   }
 
   /**
-   * Opens a notifier watching this process.
+   * Opens a notifier watching this process. Every option is checked
+   * (UmmuArgumentError names a wrong one); `devicePath` must be the
+   * ummunotify driver's character device.
    * @example
    * ```ts
    * const un = await Ummunotify.open();
@@ -67,20 +113,17 @@ export class Ummunotify {
    * ```
    */
   static async open(options: UmmunotifyOptions = {}): Promise<Ummunotify> {
-    const which = options.backend ?? "auto";
-    if (which !== "auto" && which !== "device" && which !== "userfaultfd") {
-      throw new RangeError(`backend must be "auto", "device" or "userfaultfd", got ${which}`);
-    }
-    const path = options.devicePath ?? DEVICE_PATH;
-    if (which === "device") return new Ummunotify(DeviceBackend.open(path));
-    if (which === "auto") {
+    const o = checkOptions(options);
+    const path = o.devicePath ?? DEVICE_PATH;
+    if (o.backend === "device") return new Ummunotify(DeviceBackend.open(path));
+    if (o.backend === "auto") {
       try {
         return new Ummunotify(DeviceBackend.open(path));
       } catch (e) {
         if (!(e instanceof UmmuError) || !NO_DEVICE.has(e.errno)) throw e;
       }
     }
-    return new Ummunotify(await UffdBackend.open(options));
+    return new Ummunotify(await UffdBackend.open(o));
   }
 
   /** "device" or "userfaultfd". */
@@ -89,43 +132,65 @@ export class Ummunotify {
   }
 
   /**
-   * UMMUNOTIFY_EXCHANGE_FEATURES: asks for features, returns those granted.
-   * No feature is defined, so this is always 0 (forward compatibility only).
+   * UMMUNOTIFY_EXCHANGE_FEATURES: asks for features (a u32 mask), returns
+   * those granted. No feature is defined, so this is always 0 (forward
+   * compatibility only).
    */
-  exchangeFeatures(requested = 0): number {
-    return this.#b.exchangeFeatures(requested);
+  exchangeFeatures(requested: number = 0): number {
+    const mask = v.integer("requested", requested, 0, 0xffffffff);
+    this.#checkOpen();
+    return this.#b.exchangeFeatures(mask);
   }
 
   /**
-   * Watches [start, end) (end exclusive) under `cookie`. Overlapping and
-   * identical ranges are fine with distinct cookies; a cookie already
-   * registered fails with UmmuError EINVAL, as does start >= end.
+   * Watches [start, end) (end exclusive) under `cookie`: each a u64, as a
+   * bigint or a safe integer number (UmmuArgumentError otherwise; nothing is
+   * wrapped). Overlapping and identical ranges are fine with distinct
+   * cookies; a cookie already registered fails with UmmuError EINVAL, as
+   * does start >= end.
    * The userfaultfd backend also fails with ENOMEM (not all mapped, or
    * vm.max_map_count), EBUSY (another userfaultfd's memory), EINVAL/EPERM
    * (memory userfaultfd cannot register), ENOSPC (maxRegistrations).
    */
   register(start: U64Like, end: U64Like, cookie: U64Like): void {
-    this.#b.register(u64(start, "start"), u64(end, "end"), u64(cookie, "cookie"));
+    const s = u64("start", start), e = u64("end", end), c = u64("cookie", cookie);
+    this.#checkOpen();
+    if (s >= e) {
+      throw new UmmuError(
+        `register(ummunotify, ${this.#b.kind} backend)`,
+        EINVAL,
+        `start 0x${s.toString(16)} must be below end 0x${e.toString(16)} (end is exclusive)`,
+      );
+    }
+    this.#b.register(s, e, c);
   }
 
   /** Stops watching `cookie`'s range and drops its queued report. Unknown cookie: UmmuError EINVAL. */
   unregister(cookie: U64Like): void {
-    this.#b.unregister(u64(cookie, "cookie"));
+    const c = u64("cookie", cookie);
+    this.#checkOpen();
+    this.#b.unregister(c);
   }
 
   /** The counter: shareable with Workers through `counter.handle`. */
   get counter(): GenerationCounter {
-    return this.#b.counter;
+    this.#checkOpen();
+    return this.#counter;
   }
 
   /** The current generation (one atomic load, unless events are being applied). */
   get generation(): bigint {
-    return this.#b.counter.generation;
+    this.#checkOpen();
+    return this.#counter.generation;
   }
 
-  /** True if anything was invalidated since generation `since`. One atomic load on the fast path. */
-  changed(since: bigint): boolean {
-    return this.#b.counter.changed(since);
+  /**
+   * True if anything was invalidated since generation `since` (a bigint, or
+   * a safe integer number). One atomic load on the fast path.
+   */
+  changed(since: U64Like): boolean {
+    if (this.#closed) throw new ClosedError("Ummunotify");
+    return this.#counter.changed(since);
   }
 
   /**
@@ -135,6 +200,8 @@ export class Ummunotify {
    * nothing to read.
    */
   readInto(buf: Uint8Array): number {
+    if (!(buf instanceof Uint8Array)) v.invalid("buf", buf, "a Uint8Array");
+    this.#checkOpen();
     return this.#b.readInto(buf);
   }
 
@@ -143,6 +210,7 @@ export class Ummunotify {
    * counter. [] when nothing is queued.
    */
   readEvents(): UmmunotifyEvent[] {
+    this.#checkOpen();
     const out: UmmunotifyEvent[] = [];
     for (;;) {
       let bytes: number;
@@ -161,30 +229,46 @@ export class Ummunotify {
 
   /**
    * Waits until something is queued, then reads it all. Ends with [] on
-   * timeout; rejects on abort or close().
+   * timeout; rejects on abort or close(). `opts.timeoutMs`: ≥ 0 or Infinity.
    */
   async read(opts: WaitOptions = {}): Promise<UmmunotifyEvent[]> {
-    if (!(await this.#b.waitReadable(opts))) return [];
+    const wait = waitOptions("options", opts);
+    this.#checkOpen();
+    if (!(await whileWaiting(() => this.#b.waitReadable(wait)))) return [];
     return this.readEvents();
   }
 
-  /** Blocks this thread until something is queued (or the timeout), then reads it all. */
-  readSync(timeoutMs = Infinity): UmmunotifyEvent[] {
-    if (!this.#b.waitReadableSync(timeoutMs)) return [];
+  /**
+   * Blocks this thread until something is queued (or the timeout, in
+   * milliseconds: ≥ 0 or Infinity), then reads it all.
+   */
+  readSync(timeoutMs: number = Infinity): UmmunotifyEvent[] {
+    const ms = v.milliseconds("timeoutMs", timeoutMs, Infinity);
+    this.#checkOpen();
+    if (!this.#b.waitReadableSync(ms)) return [];
     return this.readEvents();
   }
 
   /** A read would return something now. */
   get readable(): boolean {
+    this.#checkOpen();
     return this.#b.readable();
   }
 
   /**
    * Every event as it comes (INVALs and the LAST that ends each read). Ends
-   * when the notifier is closed.
+   * when the notifier is closed; on a notifier already closed, ClosedError.
    */
-  async *events(
+  events(
     opts: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<UmmunotifyEvent, void, undefined> {
+    const { signal } = waitOptions("options", opts, EVENTS_KEYS);
+    this.#checkOpen();
+    return this.#events(signal);
+  }
+
+  async *#events(
+    signal: AbortSignal | undefined,
   ): AsyncGenerator<UmmunotifyEvent, void, undefined> {
     for (;;) {
       if (this.#closed) return;
@@ -194,7 +278,7 @@ export class Ummunotify {
         continue;
       }
       try {
-        await this.#b.waitReadable({ signal: opts.signal });
+        await whileWaiting(() => this.#b.waitReadable({ timeoutMs: Infinity, signal }));
       } catch (e) {
         if (this.#closed) return;
         throw e;
@@ -202,9 +286,13 @@ export class Ummunotify {
     }
   }
 
-  /** Resolves with the generation once it differs from `since`, without polling. */
-  waitForChange(since: bigint, opts: WaitOptions = {}): Promise<bigint> {
-    return this.#b.counter.waitForChange(since, opts);
+  /**
+   * Resolves with the generation once it differs from `since`, without
+   * polling. `opts.timeoutMs`: ≥ 0 or Infinity.
+   */
+  waitForChange(since: U64Like, opts: WaitOptions = {}): Promise<bigint> {
+    if (this.#closed) return Promise.reject(new ClosedError("Ummunotify"));
+    return this.#counter.waitForChange(since, opts);
   }
 
   /** True once close() was called. */
@@ -214,8 +302,11 @@ export class Ummunotify {
 
   /**
    * Releases everything: registrations, queued reports, the fd, the counter
-   * (device: its page is unmapped; userfaultfd: counters elsewhere answer
-   * "changed" from now on), the Worker. Idempotent.
+   * (device: its page is unmapped, or, while counters rebuilt in other
+   * threads still use it, replaced by a page that reads "changed"; the
+   * userfaultfd backend: counters elsewhere answer "changed" from now on),
+   * the Worker. Every other method throws ClosedError afterwards.
+   * Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -232,4 +323,10 @@ export class Ummunotify {
   get backendImpl(): Backend {
     return this.#b;
   }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError("Ummunotify");
+  }
 }
+
+const EVENTS_KEYS = new Set(["signal"]);

@@ -56,12 +56,15 @@ export const CTL = {
   /** uffd messages read, and how many hit at least one registration. */
   messages: 16,
   hits: 17,
-  /** Whoever moves this 0 -> 1 closes the userfaultfd (the monitor when it fails, else the owner). */
-  fdOwner: 18,
   /** Growth: the capacity of the data buffer the owner posted, and the monitor's count of adoptions. */
   adoptCap: 19,
   adopted: 20,
+  /** TABLE_MAGIC: tells a counter handle's control buffer from any other SharedArrayBuffer. */
+  magic: 21,
 } as const;
+
+/** CTL.magic of every control buffer ("umnt"). */
+export const TABLE_MAGIC = 0x756d6e74;
 
 /** Control buffer: Float64 words. */
 export const F64 = {
@@ -127,7 +130,14 @@ export function createTableBuffers(maxRegistrations: number): TableBuffers {
   i32[CTL.tail] = -1;
   i32[CTL.cap] = first;
   i32[CTL.adoptCap] = first;
+  i32[CTL.magic] = TABLE_MAGIC;
   return { control, data: new SharedArrayBuffer(dataBytes(first)), maxRegistrations };
+}
+
+/** True if `control` is a table's control buffer (the right size, with the magic). */
+export function isTableControl(control: unknown): control is SharedArrayBuffer {
+  return control instanceof SharedArrayBuffer && control.byteLength === CONTROL_BYTES &&
+    Atomics.load(new Int32Array(control), CTL.magic) === TABLE_MAGIC;
 }
 
 /** The capacity after `cap` when a slot beyond it is needed (doubling, up to the cap). */

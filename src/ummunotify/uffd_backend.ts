@@ -11,13 +11,15 @@
  */
 import { readFileSync } from "node:fs";
 import { errno, eventfd, libc, PAGE_SIZE, signalEventfd } from "../libc.ts";
-import { ClosedError, UmmuError } from "../errors.ts";
-import { UserfaultFd } from "../userfaultfd/uffd.ts";
+import { ClosedError, PROJECT_URL, UmmuError } from "../errors.ts";
+import { uffdInternals, UserfaultFd } from "../userfaultfd/uffd.ts";
 import type { FeatureName } from "../userfaultfd/features.ts";
-import { spawnWorker } from "../worker.ts";
+import { atProcessExit, idleWorker, keepAlive, onWorkerExit, spawnWorker } from "../worker.ts";
+import type { CheckedWait } from "./args.ts";
+import { whileWaiting } from "./keep_alive.ts";
 import { encodeEvent } from "./events.ts";
 import * as n from "../../ffi/ummunotify.ts";
-import { GenerationCounter, type WaitOptions } from "./counter.ts";
+import { GenerationCounter } from "./counter.ts";
 import type { Backend } from "./backend.ts";
 import {
   createTableBuffers,
@@ -32,6 +34,7 @@ import {
 import type { AdoptMessage, MonitorInit } from "./monitor_worker.ts";
 
 const EINVAL = 22, EAGAIN = 11, ENOSPC = 28, ENOMEM = 12, ENODEV = 19, EBUSY = 16, EPERM = 1;
+const EACCES = 13;
 const EV = n.SIZEOF_UMMUNOTIFY_EVENT;
 const STOP_TIMEOUT_MS = 2000;
 
@@ -46,6 +49,14 @@ export interface UffdBackendOptions {
    */
   spinMicros?: number;
   /**
+   * UFFD_USER_MODE_ONLY. Default: a full userfaultfd where this process may
+   * open one, else a user-mode-only one, which needs no privilege (Linux
+   * 5.11+) and gives the backend the same events (it write-protects nothing,
+   * so no fault, user or kernel, is ever raised). true: user-mode-only
+   * always; false: never (fail without privilege).
+   */
+  userModeOnly?: boolean;
+  /**
    * @internal Tests only: the monitor does not mark the counter BUSY before
    * read(2). This opens the window that the marker closes.
    */
@@ -54,6 +65,67 @@ export interface UffdBackendOptions {
 
 /** Test hooks (not part of the public API). */
 export const TEST_HOOKS = Symbol("ummunotify.uffdBackend.testHooks");
+
+const FEATURES: readonly FeatureName[] = [
+  "EVENT_UNMAP",
+  "EVENT_REMOVE",
+  "EVENT_REMAP",
+  "PAGEFAULT_FLAG_WP",
+];
+
+function openWith(userModeOnly: boolean): UserfaultFd {
+  const features = [...FEATURES];
+  // WP_ASYNC (6.7+) lets WP-only registrations cover file-backed memory too;
+  // with no page write-protected it changes nothing else.
+  try {
+    if (UserfaultFd.probe({ userModeOnly }).features.has("WP_ASYNC")) features.push("WP_ASYNC");
+  } catch { /* open() below reports why userfaultfd is unavailable */ }
+  return UserfaultFd.open({ features, userModeOnly });
+}
+
+/**
+ * The backend's userfaultfd: a full one where this process may open one,
+ * else (unless `mode` is false) a user-mode-only one. The backend never
+ * write-protects a page, so no fault is raised in either mode and the events
+ * (UNMAP, REMOVE, REMAP) are the same: user-mode-only only changes who may
+ * open it.
+ */
+function openUffd(mode: boolean | undefined): { uffd: UserfaultFd; userModeOnly: boolean } {
+  let full: UmmuError | null = null;
+  if (mode !== true) {
+    try {
+      return { uffd: openWith(false), userModeOnly: false };
+    } catch (e) {
+      if (!(e instanceof UmmuError) || (e.errno !== EPERM && e.errno !== EACCES)) throw e;
+      full = e;
+    }
+    if (mode === false) {
+      throw new UmmuError(
+        full.call,
+        full.errno,
+        `ummunotify needs the ummunotify driver (${DRIVER}) or a userfaultfd. A full userfaultfd needs root or CAP_SYS_PTRACE, \`sysctl -w vm.unprivileged_userfaultfd=1\`, or read-write access to /dev/userfaultfd; or leave userModeOnly unset: a user-mode-only userfaultfd gives this backend the same events without privilege (Linux 5.11+)`,
+        "userModeOnly: false, and this process may not open a full userfaultfd",
+      );
+    }
+  }
+  try {
+    return { uffd: openWith(true), userModeOnly: true };
+  } catch (e) {
+    if (!(e instanceof UmmuError)) throw e;
+    throw new UmmuError(
+      e.call,
+      e.errno,
+      `ummunotify needs the ummunotify driver (${DRIVER}) or a userfaultfd, and even a user-mode-only userfaultfd (which needs no privilege) was refused: ${
+        e.hint || "see the errno"
+      }`,
+      full
+        ? `a full userfaultfd failed with ${full.code}, a user-mode-only one with ${e.code}`
+        : "",
+    );
+  }
+}
+
+const DRIVER = `/dev/ummunotify: load kmod/ummunotify from ${PROJECT_URL}`;
 
 function maxMapCount(): string {
   try {
@@ -82,11 +154,15 @@ export class UffdBackend implements Backend {
   #closed = false;
   #fatal: string | null = null;
   readonly #stopped: Promise<void>;
+  readonly #unhookExit: () => void;
   /** Features in effect on the uffd. */
   readonly features: ReadonlySet<FeatureName>;
+  /** The uffd is UFFD_USER_MODE_ONLY (opened without privilege; the same events). */
+  readonly userModeOnly: boolean;
 
   private constructor(
     uffd: UserfaultFd,
+    userModeOnly: boolean,
     worker: Worker,
     table: RegionTable,
     wakeFd: number,
@@ -98,27 +174,25 @@ export class UffdBackend implements Backend {
     this.#wakeFd = wakeFd;
     this.#stopped = stopped;
     this.features = uffd.features;
-    this.counter = GenerationCounter.fromHandle({ kind: "shared", control: table.buffers.control });
+    this.userModeOnly = userModeOnly;
+    this.counter = GenerationCounter.ofTable(table.buffers.control);
+    // Whoever closes the uffd (close(), a lost monitor, the process exit) stops the monitor first.
+    uffdInternals.get(uffd)!.wakers.add(this.#wake);
+    // At exit the runtime joins Worker threads, and a Worker blocked in poll(2)
+    // cannot be terminated: close the uffd, which wakes the monitor and releases any
+    // thread blocked in munmap on a watched range.
+    this.#unhookExit = atProcessExit(() => this.#uffd.close());
   }
 
-  /** Opens the uffd and starts the monitor; resolves once it reads events. */
+  readonly #wake = (): void => {
+    Atomics.store(this.#table.i32, CTL.stop, 1);
+    signalEventfd(this.#wakeFd);
+  };
+
+  /** Opens the uffd and starts the monitor; resolves once it reads events. Options are checked by the caller. */
   static async open(options: UffdBackendOptions = {}): Promise<UffdBackend> {
     const max = options.maxRegistrations ?? 65536;
-    if (!Number.isInteger(max) || max < 1 || max > 1 << 24) {
-      throw new RangeError(`maxRegistrations must be an integer in 1..2^24, got ${max}`);
-    }
-    const features: FeatureName[] = [
-      "EVENT_UNMAP",
-      "EVENT_REMOVE",
-      "EVENT_REMAP",
-      "PAGEFAULT_FLAG_WP",
-    ];
-    // WP_ASYNC (6.7+) lets WP-only registrations cover file-backed memory too;
-    // with no page write-protected it changes nothing else.
-    try {
-      if (UserfaultFd.probe().features.has("WP_ASYNC")) features.push("WP_ASYNC");
-    } catch { /* open() below reports why userfaultfd is unavailable */ }
-    const uffd = UserfaultFd.open({ features });
+    const { uffd, userModeOnly } = openUffd(options.userModeOnly);
     let wakeFd = -1;
     let worker: Worker | null = null;
     try {
@@ -153,9 +227,17 @@ export class UffdBackend implements Backend {
         readyReject(err);
         stoppedResolve();
       };
+      // However the Worker ends (terminated by the runtime, a fatal error), nobody may
+      // stay blocked in munmap on an event it no longer reads.
+      onWorkerExit(worker, (code) => {
+        const why = `the monitor Worker exited (code ${code})`;
+        if (backend && !backend.#closed) backend.#onMonitorLost(why);
+        readyReject(new Error(`ummunotify monitor: ${why}`));
+        stoppedResolve();
+      });
       const init: MonitorInit = {
         type: "init",
-        uffd: uffd.fd,
+        uffd: uffdInternals.get(uffd)!.control.share,
         wakeFd,
         buffers,
         pageSize: PAGE_SIZE,
@@ -163,22 +245,21 @@ export class UffdBackend implements Backend {
         unsafeNoBusyMarker: options.unsafeNoBusyMarker === true,
       };
       worker.postMessage(init);
-      backend = new UffdBackend(uffd, worker, table, wakeFd, stopped);
-      await ready;
+      backend = new UffdBackend(uffd, userModeOnly, worker, table, wakeFd, stopped);
+      // The monitor only serves: it must not keep a program that forgot close() alive.
+      idleWorker(worker);
+      await keepAlive(worker, () => ready);
       return backend;
     } catch (e) {
       worker?.terminate();
-      if (wakeFd >= 0) libc.close(wakeFd);
       uffd.close();
+      if (wakeFd >= 0) libc.close(wakeFd);
       throw e;
     }
   }
 
-  exchangeFeatures(requested: number): number {
+  exchangeFeatures(_requested: number): number {
     this.#checkOpen();
-    if (!Number.isInteger(requested) || requested < 0 || requested > 0xffffffff) {
-      throw new RangeError(`a feature mask is a u32, got ${requested}`);
-    }
     return 0; // none are defined: grant none, as the driver does
   }
 
@@ -186,13 +267,19 @@ export class UffdBackend implements Backend {
     this.#checkOpen();
     const call = "register(ummunotify, userfaultfd backend)";
     if (start >= end) {
-      throw new UmmuError(call, EINVAL, "start must be below end (end is exclusive)");
+      throw new UmmuError(
+        call,
+        EINVAL,
+        `start 0x${start.toString(16)} must be below end 0x${end.toString(16)} (end is exclusive)`,
+      );
     }
     if (end > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new UmmuError(
         call,
         EINVAL,
-        "addresses must be below 2^53 (user addresses are below 2^47)",
+        `end 0x${
+          end.toString(16)
+        } is past 2^53: the userfaultfd backend watches user addresses, which are below 2^47 (2^56 with 5-level paging)`,
       );
     }
     this.#sync();
@@ -321,12 +408,12 @@ export class UffdBackend implements Backend {
     return this.#table.readable();
   }
 
-  async waitReadable(opts: WaitOptions): Promise<boolean> {
+  async waitReadable(wait: CheckedWait): Promise<boolean> {
     const seq = this.#table.i32;
-    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    const deadline = Date.now() + wait.timeoutMs;
     for (;;) {
       this.#checkOpen();
-      opts.signal?.throwIfAborted();
+      wait.signal?.throwIfAborted();
       const s = Atomics.load(seq, CTL.seq);
       if (this.readable()) return true;
       this.#checkAlive("read(ummunotify, userfaultfd backend)");
@@ -368,17 +455,19 @@ export class UffdBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unhookExit();
     const w = this.#table.i32;
-    Atomics.store(w, CTL.stop, 1);
-    signalEventfd(this.#wakeFd);
+    this.#wake();
     // The monitor never waits on this thread, so it stops promptly.
-    const deadline = Date.now() + STOP_TIMEOUT_MS;
-    while (Atomics.load(w, CTL.state) === STATE_RUNNING && Date.now() < deadline) {
-      const r = Atomics.waitAsync(w, CTL.state, STATE_RUNNING, 50);
-      if (r.async) await r.value;
-    }
+    await keepAlive(this.#worker, async () => {
+      const deadline = Date.now() + STOP_TIMEOUT_MS;
+      while (Atomics.load(w, CTL.state) === STATE_RUNNING && Date.now() < deadline) {
+        const r = Atomics.waitAsync(w, CTL.state, STATE_RUNNING, 50);
+        if (r.async) await r.value;
+      }
+    });
     this.#worker.terminate();
-    this.#closeUffd();
+    this.#uffd.close();
     this.#table.markDead(); // counters held elsewhere answer "changed" from now on
     libc.close(this.#wakeFd);
   }
@@ -394,6 +483,7 @@ export class UffdBackend implements Backend {
     worker: Worker;
     stopped: Promise<void>;
   } {
+    const stopped = this.#stopped;
     return {
       /** Terminates the monitor Worker as a crash would, and lets the backend react as it does to one. */
       kill: () => {
@@ -415,7 +505,10 @@ export class UffdBackend implements Backend {
         this.#table.publish();
       },
       worker: this.#worker,
-      stopped: this.#stopped,
+      /** Resolves when the monitor stopped; keeps the process alive meanwhile (the Worker is unref'd). */
+      get stopped(): Promise<void> {
+        return whileWaiting(() => stopped);
+      },
     };
   }
 
@@ -429,14 +522,9 @@ export class UffdBackend implements Backend {
   #onMonitorLost(why: string): void {
     this.#fatal ??= why;
     Atomics.store(this.#table.i32, CTL.stop, 1);
-    this.#closeUffd();
+    this.#uffd.close();
     this.#table.markDead();
     Atomics.store(this.#table.i32, CTL.state, STATE_FAILED);
-  }
-
-  #closeUffd(): void {
-    if (Atomics.compareExchange(this.#table.i32, CTL.fdOwner, 0, 1) === 0) this.#uffd.close();
-    else this.#uffd.markClosed();
   }
 
   /**
@@ -475,7 +563,7 @@ export class UffdBackend implements Backend {
 
   /** Unregisters the pages of [ps, pe) that no live registration covers. */
   #release(ps: number, pe: number): void {
-    if (Atomics.load(this.#table.i32, CTL.fdOwner) !== 0) return; // the uffd is gone
+    if (this.#uffd.closed) return; // the uffd is gone, and every registration with it
     for (const [a, b] of this.#table.uncovered(ps, pe, PAGE_SIZE)) this.#unregisterRange(a, b);
   }
 
