@@ -113,11 +113,16 @@ async function prepareNode(names) {
     return `scripts/build_npm.mjs wrote no npm/package.json`;
   }
   const pkg = join(nodeDir, "pkg");
-  rmSync(nodeDir, { recursive: true, force: true });
-  mkdirSync(join(nodeDir, "bench"), { recursive: true });
-  cpSync(npmDir, pkg, { recursive: true });
-  mkdirSync(join(benchDir, "bin"), { recursive: true });
-  for (const d of ["c", "bin"]) symlinkSync(join(benchDir, d), join(nodeDir, "bench", d));
+  try {
+    rmSync(nodeDir, { recursive: true, force: true });
+    mkdirSync(join(nodeDir, "bench"), { recursive: true });
+    cpSync(npmDir, pkg, { recursive: true });
+    mkdirSync(join(benchDir, "bin"), { recursive: true });
+    for (const d of ["c", "bin"]) symlinkSync(join(benchDir, d), join(nodeDir, "bench", d));
+  } catch (e) {
+    // npm/ is rebuilt by every `npm run build:npm`: another one may have run meanwhile.
+    return `copying npm/ to ${pkg} failed (was npm/ rebuilt meanwhile? run again): ${e.message}`;
+  }
   let ts;
   try {
     ts = (await import("typescript")).default;
