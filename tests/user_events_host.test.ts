@@ -1,14 +1,21 @@
 /**
  * user_events on the host (a kernel without user_events): the clear ENOENT,
  * field strings as the kernel parses them, payload encoding, the status-file
- * parser, the enable slab, and the perf ring-buffer reader on a tracepoint the
- * host has (syscalls:sys_enter_getpid).
+ * parser, the enable slab, the perf ring-buffer reader on a tracepoint the
+ * host has (syscalls:sys_enter_getpid), and a hostile caller's arguments:
+ * emits go through the library's own writev into a file standing in for
+ * user_events_data (tests/fixtures/user_events_sink.ts), so the bytes the
+ * kernel would get are checked.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { UmmuError } from "../src/errors.ts";
-import { UserEvents } from "../src/user_events/tracepoint.ts";
-import { formatFields, parseFields } from "../src/user_events/fields.ts";
+import { UmmuArgumentError, UmmuError } from "../src/errors.ts";
+import { Tracepoint, type TracepointHandle, UserEvents } from "../src/user_events/tracepoint.ts";
+import { FieldError, formatFields, parseFields } from "../src/user_events/fields.ts";
+import { Emitter } from "../src/user_events/emitter.ts";
+import { GrowableBuffer } from "../src/user_events/buffer.ts";
+import * as userEventsApi from "../src/user_events/mod.ts";
+import { EventSink, SINK_WRITE_INDEX } from "./fixtures/user_events_sink.ts";
 import { decodePayload, PayloadEncoder } from "../src/user_events/payload.ts";
 import { parseStatus } from "../src/user_events/status.ts";
 import { EnableSlab } from "../src/user_events/slab.ts";
@@ -223,4 +230,256 @@ test("perf ring buffer: reads PERF_SAMPLE_RAW records of a host tracepoint (sys_
   }
   assert.equal(resources().fds, before.fds);
   assert.equal(perfMaps(), 0);
+});
+
+// ---- hostile callers: every argument checked, nothing read or written beyond what was asked ------
+
+/** Asserts `fn` throws UmmuArgumentError whose message matches every pattern. */
+function refuses(fn: () => unknown, ...patterns: RegExp[]): UmmuArgumentError {
+  let caught: unknown = null;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof UmmuArgumentError, `expected UmmuArgumentError, got ${caught}`);
+  for (const re of patterns) assert.match(caught.message, re);
+  return caught;
+}
+
+test("Emitter is not exported, and writes only within its buffer: write(1 << 20) and write(-1) are refused", () => {
+  assert.equal("Emitter" in userEventsApi, false, "the package does not export Emitter");
+  const sink = new EventSink();
+  try {
+    const src = new GrowableBuffer(64);
+    src.buf.fill(0xab);
+    const e = new Emitter(sink.fd, SINK_WRITE_INDEX, src, "ummu_t");
+    assert.equal(e.write(64), true);
+    assert.deepEqual([...sink.takePayload()], new Array(64).fill(0xab));
+    for (const len of [1 << 20, 65, -1, 1.5, NaN, Infinity, "8"]) {
+      refuses(() => e.write(len as number), /ummu_t: payload length .* within the 64-byte/);
+    }
+    assert.equal(sink.take().length, 0, "a refused write writes nothing");
+    // The buffer grows (a new array): the emitter follows it.
+    src.ensure(5000);
+    src.buf.fill(0xcd);
+    assert.equal(e.write(5000), true);
+    assert.equal(sink.takePayload().length, 5000);
+    // A buffer swapped in without a generation change is followed too, and bounds its writes.
+    src.buf = new Uint8Array(16).fill(7);
+    refuses(() => e.write(17), /within the 16-byte/);
+    assert.equal(e.write(16), true);
+    assert.deepEqual([...sink.takePayload()], new Array(16).fill(7));
+  } finally {
+    sink.close();
+  }
+});
+
+test("raw tracepoint: two __data_loc fields where the first is 65,520 bytes: the second's offset would wrap, refused", () => {
+  // __data_loc: b's data starts at record offset 8 (trace_entry) + 8 (two loc words) + |a|.
+  const layout = parseFields("__data_loc u8[] a; __data_loc u8[] b");
+  const p = new PayloadEncoder(layout, "ummu_big");
+  refuses(
+    () => p.encode([new Uint8Array(65520), new Uint8Array(4)]),
+    /field "b" \(#1\) of tracepoint ummu_big/,
+    /record offset 65536, beyond the 65535 .* __data_loc word/,
+  );
+  const fits = 0xffff - 16;
+  let len = p.encode([new Uint8Array(fits).fill(1), new Uint8Array([9, 8, 7, 6])]);
+  let d = decodePayload(layout, p.buf.slice(0, len));
+  assert.deepEqual(d.b, new Uint8Array([9, 8, 7, 6]));
+  assert.equal((d.a as Uint8Array).length, fits);
+  assert.equal(new DataView(p.buf.buffer).getUint32(4, true), (4 << 16) | 0xffff);
+  // __rel_loc counts from the end of the field's own loc word: b's data is c's loc word
+  // (4 bytes) and |a| past the end of b's.
+  const rel = parseFields("__rel_loc u8[] a; __rel_loc char[] b; __rel_loc u8[] c");
+  const r = new PayloadEncoder(rel, "ummu_rel");
+  refuses(
+    () => r.encode([new Uint8Array(0xffff - 3), "x", new Uint8Array(0)]),
+    /field "b" \(#1\) of tracepoint ummu_rel/,
+    /offset 65536 from the end of its loc word, beyond the 65535 .* __rel_loc word/,
+  );
+  len = r.encode([new Uint8Array(0xffff - 4), "x", new Uint8Array(0)]);
+  d = decodePayload(rel, r.buf.slice(0, len));
+  assert.equal(d.b, "x");
+  assert.equal(new DataView(r.buf.buffer).getUint32(4, true), (2 << 16) | 0xffff);
+  // One field's data is at most 65535 bytes (16-bit length).
+  const one = new PayloadEncoder(parseFields("__data_loc u8[] a; __data_loc char[] s"), "ummu_len");
+  refuses(() => one.encode([new Uint8Array(0x10000), ""]), /field "a" \(#0\).*65535/);
+  refuses(() => one.encode([new Uint8Array(0), "x".repeat(0xffff)]), /field "s" \(#1\).*65535/);
+  refuses(() => one.encode([new Uint8Array(0), "é".repeat(0x8000)]), /field "s" \(#1\).*65535/);
+  assert.ok(one.encode([new Uint8Array(0), "x".repeat(0xfffe)]) > 0xfffe, "65534 chars + NUL fit");
+});
+
+/** [type, values it takes, values it refuses (with what the message says of the expectation)]. */
+const RAW_CASES: [string, unknown[], unknown[], RegExp][] = [
+  [
+    "u8",
+    [0, 255],
+    [256, -1, 1.5, NaN, "1", 1n, true, null],
+    /an integer in 0\.\.255 \(a number; u8\)/,
+  ],
+  ["s8", [-128, 127], [128, -129, 0.5, "x"], /-128\.\.127/],
+  ["char", [-128, 127], [200, "A"], /-128\.\.127.*char/],
+  ["unsigned char", [0, 255], [256, -1], /0\.\.255/],
+  ["u16", [0, 65535], [65536, -1, "x"], /0\.\.65535/],
+  ["short", [-32768, 32767], [32768], /-32768\.\.32767/],
+  ["u32", [0, 2 ** 32 - 1], [2 ** 32, -1, 1e10, 4294967295n, "7"], /0\.\.4294967295/],
+  ["int", [-(2 ** 31), 2 ** 31 - 1], [2 ** 31], /-2147483648\.\.2147483647/],
+  ["unsigned int", [4000000000], [-1], /0\.\.4294967295/],
+  [
+    "u64",
+    [0, 2n ** 64n - 1n, 2 ** 53, 2 ** 60],
+    [-1, 2n ** 64n, -1n, 1.5, 2 ** 64, "1"],
+    /0\.\.18446744073709551615 \(a number or bigint/,
+  ],
+  [
+    "s64",
+    [-(2n ** 63n), 2n ** 63n - 1n, -(2 ** 63)],
+    [2n ** 63n, 2 ** 63, NaN],
+    /-9223372036854775808\.\.9223372036854775807/,
+  ],
+  [
+    "char[4]",
+    ["", "abcd", "é", "ab\u00e9"],
+    ["abcde", "éééé"[0].repeat(3), 4, "a\0b", "\ud800"],
+    /at most 4 bytes of UTF-8|does not fit char\[4\]/,
+  ],
+  [
+    "unsigned char[3]",
+    [new Uint8Array(0), new Uint8Array(3)],
+    [new Uint8Array(4), [1, 2], "ab"],
+    /a Uint8Array of at most 3 bytes/,
+  ],
+  [
+    "__data_loc char[]",
+    ["", "path", "😀"],
+    [7, new Uint8Array(1), "a\0b", "x\udc00"],
+    /a string without NUL|cannot be stored/,
+  ],
+  [
+    "__rel_loc u8[]",
+    [new Uint8Array(0), new Uint8Array(9)],
+    ["ab", [1], null],
+    /a Uint8Array \(__rel_loc u8\[\]\)/,
+  ],
+];
+
+test("raw tracepoint: every field type refuses a wrong type or an out-of-range value, naming the field, the value and the type", () => {
+  const sink = new EventSink();
+  try {
+    for (const [type, good, bad, expected] of RAW_CASES) {
+      const tp = Tracepoint.fromHandle(sink.handle("ummu_vals", `u8 first; ${type} v`));
+      for (const v of good) {
+        assert.equal(tp.emit(1, v), true, `${type} takes ${String(v)}`);
+        const got = decodePayload(tp.layout, sink.takePayload()).v;
+        if (typeof v === "number" && tp.layout[1].size === 8) {
+          assert.equal(BigInt(got as bigint), BigInt(v));
+        } else if (v instanceof Uint8Array && type.startsWith("unsigned char[")) {
+          assert.deepEqual(got, new Uint8Array(tp.layout[1].size).fill(0).map((_, i) => v[i] ?? 0));
+        } else assert.deepEqual(got, v, `${type} ${String(v)}`);
+      }
+      for (const v of bad) {
+        const e = refuses(() => tp.emit(1, v as never), /field "v" \(#1\) of tracepoint ummu_vals/);
+        assert.ok(expected.test(e.message), `${type} ${String(v)}: ${e.message}`);
+        assert.equal(sink.take().length, 0, `${type}: nothing written for ${String(v)}`);
+      }
+    }
+    // struct: exactly its size.
+    const st = Tracepoint.fromHandle(sink.handle("ummu_st", "struct pair p 8"));
+    refuses(() => st.emit(new Uint8Array(7) as never), /exactly 8 bytes \(struct pair\)/);
+    refuses(() => st.emit("12345678" as never), /exactly 8 bytes/);
+    // The count of values.
+    refuses(() => st.emit(), /expected 1 values \(p\), got 0/);
+  } finally {
+    sink.close();
+  }
+});
+
+test("field specs and field strings are checked: no field named 'undefined', no size but a struct's", () => {
+  refuses(
+    () => parseFields([{ type: "u32" } as never]),
+    /field spec #0: name must be a C identifier/,
+    /undefined/,
+  );
+  refuses(() => parseFields([{ name: "a" } as never]), /field spec #0 \(a\): type must be/);
+  refuses(() => parseFields([{ name: "a", type: "u32", size: 4 }]), /size is only for struct/);
+  refuses(
+    () => parseFields([{ name: "a", type: "struct s" }]),
+    /needs size, an integer 1\.\.65535/,
+  );
+  refuses(() => parseFields([{ name: "a", type: "struct s", size: 0 }]), /needs size/);
+  refuses(() => parseFields([{ name: "a", type: "u32; u8 b" }]), /type must be a kernel type/);
+  refuses(() => parseFields([{ name: "a b", type: "u32" }]), /name must be a C identifier/);
+  refuses(
+    () => parseFields([{ name: "a", type: "u32", extra: 1 } as never]),
+    /unknown property "extra"/,
+  );
+  refuses(() => parseFields([null as never]), /field spec #0 must be an object/);
+  refuses(() => parseFields(42 as never), /fields must be a field string/);
+  refuses(() => parseFields("__data_loc char[];u32 a"), /no field name|not __data_loc T\[\]/);
+  refuses(() => parseFields("char[4]x a"), /not char\[N\]/);
+  refuses(() => parseFields("struct a;b x 4"), /no field name|not "struct/);
+  // FieldError is an UmmuArgumentError that keeps the declaration.
+  const e = refuses(() => parseFields("u32 a; u33 b"), /unknown type "u33"/);
+  assert.ok(e instanceof FieldError && e.field === "u33 b");
+});
+
+test("Tracepoint.fromHandle checks every member of the handle; emitRaw takes only bytes", () => {
+  const sink = new EventSink();
+  try {
+    const good = sink.handle("ummu_h", "u32 a");
+    const cases: [Partial<TracepointHandle>, RegExp][] = [
+      [{ bit: 40 }, /bit must be an integer in 0\.\.31, got 40/],
+      [{ bit: -1 }, /bit/],
+      [{ word: 1 }, /word must be an integer in 0\.\.0 \(the slab has 1 words\)/],
+      [{ fd: -1 }, /fd must be a file descriptor/],
+      [{ fd: 1.5 }, /fd/],
+      [{ writeIndex: 2 ** 32 }, /writeIndex/],
+      [{ slab: new ArrayBuffer(4) as never }, /slab must be the SharedArrayBuffer/],
+      [{ name: "a b" }, /name must be a tracepoint name/],
+      [{ fields: 3 as never }, /fields must be a field string/],
+      [{ flags: 8 }, /flags/],
+    ];
+    for (const [patch, re] of cases) {
+      refuses(() => Tracepoint.fromHandle({ ...good, ...patch }), /tracepoint handle/, re);
+    }
+    refuses(() => Tracepoint.fromHandle(null as never), /must be the object handle\(\) returns/);
+    const tp = Tracepoint.fromHandle(good);
+    assert.equal(tp.emit(5), true);
+    assert.deepEqual([...sink.takePayload()], [5, 0, 0, 0]);
+    refuses(() => tp.emitRaw("abc" as never), /emitRaw takes a Uint8Array/);
+    refuses(() => tp.emitRaw(new Uint8Array(0x20000)), /at most 131071 bytes/);
+    assert.equal(tp.emitRaw(new Uint8Array([1, 2, 3, 4])), true);
+    assert.deepEqual([...sink.takePayload()], [1, 2, 3, 4]);
+  } finally {
+    sink.close();
+  }
+});
+
+test("emit() is typed by literal fields (checked by deno check); the same mistakes throw at run time", () => {
+  // Compile-time: never called, type-checked only.
+  const typed = (events: UserEvents) => {
+    const tp = events.register("ummu_typed", "u32 status; __data_loc char[] path; u64 n");
+    tp.emit(200, "/", 5n);
+    // @ts-expect-error a string where the u32 goes
+    tp.emit("200", "/", 5n);
+    // @ts-expect-error a value missing
+    tp.emit(200, "/");
+    const specs = events.register("ummu_typed2", [{ name: "b", type: "unsigned char[4]" }]);
+    specs.emit(new Uint8Array(4));
+    // @ts-expect-error a number where bytes go
+    specs.emit(4);
+  };
+  assert.equal(typeof typed, "function");
+  const sink = new EventSink();
+  try {
+    const tp = Tracepoint.fromHandle(
+      sink.handle("ummu_typed", "u32 status; __data_loc char[] path; u64 n"),
+    );
+    refuses(() => tp.emit("200", "/", 5n), /field "status" \(#0\).*got "200"/);
+    refuses(() => tp.emit(200, "/"), /expected 3 values \(status, path, n\), got 2/);
+  } finally {
+    sink.close();
+  }
 });

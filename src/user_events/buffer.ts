@@ -19,7 +19,7 @@ export class GrowableBuffer {
   /** Grows the buffer (doubling) so that `need` bytes fit, keeping the content. */
   ensure(need: number): void {
     if (need <= this.buf.length) return;
-    let cap = this.buf.length * 2;
+    let cap = Math.max(this.buf.length * 2, 64); // an empty buffer doubles too
     while (cap < need) cap *= 2;
     const b = new Uint8Array(new ArrayBuffer(cap));
     b.set(this.buf);
