@@ -13,7 +13,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { runChild } from "./helpers.ts";
 
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
+// Literal URLs: the npm build rewrites them to the compiled fixtures.
+const exitFixture = new URL("./fixtures/ummunotify_exit.ts", import.meta.url);
+const unprivilegedFixture = new URL("./fixtures/ummunotify_unprivileged.ts", import.meta.url);
 
 for (const what of ["open", "watching", "reading"]) {
   for (const how of ["forget", "exit", "throw"]) {
@@ -30,7 +32,7 @@ for (const what of ["open", "watching", "reading"]) {
       ? "calls process.exit() with"
       : "throws past";
     test(`a program that ${verb} ${label} ends on its own`, async () => {
-      const r = await runChild(fixture("ummunotify_exit.ts"), [what, how], 30_000);
+      const r = await runChild(exitFixture, [what, how], 30_000);
       assert.equal(r.hung, false, `the process hung: ${r.stderr.slice(-400)}`);
       assert.match(r.stdout, /opened (device|userfaultfd) \d+/, `it ran: ${r.stderr.slice(-400)}`);
       if (what !== "open") assert.match(r.stdout, /events 2/, "the unmap was seen (INVAL, LAST)");
@@ -61,7 +63,7 @@ test(
   () => {
     const home = mkdtempSync(join(tmpdir(), "ummu-nobody-"));
     chmodSync(home, 0o777);
-    const path = fixture("ummunotify_unprivileged.ts").pathname;
+    const path = unprivilegedFixture.pathname;
     const args = "Deno" in globalThis ? ["run", "-A", "--no-check", path] : [path];
     let stdout: string;
     try {
