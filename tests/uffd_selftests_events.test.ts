@@ -120,6 +120,7 @@ async function eventsHandlerTest(ctx: Ctx, wp: boolean, n: Native): Promise<void
           ranges: [range],
           onEvent: (e) => childEvents.push(e),
         });
+        child.catch(() => {}); // awaited below; a failure must not be an unhandled rejection first
       }
     },
   });
@@ -173,6 +174,7 @@ async function eventsHandlerTest(ctx: Ctx, wp: boolean, n: Native): Promise<void
   } finally {
     watchdog.disarm();
     page.close();
+    await (await (child as Promise<FaultHandler> | null)?.catch(() => null))?.close();
     await parent.close();
   }
 }
