@@ -18,6 +18,9 @@ import {
   UmmuError,
   UserfaultFd,
 } from "../mod.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { libc } from "../src/libc.ts";
 import {
   assertNoLeak,
@@ -31,13 +34,23 @@ import {
 } from "./helpers.ts";
 import { getForker } from "./ummunotify_helpers.ts";
 
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
+/** The fixtures, as literal URLs: the npm build compiles each and rewrites it to .js. */
+const FIXTURES = {
+  no_fill_source: new URL("./fixtures/no_fill_source.ts", import.meta.url),
+  exiting_source: new URL("./fixtures/exiting_source.ts", import.meta.url),
+  forgotten_close: new URL("./fixtures/forgotten_close.ts", import.meta.url),
+  gated_source: new URL("./fixtures/gated_source.ts", import.meta.url),
+  source_module: new URL("./fixtures/source_module.ts", import.meta.url),
+  sparse_source: new URL("./fixtures/sparse_source.ts", import.meta.url),
+  spinning_source: new URL("./fixtures/spinning_source.ts", import.meta.url),
+  timer_throwing_source: new URL("./fixtures/timer_throwing_source.ts", import.meta.url),
+};
 const isDeno = "Deno" in globalThis;
 
 async function warm(): Promise<void> {
   await (await LazyMapping.create(PAGE, { source: sources.zero() })).close();
   const lazy = await LazyMapping.create(PAGE, {
-    source: sources.module(fixture("source_module.ts"), { seed: 0 }),
+    source: sources.module(FIXTURES.source_module, { seed: 0 }),
   });
   new Uint8Array(lazy.buffer)[0];
   await lazy.close();
@@ -47,7 +60,7 @@ test("a source that ends its own Worker (Deno.exit / process.exit): the toucher 
   await warm();
   const before = await quiescent();
   const lazy = await LazyMapping.create(4 * PAGE, {
-    source: sources.module(fixture("exiting_source.ts")),
+    source: sources.module(FIXTURES.exiting_source),
   });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[PAGE], 0, "the fill failed: onSourceError 'zero'");
@@ -60,7 +73,7 @@ test("a source that ends its own Worker (Deno.exit / process.exit): the toucher 
 
 test("a source that throws from a timer: reported, and its pages keep being served", async () => {
   const lazy = await LazyMapping.create(4 * PAGE, {
-    source: sources.module(fixture("timer_throwing_source.ts")),
+    source: sources.module(FIXTURES.timer_throwing_source),
   });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[0], 0x33);
@@ -80,7 +93,7 @@ test("a source that spins forever misses its deadline: the toucher gets a zero p
   await warm();
   const before = await quiescent();
   const lazy = await LazyMapping.create(2 * PAGE, {
-    source: sources.module(fixture("spinning_source.ts")),
+    source: sources.module(FIXTURES.spinning_source),
     sourceTimeoutMs: 300,
   });
   const v = new Uint8Array(lazy.buffer);
@@ -104,7 +117,7 @@ test("a source that spins forever misses its deadline: the toucher gets a zero p
 
 test("a source that writes nothing for a page serves zeros, never the previous page's bytes", async () => {
   const lazy = await LazyMapping.create(4 * PAGE, {
-    source: sources.module(fixture("sparse_source.ts")),
+    source: sources.module(FIXTURES.sparse_source),
   });
   const v = new Uint8Array(lazy.buffer);
   assert.equal(v[0], 0x55);
@@ -116,18 +129,24 @@ test("a source that writes nothing for a page serves zeros, never the previous p
 test("module sources that cannot be used fail start() with an error naming the module, and leak nothing", async () => {
   await warm();
   const before = await quiescent();
-  const cases: [string, RegExp][] = [
-    ["no_fill_source.ts", /does not export a fill/],
-    ["broken_syntax_source.js", /broken_syntax_source\.js could not be used/],
-    ["no_such_module.ts", /no_such_module\.ts could not be used/],
+  // A module with a syntax error and one that does not exist are made here (the
+  // npm build could not compile the first, and must not find the second).
+  const dir = mkdtempSync(join(tmpdir(), "ummu-sources-"));
+  const broken = join(dir, "broken_syntax_source.js");
+  writeFileSync(broken, "export function fill( {\n");
+  const cases: [URL | string, RegExp][] = [
+    [FIXTURES.no_fill_source, /does not export a fill/],
+    [broken, /broken_syntax_source\.js could not be used: .*(Syntax|Unexpected|expected)/i],
+    [join(dir, "no_such_module.js"), /no_such_module\.js could not be used/],
   ];
-  for (const [name, re] of cases) {
+  for (const [url, re] of cases) {
     await assert.rejects(
-      LazyMapping.create(PAGE, { source: sources.module(fixture(name)) }),
+      LazyMapping.create(PAGE, { source: sources.module(url) }),
       (e: unknown) => e instanceof UmmuArgumentError && re.test(e.message),
-      name,
+      String(url),
     );
   }
+  rmSync(dir, { recursive: true });
   await assertNoLeak(before);
 });
 
@@ -142,7 +161,7 @@ test("sources.module: a relative specifier is refused, saying how to pass a URL;
   await warm();
   const before = await quiescent();
   assert.throws(
-    () => sources.module(fixture("source_module.ts"), { f: () => 1 }),
+    () => sources.module(FIXTURES.source_module, { f: () => 1 }),
     (e: unknown) => e instanceof UmmuArgumentError && /structured-cloneable/.test(e.message),
   );
   // A literal source object with uncloneable options is checked by start() too, before any Worker.
@@ -154,7 +173,7 @@ test("sources.module: a relative specifier is refused, saying how to pass a URL;
       ranges: [{
         address: mem.address,
         length: PAGE,
-        source: { kind: "module", url: fixture("source_module.ts").href, options: { f: () => 1 } },
+        source: { kind: "module", url: FIXTURES.source_module.href, options: { f: () => 1 } },
       }],
     }),
     UmmuArgumentError,
@@ -248,7 +267,7 @@ test("LazyMapping.close() refuses (EBUSY) while a thread is blocked on its fault
   const gate = new SharedArrayBuffer(8);
   const g = new Int32Array(gate);
   const lazy = await LazyMapping.create(2 * PAGE, {
-    source: sources.module(fixture("gated_source.ts"), { gate }),
+    source: sources.module(FIXTURES.gated_source, { gate }),
   });
   const touch = touchFromWorker([lazy.mapping.base]);
   assert.ok(await waitFor(() => Atomics.load(g, 1) === 1), "the toucher is blocked in the fault");
@@ -276,7 +295,7 @@ for (const what of ["lazy", "module-lazy", "handler", "snapshot", "events"]) {
           : "throws past"
       } a ${what} ends on its own`,
       async () => {
-        const r = await runChild(fixture("forgotten_close.ts"), [what, how], 30_000);
+        const r = await runChild(FIXTURES.forgotten_close, [what, how], 30_000);
         assert.equal(r.hung, false, `the process hung: ${r.stderr.slice(-400)}`);
         assert.match(r.stdout, /value \d+/, `it ran: ${r.stderr.slice(-400)}`);
         assert.equal(r.signal, null, `it was killed by ${r.signal}: ${r.stderr.slice(-400)}`);

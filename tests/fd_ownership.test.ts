@@ -21,7 +21,13 @@ import { uffdInternals } from "../src/userfaultfd/uffd.ts";
 import { spawnWorker } from "../src/worker.ts";
 import { PAGE, touchFromWorker, waitFor } from "./helpers.ts";
 
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
+/** The fixtures, as literal URLs: the npm build compiles each and rewrites it to .js. */
+const FIXTURES = {
+  fd_control_worker: new URL("./fixtures/fd_control_worker.ts", import.meta.url),
+  gate_opener: new URL("./fixtures/gate_opener.ts", import.meta.url),
+  gated_source: new URL("./fixtures/gated_source.ts", import.meta.url),
+  uffd_adopter: new URL("./fixtures/uffd_adopter.ts", import.meta.url),
+};
 
 /** Opens /proc/self/stat until one gets `fd` (or 64 tries); returns every fd opened. */
 function openUntil(fd: number): number[] {
@@ -39,7 +45,7 @@ test("closing while another thread calls on the fd: no call ever reaches a reuse
     const uffd = UserfaultFd.open();
     const share = uffdInternals.get(uffd)!.control.share;
     const go = new SharedArrayBuffer(4);
-    const w = await spawnWorker(fixture("fd_control_worker.ts"));
+    const w = await spawnWorker(FIXTURES.fd_control_worker);
     const result = new Promise<{ calls: number; wrong: number; seen: string[] }>((resolve) => {
       w.onmessage = (e) => resolve(e.data);
     });
@@ -66,7 +72,7 @@ test("uffd.close() while its handler is mid-fill, then a file takes the number: 
     ranges: [{
       address: mem.address,
       length: mem.length,
-      source: sources.module(fixture("gated_source.ts"), { gate }),
+      source: sources.module(FIXTURES.gated_source, { gate }),
     }],
   });
   const touch = touchFromWorker([mem.base]);
@@ -106,7 +112,7 @@ test("one reader: a copy() on the main thread that meets EAGAIN waits for the ha
     ranges: [{
       address: mem.address,
       length: 2 * PAGE,
-      source: sources.module(fixture("gated_source.ts"), { gate }),
+      source: sources.module(FIXTURES.gated_source, { gate }),
     }, {
       address: mem.base + 2 * PAGE,
       length: 2 * PAGE,
@@ -122,7 +128,7 @@ test("one reader: a copy() on the main thread that meets EAGAIN waits for the ha
   const faulter = touchFromWorker([mem.base + 2 * PAGE]); // a fault queued behind it
   await new Promise((r) => setTimeout(r, 100));
   // Open the gate from another thread in a moment: this thread is about to block in copy().
-  const opener = await spawnWorker(fixture("gate_opener.ts"));
+  const opener = await spawnWorker(FIXTURES.gate_opener);
   opener.postMessage({ gate, delayMs: 300 });
   // COPY meets EAGAIN (the REMOVE is pending). The handler is the reader: wait for it.
   assert.equal(uffd.copy(mem.base + PAGE, new Uint8Array(PAGE).fill(5), PAGE), PAGE);
@@ -140,7 +146,7 @@ test("transfer() hands a userfaultfd to a Worker, which adopts it once; the orig
   const t = uffd.transfer();
   assert.equal(uffd.closed, true);
   assert.throws(() => uffd.fd, ClosedError);
-  const w = await spawnWorker(fixture("uffd_adopter.ts"));
+  const w = await spawnWorker(FIXTURES.uffd_adopter);
   const reply = new Promise<{ features: string[]; again: string }>((resolve) => {
     w.onmessage = (e) => resolve(e.data);
   });
