@@ -464,15 +464,15 @@ function main(init: HandlerInit): void {
   }
 }
 
+// Nothing may end this Worker by accident (on Deno it would end the process).
+const stray = (e: unknown) =>
+  post({ type: "error", message: `fault handler: ${e instanceof Error ? e.message : String(e)}` });
+process.on("uncaughtException", stray);
+process.on("unhandledRejection", stray);
+
+// One init per session: a pooled Worker (Node) serves several handlers, one after another.
 onWorkerMessage<HandlerInit>((init) => {
   const status = new Int32Array(init.status);
-  const stray = (e: unknown) =>
-    post({
-      type: "error",
-      message: `fault handler: ${e instanceof Error ? e.message : String(e)}`,
-    });
-  process.on("uncaughtException", stray);
-  process.on("unhandledRejection", stray);
   try {
     main(init);
     Atomics.store(status, STATUS.state, STATE_STOPPED);

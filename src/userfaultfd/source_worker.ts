@@ -99,7 +99,9 @@ onWorkerMessage<SourceWorkerInit>(async (init) => {
   Atomics.store(ctl, LINK.tid, tid);
   Atomics.store(ctl, LINK.state, LINK_READY);
   postFromWorker({ type: "ready", tid } satisfies SourceWorkerMessage);
-  let seen = Atomics.load(ctl, LINK.req);
+  // From 0, the request number of a new link: a request made before this
+  // loop began (the handler may be faster) is then served, not missed.
+  let seen = 0;
   for (;;) {
     // Asynchronously: the source's own timers and promises run between fills.
     const w = Atomics.waitAsync(ctl, LINK.req, seen);
