@@ -174,7 +174,7 @@ export function readWholeFile(path: string): Uint8Array {
         buf = bigger;
       }
       const n = check(libc.read(fd, buf.subarray(len), buf.length - len), `read(${path})`);
-      if (n === 0) return buf.subarray(0, len);
+      if (n === 0) return buf.slice(0, len);
       len += n;
     }
   } finally {

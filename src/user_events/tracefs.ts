@@ -3,7 +3,7 @@
  * Deno, Bun and Workers): finding the mount, reading and writing its control
  * files, and ftrace's side of a tracepoint (enable, the `trace` buffer, `id`).
  */
-import { check, cstring, errno, libc } from "../libc.ts";
+import { check, cstring, errno, libc, readWholeFile } from "../libc.ts";
 import { UmmuError } from "../errors.ts";
 import * as m from "../../ffi/mman.ts";
 
@@ -79,24 +79,7 @@ const encoder = new TextEncoder();
 
 /** The whole content of a (pseudo) file, read with read(2) until EOF. */
 export function readBytes(path: string): Uint8Array {
-  const fd = check(libc.open(cstring(path), m.O_RDONLY | m.O_CLOEXEC, 0), `open(${path})`);
-  try {
-    let buf = new Uint8Array(16384);
-    let len = 0;
-    for (;;) {
-      if (buf.length - len < 4096) {
-        const bigger = new Uint8Array(buf.length * 2);
-        bigger.set(buf.subarray(0, len));
-        buf = bigger;
-      }
-      const n = check(libc.read(fd, buf.subarray(len), buf.length - len), `read(${path})`);
-      if (n === 0) break;
-      len += n;
-    }
-    return buf.slice(0, len);
-  } finally {
-    libc.close(fd);
-  }
+  return readWholeFile(path);
 }
 
 /** The whole content of a (pseudo) file as UTF-8 text. */
