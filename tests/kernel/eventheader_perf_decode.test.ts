@@ -1,0 +1,167 @@
+/**
+ * The outside judge of EventHeader, in the VM: Microsoft's own tools record
+ * and decode what ummu emits. perf-collect records the catalogue's
+ * tracepoints (tests/fixtures/user_events_eventheader_catalogue.ts: every
+ * field type, every encoding with every format the spec allows, structs and
+ * struct arrays, tags, field attributes, every header attribute, a provider
+ * group), ummu emits each event once, and perf-decode's JSON must show every
+ * field name (with attributes and tag), value (in the format its type
+ * means) and the header attributes it prints (level, keyword, opcode, id,
+ * version, tag, activity and related ids) exactly as emitted. The event
+ * name's attributes, the provider group and the header flags, which
+ * perf-decode leaves out of its JSON, and the encoding and format of every
+ * field are judged by Microsoft's EventEnumerator on the host
+ * (tests/eventheader_ms_enumerator.test.ts).
+ *
+ * The tools are ../shared/tools/linuxtracepoints beside the repository (built
+ * from Microsoft's LinuxTracepoints, see the README there).
+ *
+ * Run: tests/vm/run.sh -- node_modules/.bin/deno test -A --no-check tests/kernel/eventheader_perf_decode.test.ts
+ *      tests/vm/run.sh -- node_modules/.bin/bun test ./tests/kernel/eventheader_perf_decode.test.ts
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { UserEvents } from "../../src/user_events/tracepoint.ts";
+import { EventHeaderProvider } from "../../src/user_events/eventheader.ts";
+import { runtime } from "../../ffi/platform.ts";
+import { libc } from "../../src/libc.ts";
+import {
+  catalogue,
+  type CatalogueEvent,
+  parseDecoderJson,
+} from "../fixtures/user_events_eventheader_catalogue.ts";
+
+const TOOLS = fileURLToPath(new URL("../../../shared/tools/linuxtracepoints/", import.meta.url));
+const COLLECT = join(TOOLS, "perf-collect");
+const DECODE = join(TOOLS, "perf-decode");
+
+const skip = !existsSync(COLLECT) || !existsSync(DECODE)
+  ? `Microsoft's perf-collect and perf-decode are not in ${TOOLS} (../shared/tools/linuxtracepoints beside the repository)`
+  : UserEvents.available() || process.env.UMMU_IN_VM
+  ? false // inside the VM user_events must be there: let the test fail
+  : "needs user_events: runs inside the test VM (tests/vm/run.sh)";
+
+/** What perf-decode prints in "meta" for an event's header (it omits zeros). */
+function expectedMeta(ev: CatalogueEvent): Record<string, unknown> {
+  const d = ev.def;
+  const meta: Record<string, unknown> = {};
+  if (d.id) meta.id = d.id;
+  if (d.version) meta.version = d.version;
+  meta.level = d.level ?? 5;
+  const keyword = BigInt(d.keyword ?? 1);
+  if (keyword !== 0n) meta.keyword = `0x${keyword.toString(16).toUpperCase()}`;
+  if (d.opcode) meta.opcode = d.opcode;
+  if (d.tag) meta.tag = `0x${d.tag.toString(16).toUpperCase()}`;
+  if (d.activity) meta.activity = ev.activity![0].toLowerCase();
+  if (d.activity === "related") {
+    meta.relatedActivity = ev.activity![1] ?? "00000000-0000-0000-0000-000000000000";
+  }
+  return meta;
+}
+
+/** Waits (polling) until `cond` or the deadline; the emulated CPU makes perf-collect slow to attach. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+test(
+  "Microsoft's perf-collect and perf-decode read every EventHeader field type, encoding, format and header attribute exactly as ummu emitted it",
+  { skip, timeout: 300_000 },
+  async () => {
+    const cat = catalogue(`ummu_${runtime.name}_`);
+    const events = UserEvents.open();
+    const dir = mkdtempSync(join(process.env.UMMU_VM_OUT ?? tmpdir(), "perf-decode-"));
+    const data = join(dir, "events.data");
+    let collectLog = "";
+    try {
+      const providers = cat.providers.map((p) =>
+        new EventHeaderProvider(p.name, {
+          ...(p.group ? { group: p.group } : {}),
+          userEvents: events,
+        })
+      );
+      const defined = cat.events.map((e) => providers[e.provider].defineEvent(e.def));
+      const tracepoints = [...new Set(defined.map((d) => d.tracepoint.name))];
+      const collector = spawn(COLLECT, ["-o", data, ...tracepoints], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      collector.stdout!.on("data", (b) => (collectLog += b));
+      collector.stderr!.on("data", (b) => (collectLog += b));
+      const exited = new Promise<string>((resolve) =>
+        collector.on("exit", (code, signal) => resolve(signal ?? `status ${code}`))
+      );
+      try {
+        assert.ok(
+          await until(
+            () => defined.every((d) => d.enabled) || collector.exitCode !== null,
+            120_000,
+          ),
+          `perf-collect did not attach to ${tracepoints.join(" ")}: ${collectLog}`,
+        );
+        assert.equal(collector.exitCode, null, `perf-collect exited: ${collectLog}`);
+        cat.events.forEach((ev, i) => {
+          const written = ev.activity
+            ? defined[i].emitActivity(ev.activity[0], ev.activity[1], ...ev.values)
+            : defined[i].emit(...ev.values);
+          assert.equal(written, true, ev.def.name);
+        });
+      } finally {
+        collector.kill("SIGINT");
+      }
+      // It finishes the file, then ends as SIGINT's default would (or exits 0).
+      assert.match(await exited, /^(SIGINT|status 0)$/, `perf-collect: ${collectLog}`);
+      assert.match(collectLog, /wrote 0x[0-9A-F]+ bytes/);
+      for (const p of providers) p.close();
+
+      const decoded = spawnSync(DECODE, [data], { encoding: "utf8", maxBuffer: 64 << 20 });
+      assert.equal(decoded.status, 0, decoded.stderr);
+      assert.equal(decoded.stderr, "", "perf-decode reports no format error");
+      const json = parseDecoderJson(decoded.stdout.replace(/^\uFEFF/, "")) as Record<
+        string,
+        Record<string, unknown>[]
+      >;
+      const records = json[data];
+      assert.ok(Array.isArray(records), decoded.stdout.slice(0, 500));
+      assert.equal(records.length, cat.events.length, "one record per event emitted");
+      const byName = new Map(records.map((r) => [r.n as string, r]));
+      const tid = libc.gettid();
+      let fields = 0;
+      for (const ev of cat.events) {
+        const n = `${cat.providers[ev.provider].name}:${ev.def.name}`;
+        const rec = byName.get(n);
+        assert.ok(rec, `${n} decoded (records: ${[...byName.keys()].join(", ")})`);
+        const { n: _n, meta, ...values } = rec as Record<string, unknown> & {
+          meta: Record<string, unknown>;
+        };
+        // Names, order and values of every field.
+        assert.deepEqual(Object.keys(values), ev.fields.map(([k]) => k), `${n}: field names`);
+        for (const [k, v] of ev.fields) {
+          assert.deepEqual(values[k], v, `${n}: field ${k}`);
+          fields++;
+        }
+        // The header: who emitted it, and its attributes.
+        const { time, cpu, pid, tid: recTid, ...attrs } = meta;
+        assert.equal(typeof time, "string");
+        assert.equal(typeof cpu, "number");
+        assert.equal(pid, process.pid, `${n}: pid`);
+        assert.equal(recTid, tid, `${n}: tid`);
+        assert.deepEqual(attrs, expectedMeta(ev), `${n}: header attributes`);
+      }
+      assert.ok(fields > 300, `${fields} fields compared`);
+    } finally {
+      events.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
