@@ -69,7 +69,7 @@ async function pagemapTestFork(
     watchdog.pid(pid);
     const status = await waitChild(n, pid);
     if (handler !== null) {
-      for (let i = 0; i < 3000 && events.length === 0; i++) await sleep(10);
+      for (let i = 0; i < 1000 && events.length === 0; i++) await sleep(10);
       await handler.close();
       assert.deepEqual(handler.errors, [], "the handler met no error");
       const fork = events.find((e) => e.kind === "fork");
