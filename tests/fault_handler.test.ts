@@ -400,3 +400,29 @@ test("hugetlb: the handle's copy() skips an existing huge page whole (EEXIST), w
     restore();
   }
 });
+
+test("closing a handler that does not own its uffd leaves the uffd open, and a second handler then serves it", async () => {
+  const mem = Mapping.create(2 * PAGE);
+  const uffd = UserfaultFd.open();
+  uffd.register(mem.address, mem.length);
+  const first = await FaultHandler.start(uffd, {
+    ranges: [{ address: mem.address, length: mem.length }],
+    ownsUffd: false,
+  });
+  assert.equal(new Uint8Array(mem.buffer)[0], 0);
+  await first.close();
+  await new Promise((r) => setTimeout(r, 200)); // the Worker's exit, on every runtime, came and went
+  assert.equal(uffd.closed, false, "its Worker's end is not a failure: the uffd stays open");
+  assert.deepEqual(first.errors, []);
+  const second = await FaultHandler.start(uffd, {
+    ranges: [{
+      address: mem.address,
+      length: mem.length,
+      source: sources.bytes(new Uint8Array(2 * PAGE).fill(4)),
+    }],
+  });
+  assert.equal(new Uint8Array(mem.buffer)[PAGE], 4, "served by the second handler");
+  await second.close();
+  assert.equal(uffd.closed, true, "the second owned it");
+  mem.close();
+});

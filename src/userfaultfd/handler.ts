@@ -43,6 +43,7 @@ import {
   type HandlerMessage,
   type RangeSpec,
   STATE_FAILED,
+  STATE_RUNNING,
   STATUS,
   type WorkerSource,
 } from "./protocol.ts";
@@ -343,8 +344,11 @@ export class FaultHandler {
     worker.onerror = (e: ErrorEvent) =>
       report(new Error(`fault handler Worker error: ${e.message}`));
     onWorkerExit(worker, (code) => {
-      // However it ended: nobody may stay blocked on faults it will not serve.
-      if (internals.control.close()) {
+      // A Worker that ended while it was serving (not stopped by close(), not
+      // failed, which closes the uffd itself): however it ended, nobody may
+      // stay blocked on faults it will not serve.
+      const serving = Atomics.load(status, STATUS.state) === STATE_RUNNING;
+      if (serving && !(handler && handler.#closed) && internals.control.close()) {
         Atomics.store(status, STATUS.state, STATE_FAILED);
         report(
           new Error(
