@@ -81,6 +81,8 @@ interface LazyModel {
   sourceByte: (p: number) => number;
   /** Bytes written: page -> (offset -> value). */
   written: Map<number, Map<number, number>>;
+  /** Pages touched while served, and not dropped since: their bytes are the source's. */
+  served: Set<number>;
   stopped: boolean;
 }
 
@@ -175,7 +177,15 @@ class NewLazy implements Cmd {
       source,
       readahead: this.readahead,
     });
-    w.lazies.push({ lazy, kind: this.kind, pages, sourceByte, written: new Map(), stopped: false });
+    w.lazies.push({
+      lazy,
+      kind: this.kind,
+      pages,
+      sourceByte,
+      written: new Map(),
+      served: new Set(),
+      stopped: false,
+    });
   }
   toString(): string {
     return `NewLazy(${this.kind}, ${this.pages}, ${this.source}, ra=${this.readahead}, seed=${this.seed})`;
@@ -206,12 +216,22 @@ class TouchLazy implements Cmd {
     }
     const got = v[at];
     w.tally.touches++;
-    // A stopped mapping is ordinary memory: pages never served read 0.
-    const expected = l.written.get(p)?.get(this.offset) ??
-      (l.stopped && !l.written.has(p) ? got : l.sourceByte(p));
-    if (got !== expected) {
+    if (!l.stopped) l.served.add(p);
+    // Once stopped, the mapping is ordinary memory: a page served before (by a
+    // touch, or by readahead we do not follow) has its source's bytes, one
+    // never served reads zeros: either, unless a touch pinned it down.
+    const expected = l.written.get(p)?.get(this.offset);
+    const source = l.sourceByte(p);
+    const ok = expected !== undefined
+      ? got === expected
+      : l.stopped && !l.served.has(p)
+      ? got === source || got === 0
+      : got === source;
+    if (!ok) {
       w.tally.wrongBytes.push(
-        `${l.kind} page ${p}+${this.offset}: read ${got}, expected ${expected}`,
+        `${l.kind} page ${p}+${this.offset}: read ${got}, expected ${expected ?? source}${
+          l.stopped ? " (stopped)" : ""
+        }`,
       );
     }
     return Promise.resolve();
@@ -232,7 +252,10 @@ class DropPage implements Cmd {
     if (!l || l.stopped) return Promise.resolve();
     const p = this.page % l.pages;
     libc.madvise(l.lazy.mapping.base + p * PAGE, PAGE, mm.MADV_DONTNEED);
-    if (l.kind === "anonymous") l.written.delete(p);
+    if (l.kind === "anonymous") {
+      l.written.delete(p);
+      l.served.delete(p);
+    }
     return Promise.resolve();
   }
   toString(): string {
