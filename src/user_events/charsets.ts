@@ -36,7 +36,8 @@ function fail(code: number, index: number): number {
 
 /**
  * Writes `s` as UTF-8 at `pos`, at most `limit` bytes; returns the byte count
- * or a negative ENC_* code. The caller has made room for `limit` bytes.
+ * or a negative ENC_* code. The caller has made room for `limit` bytes (or for
+ * 3 bytes per UTF-16 unit, if that is less).
  */
 export function writeUtf8(
   buf: Uint8Array,
@@ -46,9 +47,33 @@ export function writeUtf8(
   refuseNul: boolean,
 ): number {
   const n = s.length;
+  // ASCII without NUL, the common case: one byte per unit, one comparison per unit
+  // ((c - 1) >>> 0 is below 0x7f exactly for U+0001..U+007F).
+  let i = 0;
+  if (n <= limit) {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if ((c - 1) >>> 0 >= 0x7f) break;
+      buf[pos + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return writeUtf8From(buf, pos, s, limit, refuseNul, i);
+}
+
+/** writeUtf8 from unit `start` on (units before it are ASCII, already written). */
+function writeUtf8From(
+  buf: Uint8Array,
+  pos: number,
+  s: string,
+  limit: number,
+  refuseNul: boolean,
+  start: number,
+): number {
+  const n = s.length;
   const end = pos + limit;
-  let p = pos;
-  for (let i = 0; i < n; i++) {
+  let p = pos + start;
+  for (let i = start; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x80) {
       if (c === 0 && refuseNul) return fail(ENC_NUL, i);
@@ -177,21 +202,6 @@ export function charsetProblem(code: number, s: string, charset: string, limit =
       return `it takes more than the ${limit} bytes the field can hold in ${charset} (from index ${i} on)`;
   }
   return `it cannot be encoded in ${charset}`;
-}
-
-/** Counts UTF-8 bytes of a well-formed string (for error messages and checks off the hot path). */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 /** Decodes Latin-1 bytes (each byte is the code point). */

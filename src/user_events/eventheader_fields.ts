@@ -31,7 +31,7 @@ import {
   describeValue,
   fitsInt64,
   intExpectation,
-  intRange,
+  intFits,
   isIntIn,
   setInt64,
   valueError,
@@ -402,15 +402,28 @@ function elementWriter(
         return pos + 8;
       };
     }
-    const [min, max] = intRange(bits, signed);
-    const size = bits / 8;
+    const fits = intFits(bits as 8 | 16 | 32, signed);
+    if (bits === 8) {
+      return (v, pos, element) => {
+        if (!fits(v)) throw bad(v, element, want);
+        b.ensure(pos + 1);
+        b.buf[pos] = v;
+        return pos + 1;
+      };
+    }
+    if (bits === 16) {
+      return (v, pos, element) => {
+        if (!fits(v)) throw bad(v, element, want);
+        b.ensure(pos + 2);
+        b.dv.setUint16(pos, v, true);
+        return pos + 2;
+      };
+    }
     return (v, pos, element) => {
-      if (!isIntIn(v, min, max)) throw bad(v, element, want);
-      b.ensure(pos + size);
-      if (size === 1) b.buf[pos] = v;
-      else if (size === 2) b.dv.setUint16(pos, v, true);
-      else b.dv.setUint32(pos, v >>> 0, true);
-      return pos + size;
+      if (!fits(v)) throw bad(v, element, want);
+      b.ensure(pos + 4);
+      b.dv.setUint32(pos, v >>> 0, true);
+      return pos + 4;
     };
   };
   const bool = (size: number): ValueWriter => {
@@ -619,23 +632,24 @@ function counted8(
   const want = charset === null
     ? `a Uint8Array of at most 65535 bytes (${type})`
     : `a string (${type}: ${name}, at most 65535 bytes) or its bytes as a Uint8Array`;
+  const latin1 = charset === "latin1";
   return (v, pos, element) => {
-    if (v instanceof Uint8Array) {
-      if (v.length > 0xffff) throw valueError(where, element, v, want);
-      b.ensure(pos + 2 + v.length);
-      b.dv.setUint16(pos, v.length, true);
-      b.buf.set(v, pos + 2);
-      return pos + 2 + v.length;
+    if (typeof v === "string" && charset !== null) {
+      let room = latin1 ? v.length : v.length * 3;
+      if (room > 0xffff) room = 0xffff;
+      b.ensure(pos + 2 + room);
+      const n = latin1
+        ? writeLatin1(b.buf, pos + 2, v, 0xffff, false)
+        : writeUtf8(b.buf, pos + 2, v, 0xffff, false);
+      if (n < 0) throw charsetError(where, element, v, n, name, type, 0xffff);
+      b.dv.setUint16(pos, n, true);
+      return pos + 2 + n;
     }
-    if (charset === null || typeof v !== "string") throw valueError(where, element, v, want);
-    const room = Math.min(charset === "latin1" ? v.length : v.length * 3, 0x10000);
-    b.ensure(pos + 2 + room);
-    const n = charset === "latin1"
-      ? writeLatin1(b.buf, pos + 2, v, 0xffff, false)
-      : writeUtf8(b.buf, pos + 2, v, 0xffff, false);
-    if (n < 0) throw charsetError(where, element, v, n, name, type, 0xffff);
-    b.dv.setUint16(pos, n, true);
-    return pos + 2 + n;
+    if (!(v instanceof Uint8Array) || v.length > 0xffff) throw valueError(where, element, v, want);
+    b.ensure(pos + 2 + v.length);
+    b.dv.setUint16(pos, v.length, true);
+    b.buf.set(v, pos + 2);
+    return pos + 2 + v.length;
   };
 }
 

@@ -15,8 +15,7 @@ import {
   describeValue,
   fitsInt64,
   intExpectation,
-  intRange,
-  isIntIn,
+  intFits,
   setInt64,
   valueError,
 } from "./values.ts";
@@ -119,13 +118,19 @@ export class PayloadEncoder extends GrowableBuffer {
           this.buf.set(v, off);
           return end;
         };
-      case "string":
+      case "string": {
+        // __data_loc counts from the start of the record (struct trace_entry first),
+        // __rel_loc from the end of the loc word itself.
+        const base = f.rel ? -(off + 4) : SIZEOF_TRACE_ENTRY;
         return (v, end) => {
           if (typeof v !== "string") throw bad(v, `a string without NUL (${f.type})`);
           // UTF-8 takes at least one byte per UTF-16 unit, and the NUL one more.
           if (v.length > LOC_MAX - 1) throw this.#tooLong(label, f, v.length + 1);
-          this.#checkStart(label, f, end);
-          this.ensure(end + Math.min(v.length * 3, LOC_MAX - 1) + 1);
+          const o = end + base;
+          if (o > LOC_MAX) throw this.#unreachable(label, f, o, end);
+          let room = v.length * 3;
+          if (room > LOC_MAX - 1) room = LOC_MAX - 1;
+          this.ensure(end + room + 1);
           const n = writeUtf8(this.buf, end, v, LOC_MAX - 1, true);
           if (n < 0) {
             if (n === ENC_TOO_LONG) throw this.#tooLong(label, f, LOC_MAX + 1);
@@ -134,34 +139,35 @@ export class PayloadEncoder extends GrowableBuffer {
             );
           }
           this.buf[end + n] = 0;
-          this.#loc(f, end, n + 1);
+          this.dv.setUint32(off, (((n + 1) << 16) | o) >>> 0, true);
           return end + n + 1;
         };
-      case "bytes":
+      }
+      case "bytes": {
+        const base = f.rel ? -(off + 4) : SIZEOF_TRACE_ENTRY;
         return (v, end) => {
           if (!(v instanceof Uint8Array)) throw bad(v, `a Uint8Array (${f.type})`);
           if (v.length > LOC_MAX) throw this.#tooLong(label, f, v.length);
-          this.#checkStart(label, f, end);
+          const o = end + base;
+          if (o > LOC_MAX) throw this.#unreachable(label, f, o, end);
           this.ensure(end + v.length);
           this.buf.set(v, end);
-          this.#loc(f, end, v.length);
+          this.dv.setUint32(off, ((v.length << 16) | o) >>> 0, true);
           return end + v.length;
         };
+      }
     }
   }
 
-  /** The loc word's 16-bit offset must reach the data: refuse before writing anything. */
-  #checkStart(label: string, f: FieldLayout, dataPos: number): void {
-    const o = locOffset(f, dataPos);
-    if (o > LOC_MAX) {
-      throw new UmmuArgumentError(
-        `${label}: its data would start at ${f.rel ? "offset" : "record offset"} ${o}${
-          f.rel ? " from the end of its loc word" : ""
-        }, beyond the ${LOC_MAX} the 16-bit offset of a ${
-          f.rel ? "__rel_loc" : "__data_loc"
-        } word can hold (the dynamic data before it takes ${dataPos - this.fixed} bytes)`,
-      );
-    }
+  /** The loc word's 16-bit offset cannot reach the data (`o` > 65535): nothing is written. */
+  #unreachable(label: string, f: FieldLayout, o: number, dataPos: number): UmmuArgumentError {
+    return new UmmuArgumentError(
+      `${label}: its data would start at ${f.rel ? "offset" : "record offset"} ${o}${
+        f.rel ? " from the end of its loc word" : ""
+      }, beyond the ${LOC_MAX} the 16-bit offset of a ${
+        f.rel ? "__rel_loc" : "__data_loc"
+      } word can hold (the dynamic data before it takes ${dataPos - this.fixed} bytes)`,
+    );
   }
 
   #tooLong(label: string, f: FieldLayout, bytes: number): UmmuArgumentError {
@@ -173,18 +179,6 @@ export class PayloadEncoder extends GrowableBuffer {
       } word can hold`,
     );
   }
-
-  #loc(f: FieldLayout, dataPos: number, len: number): void {
-    this.dv.setUint32(f.offset, ((len << 16) | locOffset(f, dataPos)) >>> 0, true);
-  }
-}
-
-/**
- * A loc word's offset: __data_loc counts from the start of the record (which
- * begins with struct trace_entry), __rel_loc from the end of the loc word.
- */
-function locOffset(f: FieldLayout, dataPos: number): number {
-  return f.rel ? dataPos - (f.offset + 4) : dataPos + SIZEOF_TRACE_ENTRY;
 }
 
 function intWriter(
@@ -202,23 +196,23 @@ function intWriter(
       return end;
     };
   }
-  const [min, max] = intRange(bits, f.signed);
+  const fits = intFits(bits as 8 | 16 | 32, f.signed);
   switch (bits) {
     case 8:
       return (v, end) => {
-        if (!isIntIn(v, min, max)) throw bad(v, want);
+        if (!fits(v)) throw bad(v, want);
         p.buf[off] = v;
         return end;
       };
     case 16:
       return (v, end) => {
-        if (!isIntIn(v, min, max)) throw bad(v, want);
+        if (!fits(v)) throw bad(v, want);
         p.dv.setUint16(off, v, true);
         return end;
       };
     default:
       return (v, end) => {
-        if (!isIntIn(v, min, max)) throw bad(v, want);
+        if (!fits(v)) throw bad(v, want);
         p.dv.setUint32(off, v >>> 0, true);
         return end;
       };

@@ -75,9 +75,31 @@ export function intExpectation(bits: number, signed: boolean, what = ""): string
   return `an integer in ${range} (${kind}${what ? `; ${what}` : ""})`;
 }
 
-/** True for a number that is an integer in [min, max] (up to 32 bits). */
+/** True for a number that is an integer in [min, max]. */
 export function isIntIn(v: unknown, min: number, max: number): v is number {
   return typeof v === "number" && v >= min && v <= max && v % 1 === 0;
+}
+
+/**
+ * The test of an integer field of 8, 16 or 32 bits, specialized per width:
+ * the value survives the conversion to the width unchanged (which refuses
+ * fractions, NaN, infinities and anything out of range in one comparison).
+ */
+export function intFits(bits: 8 | 16 | 32, signed: boolean): (v: unknown) => v is number {
+  switch (bits) {
+    case 8:
+      return signed
+        ? (v): v is number => typeof v === "number" && ((v << 24) >> 24) === v
+        : (v): v is number => typeof v === "number" && (v & 0xff) === v;
+    case 16:
+      return signed
+        ? (v): v is number => typeof v === "number" && ((v << 16) >> 16) === v
+        : (v): v is number => typeof v === "number" && (v & 0xffff) === v;
+    default:
+      return signed
+        ? (v): v is number => typeof v === "number" && (v | 0) === v
+        : (v): v is number => typeof v === "number" && v >>> 0 === v;
+  }
 }
 
 const U64_MAX = 0xffffffffffffffffn;
