@@ -29,6 +29,8 @@ import {
 import { libc } from "../src/libc.ts";
 import { readFileSync } from "node:fs";
 import { resources } from "./helpers.ts";
+import { ensureTracefs, isSkip } from "./tracefs_mount.ts";
+import process from "node:process";
 
 const perfMaps = () =>
   readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("perf_event"))
@@ -172,13 +174,13 @@ test("enable slab: bits allocated per word, explicit bits, the word's address al
   assert.equal(Atomics.load(other.words, 1) & (1 << 31), 1 << 31);
 });
 
-const tracefs = findTracefs();
-const getpidDir = tracefs && `${tracefs}/events/syscalls/sys_enter_getpid`;
-const perfSkip = tracefs === null
-  ? "tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)"
-  : !exists(`${getpidDir}/id`)
+// A fresh machine does not mount tracefs: mount it (as root) rather than skip.
+const tracefs = ensureTracefs();
+const perfSkip = isSkip(tracefs)
+  ? tracefs.skip
+  : !exists(`${tracefs}/events/syscalls/sys_enter_getpid/id`)
   ? "no syscalls:sys_enter_getpid tracepoint (CONFIG_FTRACE_SYSCALLS)"
-  : libc.getpid() >= 0 && typeof process !== "undefined" && process.getuid?.() !== 0
+  : process.getuid?.() !== 0
   ? "perf_event_open on a tracepoint needs root or CAP_PERFMON"
   : false;
 
