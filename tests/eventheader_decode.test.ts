@@ -216,6 +216,11 @@ test("string8 decodes as Latin-1; tracepoint names that are not EventHeader's th
     z8: "ÿ",
     c8: "é",
   });
+  assert.throws(
+    () => fieldValues(null as never),
+    (e: unknown) =>
+      e instanceof UmmuArgumentError && /fieldValues takes the fields/.test(e.message),
+  );
   for (const name of ["NoLevel", "P_LK1", "P_L4K", "P_L4K1g", "_L4K1x", 42]) {
     assert.throws(
       () => parseTracepointName(name as string),

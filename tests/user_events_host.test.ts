@@ -485,3 +485,41 @@ test("emit() is typed by literal fields (checked by deno check); the same mistak
     sink.close();
   }
 });
+
+test("the rest of the API refuses bad arguments with UmmuArgumentError: slabs, status text, layouts, payloads, perf options", () => {
+  refuses(() => new EnableSlab(1.5), /an enable slab has 1\.\.65536 words/);
+  refuses(() => new EnableSlab(0), /1\.\.65536 words/);
+  refuses(() => new EnableSlab(-1), /1\.\.65536 words/);
+  refuses(() => EnableSlab.fromBuffer(new ArrayBuffer(8) as never), /must be a SharedArrayBuffer/);
+  refuses(() => EnableSlab.fromBuffer(new SharedArrayBuffer(6)), /whole 32-bit words/);
+  refuses(() => EnableSlab.fromBuffer(undefined as never), /needs the slab's SharedArrayBuffer/);
+  const slab = new EnableSlab(1);
+  refuses(() => slab.allocate(0, 32), /outside the slab/);
+  refuses(() => slab.release(1, 0), /enable word 1 bit 0 is outside the slab \(1 words/);
+  refuses(() => slab.inUse(-1), /outside the slab/);
+  refuses(
+    () => parseStatus(42 as never),
+    /parseStatus takes the text of user_events_status, got 42/,
+  );
+  refuses(() => formatFields(null as never), /formatFields takes the layout/);
+  const layout = parseFields("u32 a; __data_loc char[] s");
+  refuses(
+    () => decodePayload(layout, new Uint8Array(7)),
+    /payload of 7 bytes is shorter than the 8 bytes/,
+  );
+  const bad = new Uint8Array(8);
+  new DataView(bad.buffer).setUint32(4, (4 << 16) | 100, true);
+  refuses(
+    () => decodePayload(layout, bad),
+    /field "s": its loc word 0x40064 points at bytes 92\.\.96 of a 8-byte payload/,
+  );
+  refuses(() => decodePayload(layout, "abc" as never), /data must be a Uint8Array/);
+  refuses(() => traceEntry(new Uint8Array(4)), /at least 8 bytes/);
+  refuses(() => PerfTracepoint.open(1, { pages: 3 }), /pages must be a power of two/);
+  refuses(() => PerfTracepoint.open(-1), /the tracepoint id must be an integer/);
+  refuses(() => PerfTracepoint.open(1, { cpus: [0.5] }), /cpus must be an array of CPU numbers/);
+  refuses(() => PerfTracepoint.open(1, { disabled: "no" as never }), /disabled must be a boolean/);
+  refuses(() => UserEvents.open({ slab: {} as never }), /slab must be an EnableSlab/);
+  refuses(() => UserEvents.open(null as never), /options must be an object/);
+  refuses(() => UserEvents.delete("a b"), /UserEvents.delete: name must be/);
+});

@@ -521,6 +521,13 @@ export function decodeEventHeader(data: Uint8Array): DecodedEvent {
  * ```
  */
 export function fieldValues(fields: DecodedField[]): Record<string, unknown> {
+  if (!Array.isArray(fields)) {
+    throw new UmmuArgumentError(
+      `fieldValues takes the fields of a decoded event (decodeEventHeader(...).fields), got ${
+        describeValue(fields)
+      }`,
+    );
+  }
   const out: Record<string, unknown> = {};
   for (const f of fields) {
     if (f.encoding === E.Struct) {

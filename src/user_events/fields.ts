@@ -339,6 +339,11 @@ export function parseFields(fields: string | readonly FieldSpec[]): FieldLayout[
  * ```
  */
 export function formatFields(layout: readonly FieldLayout[]): string {
+  if (!Array.isArray(layout)) {
+    throw new UmmuArgumentError(
+      `formatFields takes the layout parseFields returns, got ${describeValue(layout)}`,
+    );
+  }
   return layout.map((f) => f.decl).join("; ");
 }
 

@@ -9,6 +9,7 @@
  */
 import { runtime } from "../../ffi/platform.ts";
 import { UmmuArgumentError } from "../errors.ts";
+import { describeValue } from "./values.ts";
 
 /**
  * 32-bit enable words in a SharedArrayBuffer, with the bookkeeping of which
@@ -40,6 +41,22 @@ export class EnableSlab {
 
   /** A slab of `words` 32-bit enable words (32 tracepoints each). */
   constructor(words = 16, buffer?: SharedArrayBuffer) {
+    if (buffer !== undefined) {
+      if (
+        !(buffer instanceof SharedArrayBuffer) || buffer.byteLength === 0 ||
+        buffer.byteLength % 4 !== 0
+      ) {
+        throw new UmmuArgumentError(
+          `an enable slab's buffer must be a SharedArrayBuffer of whole 32-bit words, got ${
+            describeValue(buffer)
+          }`,
+        );
+      }
+    } else if (!(Number.isInteger(words) && words >= 1 && words <= 65536)) {
+      throw new UmmuArgumentError(
+        `an enable slab has 1..65536 words (32 tracepoints each), got ${describeValue(words)}`,
+      );
+    }
     this.buffer = buffer ?? new SharedArrayBuffer(words * 4);
     this.words = new Int32Array(this.buffer);
     this.address = runtime.addressOf(this.words);
@@ -49,6 +66,9 @@ export class EnableSlab {
 
   /** Wraps a slab received from another thread (no bits are allocated from it here). */
   static fromBuffer(buffer: SharedArrayBuffer): EnableSlab {
+    if (buffer === undefined) {
+      throw new UmmuArgumentError("EnableSlab.fromBuffer needs the slab's SharedArrayBuffer");
+    }
     return new EnableSlab(0, buffer);
   }
 
@@ -95,11 +115,26 @@ export class EnableSlab {
    * kernel still updates would be shared by the next tracepoint given it.
    */
   release(word: number, bit: number): void {
+    this.#checkBit(word, bit);
     this.#used[word] &= ~(1 << bit);
+  }
+
+  #checkBit(word: number, bit = 0): void {
+    if (
+      !(Number.isInteger(word) && word >= 0 && word < this.words.length && Number.isInteger(bit) &&
+        bit >= 0 && bit < 32)
+    ) {
+      throw new UmmuArgumentError(
+        `enable word ${describeValue(word)} bit ${
+          describeValue(bit)
+        } is outside the slab (${this.words.length} words of 32 bits)`,
+      );
+    }
   }
 
   /** Bits in use (for tests). */
   inUse(word: number): number {
+    this.#checkBit(word);
     return this.#used[word];
   }
 }

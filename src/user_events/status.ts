@@ -4,6 +4,8 @@
  * line, then "Active: N" and "Busy: N".
  */
 import { readText, tracefsRoot } from "./tracefs.ts";
+import { UmmuArgumentError } from "../errors.ts";
+import { describeValue } from "./values.ts";
 
 /** One registered event in user_events_status, and who is tracing it. */
 export interface UserEventStatus {
@@ -37,6 +39,11 @@ export interface UserEventsStatus {
  * ```
  */
 export function parseStatus(text: string): UserEventsStatus {
+  if (typeof text !== "string") {
+    throw new UmmuArgumentError(
+      `parseStatus takes the text of user_events_status, got ${describeValue(text)}`,
+    );
+  }
   const events: UserEventStatus[] = [];
   let active = -1;
   let busy = -1;

@@ -584,6 +584,29 @@ test(
         Array.from({ length: 60 }, (_, i) => `u32 field_${i}`).join("; "),
       ), /at most 512/);
     assert.throws(() => events.register("has space", "u8 a"), UmmuArgumentError);
+    // Names, options and field specs are checked before any kernel call.
+    assert.throws(
+      () => events.register(42 as never, "u8 a"),
+      (e: unknown) =>
+        e instanceof UmmuArgumentError && /tracepoint name must be .*got 42/.test(e.message),
+    );
+    assert.throws(
+      () => events.register(N("opt1"), "u8 a", { persist: "yes" as never }),
+      (e: unknown) =>
+        e instanceof UmmuArgumentError && /option persist must be a boolean/.test(e.message),
+    );
+    assert.throws(
+      () => events.register(N("opt2"), "u8 a", { multiformat: true } as never),
+      (e: unknown) =>
+        e instanceof UmmuArgumentError && /unknown register option "multiformat"/.test(e.message),
+    );
+    assert.throws(
+      () => events.register(N("opt3"), [{ type: "u32" } as never]),
+      (e: unknown) =>
+        e instanceof UmmuArgumentError && /field spec #0: name must be/.test(e.message),
+    );
+    assert.throws(() => events.register(N("opt4"), "u8 a", { bit: 40 }), /outside the slab/);
+    assert.equal(readStatus().events.some((e) => /_opt\d$/.test(e.name)), false, "none registered");
     // Write errors while enabled: a payload shorter than the fields (EINVAL), a loc outside the event (EFAULT).
     const tp: Tracepoint = events.register(N("werr"), "u32 a; __data_loc char[] s");
     setFtraceEnabled("user_events", tp.name, true);
