@@ -10,7 +10,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UmmuArgumentError, UmmuError } from "../src/errors.ts";
-import { Tracepoint, type TracepointHandle, UserEvents } from "../src/user_events/tracepoint.ts";
+import { Tracepoint, type TracepointHandle } from "../src/user_events/tracepoint.ts";
+import { UserEvents } from "../src/user_events/user_events_data.ts";
 import { FieldError, formatFields, parseFields } from "../src/user_events/fields.ts";
 import { Emitter } from "../src/user_events/emitter.ts";
 import { GrowableBuffer } from "../src/user_events/buffer.ts";

@@ -10,7 +10,8 @@
  * Tracepoint: `ProviderName_L<level hex>K<keyword hex>[options]` with the
  * command types EVENTHEADER_COMMAND_TYPES.
  */
-import { Tracepoint, type TracepointHandle, UserEvents } from "./tracepoint.ts";
+import { Tracepoint, type TracepointHandle } from "./tracepoint.ts";
+import { UserEvents } from "./user_events_data.ts";
 import { Emitter } from "./emitter.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { formatFields, parseFields } from "./fields.ts";

@@ -28,8 +28,8 @@ import {
   MAX_TOP_LEVEL_FIELDS,
   metadataOf,
   withAttributes,
-  writeUuid,
 } from "./eventheader_fields.ts";
+import { writeUuid } from "./addresses.ts";
 import { describeValue, isIntIn } from "./values.ts";
 
 const DEF_KEYS = new Set([

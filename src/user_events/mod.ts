@@ -16,12 +16,8 @@
  * ```
  * @module
  */
-export {
-  type RegisterOptions,
-  Tracepoint,
-  type TracepointHandle,
-  UserEvents,
-} from "./tracepoint.ts";
+export { Tracepoint, type TracepointHandle } from "./tracepoint.ts";
+export { type RegisterOptions, UserEvents } from "./user_events_data.ts";
 export { EnableSlab } from "./slab.ts";
 export { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 export {

@@ -30,7 +30,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { UserEvents } from "../../src/user_events/tracepoint.ts";
+import { UserEvents } from "../../src/user_events/user_events_data.ts";
 import { EventHeaderProvider } from "../../src/user_events/eventheader.ts";
 import { PerfTracepoint } from "../../src/user_events/perf.ts";
 import { tracepointId } from "../../src/user_events/tracefs.ts";

@@ -12,7 +12,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UmmuArgumentError, UmmuError } from "../../src/errors.ts";
-import { type Tracepoint, UserEvents } from "../../src/user_events/tracepoint.ts";
+import type { Tracepoint } from "../../src/user_events/tracepoint.ts";
+import { UserEvents } from "../../src/user_events/user_events_data.ts";
 import { EnableSlab } from "../../src/user_events/slab.ts";
 import { decodePayload } from "../../src/user_events/payload.ts";
 import { readStatus } from "../../src/user_events/status.ts";
