@@ -195,6 +195,8 @@ export interface EventField {
    * constant-length array of structs is written as a variable-length one (its
    * count in the payload), the layout Microsoft's encoders produce: their
    * decoders cannot read a constant-length array of two or more structs.
+   * Their formatter (perf-decode) also stops at 4096 items per event (each
+   * element and struct member is one), so keep arrays below that.
    */
   array?: number | "variable";
   /** Struct members (type "struct"): 1..127 fields; structs nest at most 8 deep. */
