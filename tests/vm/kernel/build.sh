@@ -204,7 +204,7 @@ build_variant() {
 			find include scripts arch/x86/include arch/x86/entry/syscalls tools/include tools/arch/x86/include -type f
 			find arch/x86 -maxdepth 1 -type f
 			printf '%s\n' .config Module.symvers System.map tools/objtool/objtool
-		} | grep -v -e '\.o$' -e '\.cmd$' | sort -u | cpio -pdm --quiet "$tree/$kdev"
+		} | sed 's|^\./||' | grep -v -e '\.o$' -e '\.cmd$' | sort -u | cpio -pdm --quiet "$tree/$kdev"
 	) >>"$log" 2>&1
 	nice -n 19 tar -cJf "$out/$kdev.tar.xz.new" -C "$tree" "$kdev"
 	mv -f -- "$out/$kdev.tar.xz.new" "$out/$kdev.tar.xz"
