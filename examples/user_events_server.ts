@@ -19,9 +19,9 @@
  *
  * Or with perf (the raw event, and the EventHeader one decoded by Microsoft's
  * perf-decode from LinuxTracepoints):
- *   perf record -e user_events:ummu_http_request -e user_events:ummu_http_L4K1 -- sleep 10
- *   perf script                      # raw fields
- *   perf-decode perf.data            # EventHeader: {"name":"Request","status":200,"path":"/hello",...}
+ *   perf record -a -e user_events:ummu_http_request -e user_events:ummu_http_L4K1 -- sleep 10
+ *   perf script                      # raw fields (-a: the events come from another process)
+ *   perf-decode perf.data            # EventHeader: { "n": "ummu_http:Request", "status": 200, "path": "/hello", ... }
  *
  * The tracepoints are listed in /sys/kernel/tracing/user_events_status while
  * the server runs, with "# Used by ftrace perf" once a tracer is attached.
