@@ -1,7 +1,7 @@
 /**
  * ioctl request encoding, as in <asm-generic/ioctl.h> (x86_64 and arm64 share it).
  * Requests are computed here from (dir, type, nr, size) so that every number in
- * ffi/ is derived from the header's own definition; tests/abi.test.ts compiles a
+ * ffi/ is derived from the header's own definition; tests/abi_*.test.ts compiles a
  * C probe against the kernel's UAPI headers and checks the results.
  */
 const _IOC_NRSHIFT = 0;

@@ -19,7 +19,11 @@ export const MREMAP_DONTUNMAP = 4;
 export const MADV_DONTNEED = 4;
 export const MADV_FREE = 8;
 export const MADV_REMOVE = 9;
+export const MADV_DONTFORK = 10;
+export const MADV_HUGEPAGE = 14;
+export const MADV_NOHUGEPAGE = 15;
 export const MADV_PAGEOUT = 21;
+export const MADV_COLLAPSE = 25;
 
 export const MFD_CLOEXEC = 0x0001;
 export const MFD_HUGETLB = 0x0004;

@@ -1,7 +1,7 @@
 /**
  * ABI of /dev/ummunotify: kmod/ummunotify/ummunotify.h (the 2010 ummunotify
  * ABI by Roland Dreier, as the ummu kernel module implements it). Names are
- * the header's; struct layouts are byte offsets. tests/abi.test.ts checks every
+ * the header's; struct layouts are byte offsets. tests/abi_*.test.ts checks every
  * number here against the header with a C probe.
  */
 import { _IOW, _IOWR } from "./ioctl.ts";

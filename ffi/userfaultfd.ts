@@ -1,7 +1,7 @@
 /**
  * ABI of <linux/userfaultfd.h> (Linux 6.12 UAPI; the 6.18 host has the same).
  * Names are the header's. Struct layouts are byte offsets; sizes are checked
- * against the header by tests/abi.test.ts.
+ * against the header by tests/abi_*.test.ts.
  */
 import { _IO, _IOR, _IOWR } from "./ioctl.ts";
 

@@ -3,7 +3,7 @@
  * `struct ummunotify_register_ioctl` and `struct ummunotify_event` through
  * kmod/ummunotify/ummunotify.h and prints their bytes; our encoders must
  * produce the same bytes, and our decoder must read the C bytes back. (The
- * numbers themselves are checked by tests/abi.test.ts.)
+ * numbers themselves are checked by tests/abi_*.test.ts.)
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
