@@ -55,7 +55,9 @@ const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const bin = (name) => join(repo, "node_modules", ".bin", name);
 const args = process.argv.slice(2);
 const only = args.includes("--only") ? args.slice(args.indexOf("--only") + 1) : null;
-const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
+// No colours: NO_COLOR, and no FORCE_COLOR at all (Deno colours when it is set, even to "0").
+const env = { ...process.env, NO_COLOR: "1" };
+delete env.FORCE_COLOR;
 
 // A suite that hangs (a thread blocked in the kernel keeps Node from exiting)
 // is killed, with its process group, after this long.
@@ -425,7 +427,7 @@ const suites = [
   {
     key: "bun",
     name: "installed package, Bun",
-    cmd: [bin("bun"), "test", ...testFiles.map((f) => `./${f}`)],
+    cmd: [bin("bun"), "test", "--timeout", "120000", ...testFiles.map((f) => `./${f}`)],
     parse: parseBun,
   },
   {

@@ -16,7 +16,9 @@ import { runChild } from "./helpers.ts";
 const seconds = Number(process.env.UMMU_CAMPAIGN_SECONDS ?? 20);
 const seed = process.env.UMMU_CAMPAIGN_SEED;
 
-test(`campaign: ${seconds} s of random API sequences, hostile arguments mixed in`, async () => {
+test(`campaign: ${seconds} s of random API sequences, hostile arguments mixed in`, {
+  timeout: (seconds + 120) * 1000, // bun test would stop it at 5 s
+}, async () => {
   const args = ["--seconds", String(seconds), ...(seed ? ["--seed", seed] : [])];
   const r = await runChild(
     new URL("./campaign/run.ts", import.meta.url),

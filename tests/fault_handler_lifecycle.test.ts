@@ -297,7 +297,11 @@ for (const what of ["lazy", "module-lazy", "handler", "snapshot", "events"]) {
       async () => {
         const r = await runChild(FIXTURES.forgotten_close, [what, how], 30_000);
         assert.equal(r.hung, false, `the process hung: ${r.stderr.slice(-400)}`);
-        assert.match(r.stdout, /value \d+/, `it ran: ${r.stderr.slice(-400)}`);
+        assert.match(
+          r.stdout,
+          /value \d+/,
+          `it ran: stdout ${JSON.stringify(r.stdout)}, stderr ${r.stderr.slice(-400)}`,
+        );
         assert.equal(r.signal, null, `it was killed by ${r.signal}: ${r.stderr.slice(-400)}`);
         assert.equal(r.code, how === "throw" ? 1 : 0, r.stderr.slice(-400));
       },

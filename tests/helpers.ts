@@ -169,10 +169,9 @@ export function runChild(
   const path = fileURLToPath(script);
   const argv = "Deno" in globalThis ? ["run", "-A", "--no-check", path, ...args] : [path, ...args];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, argv, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
+    delete env.FORCE_COLOR; // Deno colours its output when FORCE_COLOR is set at all, even to "0"
+    const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env });
     let stdout = "", stderr = "", hung = false;
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));

@@ -49,7 +49,8 @@ const suites = [
   {
     group: "host",
     name: "host tests, Bun",
-    cmd: [bun, "test", ...hostTests.map((f) => `./${f}`)],
+    // bun test stops a test after 5 s by default; ours bound their own waits.
+    cmd: [bun, "test", "--timeout", "120000", ...hostTests.map((f) => `./${f}`)],
     parse: parseBun,
   },
   // README's quick start: every example, on Deno and Bun from the sources and
@@ -75,7 +76,7 @@ const suites = [
   {
     group: "vm",
     name: "kernel tests in the VM, Bun",
-    cmd: inVm(bun, "test", "./tests/kernel/"),
+    cmd: inVm(bun, "test", "--timeout", "120000", "./tests/kernel/"),
     parse: parseBun,
   },
   // What dnt does: build npm/, lint it, pack it, install the tarball, run the tests against it.
@@ -129,12 +130,17 @@ function parsePlain(out) {
   }));
 }
 
+// No colours in any suite's output, nor in what its tests spawn: NO_COLOR, and
+// no FORCE_COLOR at all (Deno colours when FORCE_COLOR is set, even to "0").
+const suiteEnv = { ...process.env, NO_COLOR: "1" };
+delete suiteEnv.FORCE_COLOR;
+
 function run(cmd) {
   return new Promise((resolve) => {
     const child = spawn(cmd[0], cmd.slice(1), {
       cwd: repo,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      env: suiteEnv,
     });
     let out = "";
     const tee = (stream, sink) =>
