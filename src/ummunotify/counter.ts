@@ -235,7 +235,10 @@ export class GenerationCounter {
    */
   changed(since: U64Like): boolean {
     const v = Atomics.load(this.#word, 0);
-    return v === since && v >= 0n ? false : this.#slowChanged(since, v);
+    // Equal and not negative: unchanged. A negative word (BUSY, DEAD, closed) never equals a valid `since`.
+    return v === since
+      ? (v < 0n ? this.#slowChanged(since, v) : false)
+      : this.#slowChanged(since, v);
   }
 
   /** True once nothing is watched any more (the monitor is gone, or the notifier closed): every changed() is true. */

@@ -84,7 +84,8 @@ function checkOptions(options: unknown): UmmunotifyOptions & { backend: "auto" |
 /** A notifier: registrations, a queue of invalidation reports, a generation counter. */
 export class Ummunotify {
   readonly #b: Backend;
-  readonly #counter: GenerationCounter;
+  /** The backend's counter; after close(), {@link CLOSED_COUNTER} (so changed() needs no check of its own). */
+  #counter: Pick<GenerationCounter, "changed">;
   readonly #buf = new Uint8Array(BATCH * n.SIZEOF_UMMUNOTIFY_EVENT);
   #closed = false;
 
@@ -175,13 +176,13 @@ export class Ummunotify {
   /** The counter: shareable with Workers through `counter.handle`. */
   get counter(): GenerationCounter {
     this.#checkOpen();
-    return this.#counter;
+    return this.#b.counter;
   }
 
   /** The current generation (one atomic load, unless events are being applied). */
   get generation(): bigint {
     this.#checkOpen();
-    return this.#counter.generation;
+    return this.#b.counter.generation;
   }
 
   /**
@@ -189,7 +190,6 @@ export class Ummunotify {
    * a safe integer number). One atomic load on the fast path.
    */
   changed(since: U64Like): boolean {
-    if (this.#closed) throw new ClosedError("Ummunotify");
     return this.#counter.changed(since);
   }
 
@@ -292,7 +292,7 @@ export class Ummunotify {
    */
   waitForChange(since: U64Like, opts: WaitOptions = {}): Promise<bigint> {
     if (this.#closed) return Promise.reject(new ClosedError("Ummunotify"));
-    return this.#counter.waitForChange(since, opts);
+    return this.#b.counter.waitForChange(since, opts);
   }
 
   /** True once close() was called. */
@@ -311,6 +311,7 @@ export class Ummunotify {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#counter = CLOSED_COUNTER;
     await this.#b.close();
   }
 
@@ -330,3 +331,10 @@ export class Ummunotify {
 }
 
 const EVENTS_KEYS = new Set(["signal"]);
+
+/** What changed() calls once the notifier is closed: the fast path then tests nothing extra. */
+const CLOSED_COUNTER: Pick<GenerationCounter, "changed"> = {
+  changed(): boolean {
+    throw new ClosedError("Ummunotify");
+  },
+};
