@@ -86,6 +86,19 @@ interface LazyModel {
   stopped: boolean;
 }
 
+/** Where the watchdog (watchdog.ts) sees progress: a beat per command and the command's text. */
+export const progress = {
+  beat: new Int32Array(new SharedArrayBuffer(4)),
+  text: new Uint8Array(new SharedArrayBuffer(1024)),
+};
+const textEncoder = new TextEncoder();
+/** Records the command about to run (for the watchdog). */
+export function running(what: string): void {
+  progress.text.fill(0);
+  textEncoder.encodeInto(what.slice(0, 1000), progress.text);
+  Atomics.add(progress.beat, 0, 1);
+}
+
 /** The real system one sequence works on. */
 export class World {
   lazies: LazyModel[] = [];

@@ -13,7 +13,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { commandArbitraries, type Tally, World, writeSourceFile } from "./commands.ts";
+import {
+  commandArbitraries,
+  progress,
+  running,
+  type Tally,
+  World,
+  writeSourceFile,
+} from "./commands.ts";
+import { idleWorker, spawnWorker } from "../../src/worker.ts";
 import { readdirSync, readlinkSync } from "node:fs";
 import { openEventfds } from "../../src/libc.ts";
 import { liveWorkers } from "../../src/worker.ts";
@@ -38,6 +46,15 @@ const moduleUrl = new URL("../fixtures/source_module.ts", import.meta.url);
 const tally: Tally = { commands: 0, typedErrors: 0, untypedErrors: [], wrongBytes: [], touches: 0 };
 let sequences = 0;
 console.error(`campaign: seed ${seed}, ${seconds} s`);
+
+// A hang names the command that hung (the watchdog kills the process after 30 s without progress).
+const watchdog = await spawnWorker(new URL("./watchdog.ts", import.meta.url));
+watchdog.postMessage({
+  progress: progress.beat.buffer,
+  text: progress.text.buffer,
+  stallMs: 30_000,
+});
+idleWorker(watchdog);
 
 // Warm the runtime up (its own lazily created threads and fds), then take the baseline.
 {
@@ -70,15 +87,28 @@ function owned(): Record<string, number> {
 }
 const baseline = owned();
 
+const traced_ = new WeakSet<object>();
 const property = fc.asyncProperty(
   fc.commands(commandArbitraries(), { maxCommands: 25 }),
   async (cmds) => {
     const world = new World(tally, file, moduleUrl);
     const before = { untyped: tally.untypedErrors.length, wrong: tally.wrongBytes.length };
+    const traced = [...cmds].map((c) => {
+      if (!traced_.has(c)) {
+        traced_.add(c); // fast-check reuses commands while it shrinks: wrap once
+        const run = c.run.bind(c);
+        c.run = (m, r) => {
+          running(`sequence ${sequences}: ${String(c)} (of ${String(cmds)})`);
+          return run(m, r);
+        };
+      }
+      return c;
+    });
     try {
-      await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
+      await fc.asyncModelRun(() => ({ model: {}, real: world }), traced);
     } finally {
-      tally.commands += [...cmds].length;
+      tally.commands += traced.length;
+      running(`sequence ${sequences}: closing`);
       await world.close();
     }
     sequences++;
@@ -128,5 +158,6 @@ const out = {
     }
     : null,
 };
+running("done");
 console.log(JSON.stringify(out));
 process.exit(result.failed ? 1 : 0);
