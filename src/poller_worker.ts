@@ -14,16 +14,19 @@ onWorkerMessage<PollerInit>((init) => {
   const dv = new DataView(fds.buffer);
   for (;;) {
     // Wait until armed (the caller drained the fd), unless told to stop.
-    while (Atomics.load(word, 0) === READABLE) Atomics.wait(word, 0, READABLE);
+    while (Atomics.load(word, 0) === READABLE) Atomics.wait(word, 0, READABLE, 1000);
     if (Atomics.load(word, 0) !== ARMED) break;
     dv.setInt16(6, 0, true);
     dv.setInt16(14, 0, true);
     if (!control.enter()) break; // the fd was closed: never poll its number again
-    const r = libc.poll(fds, 2, -1);
+    // Back to JavaScript at least once a second (see POLL_MS in handler_worker.ts):
+    // a Worker in a system call cannot be terminated, and Node joins Workers at exit.
+    const r = libc.poll(fds, 2, 1000);
     const e = r < 0 ? errno() : 0;
     control.leave();
     if (r < 0 && e === EINTR) continue;
     if (r < 0 || dv.getInt16(14, true) !== 0) break;
+    if (r === 0) continue;
     if (dv.getInt16(6, true) !== 0 && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {
       Atomics.notify(word, 0);
     }

@@ -32,6 +32,13 @@ const TWO32 = 2 ** 32;
 const BATCH_BYTES = BigInt(MSG * BATCH);
 const NFDS = 2n;
 const EIGHT = 8n;
+/**
+ * poll(2) returns at least this often (ms) even with nothing to do: a thread
+ * in a system call cannot be terminated, and Node joins Worker threads at
+ * exit, so a Worker must come back to JavaScript now and then whatever
+ * happened to the eventfd that should have woken it.
+ */
+const POLL_MS = 1000;
 /** Errors of faults outside every range are reported this many times (then only counted). */
 const OUTSIDE_REPORTS = 8;
 
@@ -445,7 +452,7 @@ function main(init: HandlerInit): void {
       }
     }
     if (!control.enter()) return;
-    const r = libc.poll(pollfds, NFDS, -1);
+    const r = libc.poll(pollfds, NFDS, POLL_MS);
     const e = r < 0 ? errno() : 0;
     control.leave();
     if (r < 0 && e !== EINTR) throw new Error(`poll failed: errno ${e}`);
