@@ -89,8 +89,9 @@ const cpusHere = availableParallelism();
  * .cache/bench-node/bench/NAME.mjs. A bench's imports of the library
  * (`../mod.ts`, `../src/…`, `../ffi/…`) become the package's compiled modules
  * (`../pkg/esm/….js`), which load the FFI through the package's `#platform`
- * import (node: koffi) exactly as in a user's project; bench/c and bench/bin
- * are symlinked beside them, so a bench finds its C references where it looks
+ * import (node: koffi) exactly as in a user's project; bench/c, bench/bin and
+ * bench/sources (page source modules) are symlinked beside them, so a bench
+ * finds its C references and modules where it looks
  * (`new URL(".", import.meta.url)`). Returns a failure string, or null.
  */
 async function prepareNode(names) {
@@ -118,7 +119,7 @@ async function prepareNode(names) {
     mkdirSync(join(nodeDir, "bench"), { recursive: true });
     cpSync(npmDir, pkg, { recursive: true });
     mkdirSync(join(benchDir, "bin"), { recursive: true });
-    for (const d of ["c", "bin"]) symlinkSync(join(benchDir, d), join(nodeDir, "bench", d));
+    for (const d of ["c", "bin", "sources"]) symlinkSync(join(benchDir, d), join(nodeDir, "bench", d));
   } catch (e) {
     // npm/ is rebuilt by every `npm run build:npm`: another one may have run meanwhile.
     return `copying npm/ to ${pkg} failed (was npm/ rebuilt meanwhile? run again): ${e.message}`;

@@ -126,12 +126,19 @@ async function startVariant(
   readahead: number,
   spinMicros: number,
   pages = PAGES,
+  module = false,
 ): Promise<Variant> {
   const mem = Mapping.create(pages * PAGE);
   // EVENT_REMOVE: dropping the pages tells the handler they are missing again.
   const uffd = UserfaultFd.open({ features: ["EVENT_REMOVE"] });
   uffd.register(mem.address, mem.length, ["missing"]);
-  const source = sources.shared(sourceBuf, sourceOffset);
+  // The module variant: the same bytes, from a module in the source Worker.
+  const source = module
+    ? sources.module(new URL("./sources/uffd_source.js", import.meta.url), {
+      buffer: sourceBuf,
+      offset: sourceOffset,
+    })
+    : sources.shared(sourceBuf, sourceOffset);
   const before = taskIds();
   const handler = await FaultHandler.start(uffd, {
     ranges: [{ address: mem.address, length: mem.length, source, readahead }],
@@ -199,6 +206,7 @@ const variants = [
   await startVariant("single", 1, 0),
   await startVariant("readahead", READAHEAD, 0),
   await startVariant("spin", 1, SPIN_US),
+  await startVariant("module", 1, 0, PAGES, true),
 ];
 const split = SPLIT ? await startVariant("spin-split", 1, SPIN_US, SPLIT_PAGES) : null;
 try {
@@ -213,7 +221,7 @@ try {
   const perS = (xs: Sample[]) => median(xs.map((x) => x.perS));
   const cpuUs = (xs: Sample[]) => round(median(xs.map((x) => x.cpuUsPerPage)), 2);
   const c = perS(cSamples);
-  const [single, ahead, spin] = variants.map((v) => perS(v.samples));
+  const [single, ahead, spin, mod] = variants.map((v) => perS(v.samples));
   // Each ratio is the median of the per-rep ratios: a rep's C and JS samples
   // run seconds apart and mostly see the same machine state (unpinned, the
   // same placement by the scheduler), which a ratio of two medians can mix.
@@ -227,6 +235,13 @@ try {
     ratio: round(paired(variants[0].samples, cSamples), 3),
     readahead_ratio: round(paired(variants[1].samples, cSamples), 3),
     spin_ratio: round(paired(variants[2].samples, cSamples), 3),
+    // A module source costs a round trip to its own Worker per fault: against
+    // the same bytes served by the built-in shared source, in the same reps.
+    module_vs_shared: round(
+      median(variants[3].samples.map((x, i) => x.perS / variants[0].samples[i].perS)),
+      3,
+    ),
+    js_module_per_s: Math.round(mod),
     js_readahead_per_s: Math.round(ahead),
     js_spin_per_s: Math.round(spin),
     c_cpu_us: cpuUs(cSamples),
