@@ -10,6 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { GenerationCounter, Ummunotify } from "../src/ummunotify/mod.ts";
 import { createPageControl } from "../src/ummunotify/counter_page.ts";
+import { BUSY, CONTROL_BYTES, CTL, STATE_RUNNING, TABLE_MAGIC } from "../src/ummunotify/queue.ts";
 import { ClosedError, UmmuArgumentError, UmmuError } from "../src/errors.ts";
 import { mmap, PAGE_SIZE } from "../src/libc.ts";
 import * as mm from "../ffi/mman.ts";
@@ -78,6 +79,23 @@ test("fromHandle checks a device handle against the kernel: the address must be 
     release(anon, P);
   }
 });
+
+test(
+  "a forged table control that says BUSY forever: changed() gives up with an UmmuError, it does not hang",
+  {
+    timeout: 60_000,
+  },
+  () => {
+    // The mark and the size of a table's control buffer, a word stuck at BUSY, a "running" monitor.
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    const i32 = new Int32Array(control);
+    i32[CTL.magic] = TABLE_MAGIC;
+    i32[CTL.state] = STATE_RUNNING;
+    new BigInt64Array(control)[0] = BUSY | 5n;
+    const c = GenerationCounter.fromHandle({ kind: "shared", control });
+    assert.throws(() => c.changed(5n), errnoError("ETIMEDOUT", /stayed BUSY/));
+  },
+);
 
 test("a counter handle survives postMessage and is accepted in a Worker; a raw one is refused there too", async () => {
   const un = await open();

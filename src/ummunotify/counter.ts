@@ -23,7 +23,7 @@
  */
 import { runtime } from "../../ffi/platform.ts";
 import { BUSY, CTL, DEAD_BIT, GEN_MASK, isTableControl } from "./queue.ts";
-import { ClosedError } from "../errors.ts";
+import { ClosedError, UmmuError } from "../errors.ts";
 import { invalid, milliseconds } from "../validate.ts";
 import { type CheckedWait, u64, type U64Like, waitOptions } from "./args.ts";
 import {
@@ -55,6 +55,9 @@ export interface WaitOptions {
 }
 
 const SPIN = 64;
+/** How long changed() waits for a monitor that marked the counter BUSY before it gives up. */
+const SETTLE_LIMIT_MS = 10_000;
+const ETIMEDOUT = 110;
 const TWO64 = 1n << 64n;
 /** What a closed counter's word holds: negative (never equal to a valid `since`), every flag set. */
 const CLOSED_WORD = -1n;
@@ -341,9 +344,20 @@ export class GenerationCounter {
   #settle(v: bigint): bigint {
     if (this.#closed) throw new ClosedError("GenerationCounter");
     const seq = this.#seq;
+    let deadline = 0;
     for (let i = 0;; i++) {
       if ((v & DEAD_BIT) !== 0n || seq === null) return v & GEN_MASK;
       if (i >= SPIN) {
+        // A live monitor publishes within microseconds (it never blocks while BUSY): a
+        // word that stays BUSY is a corrupted or forged control buffer. Say so, never hang.
+        if (deadline === 0) deadline = Date.now() + SETTLE_LIMIT_MS;
+        else if (Date.now() > deadline) {
+          throw new UmmuError(
+            "GenerationCounter",
+            ETIMEDOUT,
+            `the counter stayed BUSY for ${SETTLE_LIMIT_MS} ms: its control buffer is not a live notifier's (corrupted, or not made by the library); nothing can be said about changes`,
+          );
+        }
         const s = Atomics.load(seq, CTL.seq);
         v = Atomics.load(this.#word, 0);
         if (v >= 0n) return v;
