@@ -6,13 +6,9 @@
  *
  *   deno run -A examples/user_events_trace.ts      bun examples/user_events_trace.ts
  */
-import {
-  clearTrace,
-  parseTrace,
-  readTrace,
-  setFtraceEnabled,
-  UserEvents,
-} from "ummu/user_events";
+import { clearTrace, parseTrace, readTrace, setFtraceEnabled, UserEvents } from "ummu/user_events";
+
+const runtimeName = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
 export function main(): void {
   const events = UserEvents.open();
@@ -22,7 +18,7 @@ export function main(): void {
   setFtraceEnabled("user_events", "ummu_demo", true); // the kernel writes our enable bit now
   const during = tp.enabled;
   for (let n = 1; n <= 3; n++) {
-    tp.emit(n, `hello from ${"Bun" in globalThis ? "bun" : "deno"} #${n}`);
+    tp.emit(n, `hello from ${runtimeName} #${n}`);
   }
   setFtraceEnabled("user_events", "ummu_demo", false);
   const after = tp.enabled;
