@@ -66,6 +66,13 @@ async function nextAdoption(): Promise<AdoptMessage> {
 }
 
 const ADOPT = 2;
+/**
+ * poll(2) returns at least this often even with nothing to read: a thread in a
+ * system call cannot be terminated, and Node joins Worker threads at exit, so
+ * the Worker comes back to JavaScript (where terminate() takes effect) even if
+ * a wake-up through the eventfd were ever missed (as every library Worker does).
+ */
+const IDLE_POLL_MS = 1000;
 
 async function run(init: MonitorInit, control: FdControl): Promise<void> {
   const { wakeFd } = init;
@@ -163,7 +170,7 @@ async function run(init: MonitorInit, control: FdControl): Promise<void> {
 
   const spinMs = init.spinMicros / 1000;
   const noBusy = init.unsafeNoBusyMarker === true;
-  let timeout = -1;
+  let timeout = IDLE_POLL_MS;
   let spinUntil = 0;
 
   /**
@@ -192,7 +199,7 @@ async function run(init: MonitorInit, control: FdControl): Promise<void> {
     if (r === 0) {
       // Spinning: poll(…, 0) found nothing.
       if (performance.now() < spinUntil) libc.sched_yield();
-      else timeout = -1;
+      else timeout = IDLE_POLL_MS;
       return true;
     }
     if (pdv.getInt16(14, true) !== 0) {
