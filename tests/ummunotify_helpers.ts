@@ -163,9 +163,17 @@ export interface Forker {
 
 let forker: Forker | null | undefined;
 
-/** The fork helper, compiled on first use; null (with the reason in forkSkip) if no C compiler. */
+/** Why the fork helper is unavailable (valid once getForker() returned null). */
+export let forkUnavailable = "no C compiler for the fork helper";
+
+/** The fork helper, compiled on first use; null (the reason in forkUnavailable) if it cannot be. */
 export async function getForker(): Promise<Forker | null> {
   if (forker !== undefined) return forker;
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun === undefined && g.Deno === undefined) {
+    forkUnavailable = "the fork helper is loaded with Deno.dlopen or bun:ffi (not on Node)";
+    return (forker = null);
+  }
   try {
     const dir = mkdtempSync(join(tmpdir(), "ummu-fork-"));
     writeFileSync(join(dir, "fork.c"), FORK_C);

@@ -16,6 +16,7 @@ import {
   ask,
   backendSkip,
   big,
+  forkUnavailable,
   getForker,
   live,
   mapAnon,
@@ -600,7 +601,7 @@ export function semanticSuite(kind: BackendKind, label: string = kind): void {
 
   t("which process is watched: this one; a forked child's unmaps are not reported", async () => {
     const forker = await getForker();
-    if (!forker) return void console.log("  (no C compiler: skipped)");
+    if (!forker) return void console.log(`  (skipped: ${forkUnavailable})`);
     const un = await open();
     const a = mapAnon(2);
     try {

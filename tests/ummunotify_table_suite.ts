@@ -15,6 +15,7 @@ import { runtime } from "../ffi/platform.ts";
 import { check, cstring, libc, madvise, mmap, mprotect } from "../src/libc.ts";
 import {
   backendSkip,
+  forkUnavailable,
   getForker,
   live,
   mapAnon,
@@ -194,7 +195,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
     { userfaultfd: 0, device: 1 },
     async (un, exp) => {
       const forker = await getForker();
-      if (!forker) return "no C compiler for the fork helper";
+      if (!forker) return forkUnavailable;
       const a = mapAnon(1);
       un.register(a, a + P, 1n);
       hit(measure(un, () => assert.equal(forker.wait(forker.fork(0, 0, 0)), 0)), exp);
@@ -204,7 +205,7 @@ export function tableSuite(kind: BackendKind, label: string = kind): void {
 
   row("a COW break in the parent after fork", { userfaultfd: 0, device: 1 }, async (un, exp) => {
     const forker = await getForker();
-    if (!forker) return "no C compiler for the fork helper";
+    if (!forker) return forkUnavailable;
     const a = mapAnon(1);
     un.register(a, a + P, 1n);
     const pid = forker.fork(0, 0, 3); // the child stays alive: the page stays shared
