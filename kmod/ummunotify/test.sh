@@ -9,16 +9,26 @@
 #   kmod/ummunotify/test.sh build     only build both modules and umn-test into
 #                                     <repo>/.cache/ummunotify/ (for with-module.sh)
 #
-# Needs: gcc, make, ../shared/vm/{kdev,kdev-debug}.tar.xz (extracted once into
-# <repo>/.cache/), and the VM harness tests/vm/run.sh.  Exit 0 = passed,
-# 77 = could not run (no harness, qemu or kernel), anything else = failed.
+# Needs: gcc, make, the kernel trees {kdev,kdev-debug}.tar.xz (extracted into
+# <repo>/.cache/, again whenever the tarball changes) and the VM harness
+# tests/vm/run.sh.  The trees come from $UMMU_VM_DIR, else ../shared/vm, else
+# <repo>/.cache/vm-kernel, which tests/vm/kernel/build.sh builds from Debian's
+# kernel source on first use (UMMU_VM_BUILD=0: say "not run" instead).  Exit
+# 0 = passed, 77 = could not run (no harness, qemu or kernel), anything else
+# = failed.
 
 set -euo pipefail
 shopt -s inherit_errexit
 
 here=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd -P -- "$here/../.." && pwd)
-vm=${UMMU_VM_DIR:-$repo/../shared/vm}
+if [ -n "${UMMU_VM_DIR:-}" ]; then
+	vm=$UMMU_VM_DIR
+elif [ -r "$repo/../shared/vm/kdev.tar.xz" ]; then
+	vm=$repo/../shared/vm
+else
+	vm=$repo/.cache/vm-kernel # the project's own recipe (tests/vm/kernel/)
+fi
 cache=$repo/.cache
 build=$cache/ummunotify
 which=${1:-all}
@@ -31,14 +41,24 @@ case $which in release | debug | all | build) ;; *) say "usage: $0 [release|debu
 command -v make >/dev/null && command -v gcc >/dev/null || not_run "gcc and make are needed"
 [ "$which" = build ] || [ -x "$repo/tests/vm/run.sh" ] || not_run "the VM harness tests/vm/run.sh is missing"
 
-# kdev trees: extract once into .cache/ (gitignored).
+# kdev trees: extracted into .cache/ (gitignored), again when the tarball is
+# another one (a tree of one kernel must not build a module for another).
 tree() { # $1 = kdev | kdev-debug
-	local dir=$cache/$1 tar=$vm/$1.tar.xz
-	if [ ! -f "$dir/Makefile" ]; then
-		[ -r "$tar" ] || not_run "$tar is missing"
+	local dir=$cache/$1 tar=$vm/$1.tar.xz stamp
+	if [ ! -r "$tar" ] && [ "$vm" = "$repo/.cache/vm-kernel" ] && [ "${UMMU_VM_BUILD:-1}" != 0 ]; then
+		local variant=release
+		[ "$1" = kdev-debug ] && variant=debug
+		say "no prebuilt kernel trees: building the test kernel ($variant) with tests/vm/kernel/build.sh"
+		"$repo/tests/vm/kernel/build.sh" "$variant" >&2 || not_run "tests/vm/kernel/build.sh $variant failed"
+	fi
+	[ -r "$tar" ] || not_run "$tar is missing"
+	stamp="$tar $(stat -c '%s %Y' -- "$tar")"
+	if [ ! -f "$dir/Makefile" ] || [ "$(cat "$dir.from" 2>/dev/null)" != "$stamp" ]; then
 		say "extracting $tar into $cache/"
 		mkdir -p "$cache"
+		rm -rf -- "$dir"
 		tar -xf "$tar" -C "$cache"
+		printf '%s\n' "$stamp" >"$dir.from"
 	fi
 	printf '%s\n' "$dir"
 }
