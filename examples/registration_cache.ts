@@ -8,10 +8,7 @@
  *
  *   deno run -A examples/registration_cache.ts      bun examples/registration_cache.ts
  */
-import { Ummunotify } from "ummu";
-import { runtime } from "../ffi/platform.ts";
-import { madvise, mmap, mremap, munmap, PAGE_SIZE } from "../src/libc.ts";
-import * as mm from "../ffi/mman.ts";
+import { Mapping, UmmuError, Ummunotify } from "ummu";
 
 /** What the expensive setup returns (a memory-region handle, say). */
 interface Registration {
@@ -79,31 +76,33 @@ class RegistrationCache {
 
 export async function main(): Promise<void> {
   const un = await Ummunotify.open();
-  const P = PAGE_SIZE;
   let ids = 0;
   // The "expensive" setup: here it only remembers what the memory held.
   const setup = (start: number, end: number): Registration => ({ id: ++ids, start, end });
   const cache = new RegistrationCache(un, setup);
-  const rw = mm.PROT_READ | mm.PROT_WRITE, anon = mm.MAP_PRIVATE | mm.MAP_ANONYMOUS;
+  const range = (m: Mapping): [number, number] => [m.base, m.base + m.length];
 
-  const a = mmap(4 * P, rw, anon), b = mmap(4 * P, rw, anon), c = mmap(4 * P, rw, anon);
-  for (const x of [a, b, c]) new Uint8Array(runtime.view(x, 4 * P)).fill(1);
-  const ra = cache.get(a, a + 4 * P), rb = cache.get(b, b + 4 * P), rc = cache.get(c, c + 4 * P);
-  for (let i = 0; i < 1000; i++) cache.get(a, a + 4 * P); // the fast path: one atomic load each
+  const a = Mapping.create(4 * 4096), b = Mapping.create(4 * 4096), c = Mapping.create(4 * 4096);
+  const P = a.pageSize;
+  for (const x of [a, b, c]) new Uint8Array(x.buffer).fill(1);
+  const ra = cache.get(...range(a)), rb = cache.get(...range(b)), rc = cache.get(...range(c));
+  for (let i = 0; i < 1000; i++) cache.get(...range(a)); // the fast path: one atomic load each
   console.log(
     `registration cache (${un.backend} backend): ${cache.setups} setups, ${cache.hits} hits`,
   );
 
   // 1. The program frees buffer b and allocates new memory that lands at the same address.
-  munmap(b, 4 * P);
-  let b2: number;
+  const bAddress = b.address;
+  b.close();
+  let b2: Mapping;
   try {
-    b2 = mmap(4 * P, rw, anon | mm.MAP_FIXED_NOREPLACE, -1, 0, b);
-  } catch {
-    b2 = mmap(4 * P, rw, anon); // another thread took the address meanwhile
+    b2 = Mapping.create(4 * P, { address: bAddress });
+  } catch (e) {
+    if (!(e instanceof UmmuError)) throw e;
+    b2 = Mapping.create(4 * P); // another thread took the address meanwhile
   }
-  new Uint8Array(runtime.view(b2, 4 * P)).fill(2);
-  const rb2 = cache.get(b2, b2 + 4 * P);
+  new Uint8Array(b2.buffer).fill(2);
+  const rb2 = cache.get(...range(b2));
   console.log(
     `  freed and reallocated at the same address: ${
       rb2 === rb ? "STALE ENTRY USED" : `stale entry #${rb.id} caught, set up again as #${rb2.id}`
@@ -111,8 +110,8 @@ export async function main(): Promise<void> {
   );
 
   // 2. Part of buffer a is given back to the kernel (free() of a large block does this).
-  madvise(a + P, P, mm.MADV_DONTNEED);
-  const ra2 = cache.get(a, a + 4 * P);
+  a.discard(P, P);
+  const ra2 = cache.get(...range(a));
   console.log(
     `  madvise(DONTNEED) of one page: ${
       ra2 === ra ? "STALE ENTRY USED" : `stale entry #${ra.id} caught, set up again as #${ra2.id}`
@@ -120,8 +119,8 @@ export async function main(): Promise<void> {
   );
 
   // 3. Buffer c is grown by mremap and moves (realloc of a large block does this).
-  const c2 = mremap(c, 4 * P, 8 * P, mm.MREMAP_MAYMOVE);
-  const rc2 = cache.get(c2, c2 + 8 * P);
+  c.resize(8 * P);
+  const rc2 = cache.get(...range(c));
   const cDropped = cache.dropped.some((d) => d.startsWith(`registration #${rc.id} `));
   console.log(
     `  mremap moved it: ${
@@ -132,9 +131,7 @@ export async function main(): Promise<void> {
 
   const stale = [rb2 === rb, ra2 === ra, !cDropped].some(Boolean);
   await un.close();
-  munmap(a, 4 * P);
-  munmap(b2, 4 * P);
-  munmap(c2, 8 * P);
+  for (const m of [a, b2, c]) m.close();
   if (stale) throw new Error("registration cache: a stale entry was used");
 }
 

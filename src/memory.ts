@@ -9,7 +9,7 @@
  */
 import { runtime } from "../ffi/platform.ts";
 import * as m from "../ffi/mman.ts";
-import { check, closeFd, cstring, libc, mmap, munmap, PAGE_SIZE } from "./libc.ts";
+import { check, closeFd, cstring, libc, madvise, mmap, mremap, munmap, PAGE_SIZE } from "./libc.ts";
 import { ClosedError, UmmuArgumentError } from "./errors.ts";
 import * as v from "./validate.ts";
 
@@ -27,6 +27,12 @@ export interface MappingOptions {
   kind?: MappingKind;
   /** Huge page size for "hugetlb" (default 2 MiB). */
   hugePageSize?: number;
+  /**
+   * Map exactly here (aligned to the page size), or fail with UmmuError
+   * EEXIST if anything is mapped there already (MAP_FIXED_NOREPLACE: never
+   * over what is there). Default: wherever the kernel chooses.
+   */
+  address?: bigint | number;
 }
 
 /** A memory mapping owned by ummu, with a zero-copy view. */
@@ -34,8 +40,7 @@ export class Mapping {
   #addr: number;
   #buffer: ArrayBuffer | null = null;
   #closed = false;
-  /** Length in bytes (a multiple of the page size). */
-  readonly length: number;
+  #length: number;
   /** The memfd behind a "memfd" or "hugetlb" mapping, or -1. */
   readonly fd: number;
   /** What kind of memory this is. */
@@ -53,7 +58,7 @@ export class Mapping {
     ownsFd: boolean,
   ) {
     this.#addr = addr;
-    this.length = length;
+    this.#length = length;
     this.fd = fd;
     this.kind = kind;
     this.pageSize = pageSize;
@@ -107,11 +112,21 @@ export class Mapping {
       v.invalid("options.hugePageSize", o.hugePageSize, 'absent unless kind is "hugetlb"');
     }
     const len = Math.ceil(v.byteLength("length", length, 1, 2 ** 47) / pageSize) * pageSize;
+    const at = o.address === undefined ? 0 : v.address("options.address", o.address, pageSize);
+    const where = at === 0 ? 0 : m.MAP_FIXED_NOREPLACE;
+    const hint = at === 0 ? "" : `something is mapped at 0x${at.toString(16)} already`;
     if (kind === "anonymous") {
-      const addr = mmap(
-        len,
-        m.PROT_READ | m.PROT_WRITE,
-        m.MAP_PRIVATE | m.MAP_ANONYMOUS | m.MAP_NORESERVE,
+      const addr = check(
+        libc.mmap(
+          at,
+          len,
+          m.PROT_READ | m.PROT_WRITE,
+          m.MAP_PRIVATE | m.MAP_ANONYMOUS | m.MAP_NORESERVE | where,
+          -1,
+          0,
+        ),
+        "mmap",
+        hint,
       );
       return new Mapping(addr, len, -1, kind, pageSize, false);
     }
@@ -125,11 +140,12 @@ export class Mapping {
     try {
       check(libc.ftruncate(fd, len), "ftruncate(memfd)");
       const addr = check(
-        libc.mmap(0, len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, fd, 0),
+        libc.mmap(at, len, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED | where, fd, 0),
         "mmap",
-        kind === "hugetlb"
-          ? `not enough free ${pageSize >> 20} MiB huge pages: raise /proc/sys/vm/nr_hugepages`
-          : "",
+        hint ||
+          (kind === "hugetlb"
+            ? `not enough free ${pageSize >> 20} MiB huge pages: raise /proc/sys/vm/nr_hugepages`
+            : ""),
       );
       return new Mapping(addr, len, fd, kind, pageSize, true);
     } catch (e) {
@@ -148,6 +164,48 @@ export class Mapping {
     this.#checkOpen();
     const addr = mmap(this.length, m.PROT_READ | m.PROT_WRITE, m.MAP_SHARED, this.fd, 0);
     return new Mapping(addr, this.length, this.fd, this.kind, this.pageSize, false);
+  }
+
+  /** Length in bytes (a multiple of the page size). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /**
+   * Gives pages back to the kernel (madvise(MADV_DONTNEED)): anonymous
+   * memory reads zeros afterwards (a userfaultfd sees REMOVE and the pages
+   * fault again), shared memory keeps its bytes in the memfd. What a
+   * program's free() of a large block does.
+   */
+  discard(offset = 0, length: number = this.#length - offset): void {
+    this.#checkOpen();
+    const off = v.integer("offset", offset, 0, this.#length);
+    const len = v.byteLength("length", length, this.pageSize, this.#length - off);
+    if (off % this.pageSize !== 0) {
+      v.invalid("offset", offset, `a multiple of the page size (${this.pageSize})`);
+    }
+    madvise(this.#addr + off, len, m.MADV_DONTNEED);
+  }
+
+  /**
+   * Grows or shrinks an anonymous mapping (mremap(MREMAP_MAYMOVE)): it may
+   * move, as realloc() of a large block does. The old view is detached (its
+   * typed arrays become empty); `buffer` is the new one.
+   */
+  resize(length: number): void {
+    this.#checkOpen();
+    if (this.kind !== "anonymous") {
+      throw new UmmuArgumentError(`resize() is for anonymous mappings, not ${this.kind}`);
+    }
+    const len = Math.ceil(v.byteLength("length", length, 1, 2 ** 47) / this.pageSize) *
+      this.pageSize;
+    const addr = mremap(this.#addr, this.#length, len, m.MREMAP_MAYMOVE);
+    if (this.#buffer) runtime.detach(this.#buffer);
+    this.#buffer = null;
+    live.delete(this.#addr);
+    this.#addr = addr;
+    this.#length = len;
+    live.set(addr, new WeakRef(this));
   }
 
   /** Start address, as a bigint. */
