@@ -44,11 +44,6 @@ const REQ_COPY = REQ.get(u.UFFDIO_COPY)!;
 const REQ_WAKE = REQ.get(u.UFFDIO_WAKE)!;
 const REQ_WRITEPROTECT = REQ.get(u.UFFDIO_WRITEPROTECT)!;
 
-/** The offset of the signed result field, by request (COPY and MOVE have a src field). */
-function resultOffset(request: number): number {
-  return request === u.UFFDIO_COPY || request === u.UFFDIO_MOVE ? 32 : 24;
-}
-
 /** Resolving calls on one userfaultfd, for one thread. */
 export class UffdCalls {
   readonly #c: FdControl;
@@ -194,10 +189,5 @@ export class UffdCalls {
   /** Sets the 64-bit field at `offset` of the argument. */
   set64(offset: number, v: number | bigint): void {
     this.#dv.setBigUint64(offset, BigInt(v), true);
-  }
-
-  /** The signed result field of `request`'s argument. */
-  result(request: number): number {
-    return Number(this.#dv.getBigInt64(resultOffset(request), true));
   }
 }

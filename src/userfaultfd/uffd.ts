@@ -616,16 +616,6 @@ export class UserfaultFd {
     });
   }
 
-  /**
-   * @internal @deprecated The fd was closed outside the fd's control (by the
-   * ummunotify monitor): forget it without closing. Goes once the monitor
-   * closes through the control.
-   */
-  markClosed(): void {
-    this.#released = true;
-    this.#control.forget();
-  }
-
   /** Closes the fd (`using uffd = UserfaultFd.open()`). */
   [Symbol.dispose](): void {
     this.close();
@@ -738,7 +728,12 @@ export class UserfaultFd {
       }
       const huge = vmas.find((vma) => vma.pageSize !== PAGE_SIZE);
       if (huge && call === "ioctl(UFFDIO_ZEROPAGE)") {
-        throw new UmmuError(call, e, "copy() a buffer of zeros instead", "hugetlb memory has no zero page");
+        throw new UmmuError(
+          call,
+          e,
+          "copy() a buffer of zeros instead",
+          "hugetlb memory has no zero page",
+        );
       }
       if (huge && (start % huge.pageSize !== 0 || len % huge.pageSize !== 0)) {
         throw new UmmuError(
