@@ -108,15 +108,20 @@ export function signalEventfd(fd: number): void {
   check(libc.write(fd, one, 8), "write(eventfd)");
 }
 
+/** A pollfd array of these fds, each POLLIN. */
+export function pollFds(fds: readonly number[]): Uint8Array {
+  const b = new Uint8Array(fds.length * m.SIZEOF_POLLFD);
+  const v = new DataView(b.buffer);
+  fds.forEach((fd, i) => {
+    v.setInt32(i * m.SIZEOF_POLLFD, fd, true);
+    v.setInt16(i * m.SIZEOF_POLLFD + 4, m.POLLIN, true);
+  });
+  return b;
+}
+
 /** Two-entry pollfd array: [fd0, fd1], both POLLIN. */
 export function pollPair(fd0: number, fd1: number): Uint8Array {
-  const b = new Uint8Array(2 * m.SIZEOF_POLLFD);
-  const v = new DataView(b.buffer);
-  v.setInt32(0, fd0, true);
-  v.setInt16(4, m.POLLIN, true);
-  v.setInt32(8, fd1, true);
-  v.setInt16(12, m.POLLIN, true);
-  return b;
+  return pollFds([fd0, fd1]);
 }
 
 /** What statx(2) says of a file. */

@@ -16,7 +16,7 @@ const ARMED = 0, READABLE = 1, STOP = 2, STOPPED = 3;
 
 /** The init message of the polling Worker. */
 export interface PollerInit {
-  share: FdShare;
+  shares: FdShare[];
   wakeFd: number;
   word: SharedArrayBuffer;
 }
@@ -36,12 +36,15 @@ export class FdReadiness {
   }
 
   /**
-   * Starts polling the fd of `share` for POLLIN. The fd stays owned by the
-   * caller. (A bare fd number gets a control of its own: then nothing
-   * protects the poller from the caller closing it.)
+   * Starts polling the fd of `share` (or several: readable when any is) for
+   * POLLIN. The fds stay owned by the caller. (A bare fd number gets a
+   * control of its own: then nothing protects the poller from the caller
+   * closing it.) Polling stops when any of the fds is closed.
    */
-  static async start(fd: FdShare | number): Promise<FdReadiness> {
-    const share = typeof fd === "number" ? FdControl.create(fd).share : fd;
+  static async start(fd: FdShare | number | readonly (FdShare | number)[]): Promise<FdReadiness> {
+    const shares = (Array.isArray(fd) ? fd : [fd]).map((f: FdShare | number) =>
+      typeof f === "number" ? FdControl.create(f).share : f
+    );
     const wakeFd = eventfd();
     let worker: Worker;
     try {
@@ -52,7 +55,7 @@ export class FdReadiness {
     }
     idleWorker(worker);
     const r = new FdReadiness(wakeFd, worker);
-    const init: PollerInit = { share, wakeFd, word: r.#word.buffer as SharedArrayBuffer };
+    const init: PollerInit = { shares, wakeFd, word: r.#word.buffer as SharedArrayBuffer };
     worker.postMessage(init);
     return r;
   }
@@ -79,6 +82,11 @@ export class FdReadiness {
     if (Atomics.compareExchange(this.#word, 0, READABLE, ARMED) === READABLE) {
       Atomics.notify(this.#word, 0);
     }
+  }
+
+  /** Tells the Worker to stop polling now (close() joins it). */
+  stop(): void {
+    this.#stop();
   }
 
   #stop(): void {

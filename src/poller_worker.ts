@@ -1,5 +1,5 @@
-/** The Worker behind FdReadiness: poll(fd, eventfd) -> raise the word -> wait to be re-armed. */
-import { errno, libc, pollPair } from "./libc.ts";
+/** The Worker behind FdReadiness: poll(fds..., eventfd) -> raise the word -> wait to be re-armed. */
+import { errno, libc, pollFds } from "./libc.ts";
 import { announceLoaded, onWorkerMessage } from "./worker.ts";
 import { FdControl } from "./fd_control.ts";
 import type { PollerInit } from "./poller.ts";
@@ -8,26 +8,39 @@ const ARMED = 0, READABLE = 1, STOPPED = 3;
 const EINTR = 4;
 
 onWorkerMessage<PollerInit>((init) => {
-  const control = new FdControl(init.share);
+  const controls = init.shares.map((s) => new FdControl(s));
   const word = new Int32Array(init.word);
-  const fds = pollPair(control.fd, init.wakeFd);
+  const n = controls.length;
+  const fds = pollFds([...controls.map((c) => c.fd), init.wakeFd]);
   const dv = new DataView(fds.buffer);
+  const revents = (i: number) => dv.getInt16(i * 8 + 6, true);
+  // Enters every fd's control, or none (then one of them was closed).
+  const enterAll = () => {
+    for (let i = 0; i < n; i++) {
+      if (!controls[i].enter()) {
+        for (let j = 0; j < i; j++) controls[j].leave();
+        return false;
+      }
+    }
+    return true;
+  };
   for (;;) {
     // Wait until armed (the caller drained the fd), unless told to stop.
     while (Atomics.load(word, 0) === READABLE) Atomics.wait(word, 0, READABLE, 1000);
     if (Atomics.load(word, 0) !== ARMED) break;
-    dv.setInt16(6, 0, true);
-    dv.setInt16(14, 0, true);
-    if (!control.enter()) break; // the fd was closed: never poll its number again
+    for (let i = 0; i <= n; i++) dv.setInt16(i * 8 + 6, 0, true);
+    if (!enterAll()) break; // an fd was closed: never poll its number again
     // Back to JavaScript at least once a second (see POLL_MS in handler_worker.ts):
     // a Worker in a system call cannot be terminated, and Node joins Workers at exit.
-    const r = libc.poll(fds, 2, 1000);
+    const r = libc.poll(fds, n + 1, 1000);
     const e = r < 0 ? errno() : 0;
-    control.leave();
+    for (const c of controls) c.leave();
     if (r < 0 && e === EINTR) continue;
-    if (r < 0 || dv.getInt16(14, true) !== 0) break;
+    if (r < 0 || revents(n) !== 0) break;
     if (r === 0) continue;
-    if (dv.getInt16(6, true) !== 0 && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {
+    let ready = false;
+    for (let i = 0; i < n; i++) ready ||= revents(i) !== 0;
+    if (ready && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {
       Atomics.notify(word, 0);
     }
   }

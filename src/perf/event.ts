@@ -1,0 +1,509 @@
+/**
+ * PerfEvent: one perf event, opened on a target (a thread, a process, CPUs,
+ * a cgroup), counting and optionally sampling into ring buffers, with every
+ * ioctl of the perf fd. One logical event may be several fds (one per thread
+ * or CPU): the ioctls apply to all, read() sums them, the rings are drained
+ * together. A group is a leader and members opened with `group: leader`:
+ * they count together, and the leader reads them all at once.
+ *
+ * The fds are used through FdControl (src/fd_control.ts), as the userfaultfd
+ * is: the Worker that waits for records never polls a number that close()
+ * has released.
+ * @module
+ */
+import * as pe from "../../ffi/perf_event.ts";
+import { runtime } from "../../ffi/platform.ts";
+import { check, cstring, errno, libc } from "../libc.ts";
+import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+import { FdControl } from "../fd_control.ts";
+import { FdReadiness } from "../poller.ts";
+import { integer, invalid } from "../validate.ts";
+import { encodeAttr, type PerfEventAttr, validateAttr } from "./attr.ts";
+import {
+  decodeCount,
+  decodeGroupCount,
+  type PerfCount,
+  type PerfGroupCount,
+  readSize,
+  sumCounts,
+} from "./counts.ts";
+import { type OpenSlot, perfEventOpen } from "./open.ts";
+import { PerfRing, type RecordCallback } from "./ring.ts";
+import { type PerfTarget, releaseTarget, resolveTarget } from "./target.ts";
+
+/** How the ring buffers of a sampling event are made. */
+export interface PerfRingOptions {
+  /** Data pages per ring, a power of two (default 8: 32 KiB). */
+  pages?: number;
+  /**
+   * A flight recorder: the kernel overwrites the oldest records
+   * (attr.writeBackward) and snapshot() reads the newest. Default false.
+   */
+  overwrite?: boolean;
+}
+
+/** How PerfEvent.open attaches. */
+export interface PerfEventOptions {
+  /** What to watch (default: `{ thread: 0 }`, the calling thread). */
+  target?: PerfTarget;
+  /** Open as a member of this leader's group (the leader's target is used). */
+  group?: PerfEvent;
+  /** Map ring buffers for the records (samples and the rest). A group member writes into its leader's. */
+  ring?: PerfRingOptions;
+  /** A name for error messages (default: "type T config C"). */
+  name?: string;
+}
+
+/** The default read_format: enabled and running times (for scaling) and the id. */
+const DEFAULT_READ_FORMAT = pe.PERF_FORMAT_TOTAL_TIME_ENABLED | pe.PERF_FORMAT_TOTAL_TIME_RUNNING |
+  pe.PERF_FORMAT_ID;
+
+/** One perf event, possibly over several fds. */
+export class PerfEvent {
+  /** The attr as opened (validated; defaults filled in). */
+  readonly attr: Readonly<PerfEventAttr>;
+  /** What it watches, for messages ("this thread", "CPU 0,1", ...). */
+  readonly target: string;
+  /** The group leader, or null for a leader or a lone event. */
+  readonly leader: PerfEvent | null;
+  readonly #name: string;
+  readonly #controls: FdControl[];
+  readonly #slots: readonly OpenSlot[];
+  readonly #rings: PerfRing[];
+  readonly #members: PerfEvent[] = [];
+  #readiness: FdReadiness | null = null;
+  #readinessStart: Promise<FdReadiness> | null = null;
+  #closed = false;
+
+  private constructor(
+    attr: PerfEventAttr,
+    target: string,
+    leader: PerfEvent | null,
+    name: string,
+    controls: FdControl[],
+    slots: readonly OpenSlot[],
+    rings: PerfRing[],
+  ) {
+    this.attr = Object.freeze(attr);
+    this.target = target;
+    this.leader = leader;
+    this.#name = name;
+    this.#controls = controls;
+    this.#slots = slots;
+    this.#rings = rings;
+  }
+
+  /**
+   * Opens an event. A leader or lone event opens disabled unless the attr
+   * says `disabled: false` (call enable()); a member follows its leader.
+   * Refused before the kernel sees them: `sigtrap` (the kernel would send
+   * SIGTRAP to a thread of the JS runtime, which kills it), unknown fields,
+   * out-of-range values.
+   */
+  static open(attr: PerfEventAttr, options: PerfEventOptions = {}): PerfEvent {
+    if (options === null || typeof options !== "object") {
+      invalid("PerfEvent.open options", options, "an object");
+    }
+    const a = validateAttr(attr);
+    if (a.sigtrap) {
+      throw new UmmuArgumentError(
+        "perf_event_attr.sigtrap must be absent: the kernel would send SIGTRAP to the thread at each event, and a JS runtime has no way to handle a synchronous signal (it dies); read counts with read() or records from a ring instead",
+      );
+    }
+    const leader = options.group ?? null;
+    if (leader !== null) {
+      if (!(leader instanceof PerfEvent)) {
+        invalid("PerfEvent.open group", leader, "a PerfEvent (the leader)");
+      }
+      if (leader.#closed) throw new ClosedError("PerfEvent (the group leader)");
+      if (leader.leader !== null) {
+        invalid("PerfEvent.open group", leader, "a leader (a member cannot lead)");
+      }
+      if (options.target !== undefined) {
+        invalid(
+          "PerfEvent.open target",
+          options.target,
+          "absent for a group member (it takes its leader's)",
+        );
+      }
+    }
+    const ringOpts = options.ring;
+    let pages = 0;
+    if (ringOpts !== undefined) {
+      if (ringOpts === null || typeof ringOpts !== "object") {
+        invalid("PerfEvent.open ring", ringOpts, "an object { pages?, overwrite? }");
+      }
+      pages = integer("ring.pages", ringOpts.pages ?? 8, 1, 1 << 20);
+      if (pages & (pages - 1)) invalid("ring.pages", ringOpts.pages, "a power of two");
+      if (ringOpts.overwrite !== undefined && typeof ringOpts.overwrite !== "boolean") {
+        invalid("ring.overwrite", ringOpts.overwrite, "a boolean");
+      }
+      if (ringOpts.overwrite) a.writeBackward = true;
+    }
+    const name = options.name ?? `type ${a.type ?? 0} config ${a.config ?? 0n}`;
+    if (typeof name !== "string") invalid("PerfEvent.open name", name, "a string");
+    a.readFormat ??= DEFAULT_READ_FORMAT;
+    a.disabled ??= leader === null;
+    encodeAttr(a); // every encoding error before any fd exists
+
+    const sampling = ringOpts !== undefined || (leader !== null && leader.#rings.length > 0);
+    const resolved = leader === null ? resolveTarget(options.target, sampling) : null;
+    // A member's pid and cpu are its leader's: the kernel builds the group on the leader's context.
+    const slots = resolved ? resolved.slots : leader!.#slots;
+    if (resolved?.inherit && a.inherit === undefined) a.inherit = true;
+    const controls: FdControl[] = [];
+    const rings: PerfRing[] = [];
+    const ringOfCpu = new Map<number, PerfRing>();
+    try {
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i];
+        const fd = perfEventOpen(a, slot, leader ? leader.#controls[i].fd : -1, name);
+        controls.push(FdControl.create(fd));
+        if (leader !== null && leader.#rings.length > 0) {
+          // A member's records go to its leader's ring of the same slot.
+          setOutput(fd, leader.#ringFdOf(i));
+        } else if (ringOpts !== undefined) {
+          // Per-CPU slots of one CPU share a ring (SET_OUTPUT allows the same CPU).
+          const shared = slot.cpu >= 0 ? ringOfCpu.get(slot.cpu) : undefined;
+          if (shared) setOutput(fd, shared.fd);
+          else {
+            const ring = new PerfRing(fd, pages, ringOpts.overwrite === true);
+            rings.push(ring);
+            if (slot.cpu >= 0) ringOfCpu.set(slot.cpu, ring);
+          }
+        }
+      }
+    } catch (e) {
+      for (const r of rings) r.unmap();
+      for (const c of controls) c.close();
+      throw e;
+    } finally {
+      if (resolved) releaseTarget(resolved);
+    }
+    const ev = new PerfEvent(
+      a,
+      leader?.target ?? resolved!.label,
+      leader,
+      name,
+      controls,
+      slots,
+      rings,
+    );
+    if (leader) leader.#members.push(ev);
+    return ev;
+  }
+
+  /** The fd of the ring slot `i` writes into (its own, or its CPU's, which it was redirected to). */
+  #ringFdOf(i: number): number {
+    const fd = this.#controls[i].fd;
+    if (this.#rings.some((r) => r.fd === fd)) return fd;
+    const cpu = this.#slots[i].cpu;
+    const j = this.#controls.findIndex((c, k) =>
+      this.#slots[k].cpu === cpu && this.#rings.some((r) => r.fd === c.fd)
+    );
+    return this.#controls[j].fd;
+  }
+
+  /** The fds (one per thread or CPU slot). Owned by this event: do not close them. */
+  get fds(): number[] {
+    return this.#controls.map((c) => c.fd);
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The ring buffers (one per CPU for per-CPU targets; none without `ring`). */
+  get rings(): readonly PerfRing[] {
+    return this.#rings;
+  }
+
+  /** Records the kernel reported lost, over every ring. */
+  get lost(): number {
+    let n = 0;
+    for (const r of this.#rings) n += r.lost;
+    return n;
+  }
+
+  #check(what: string): void {
+    if (this.#closed) throw new ClosedError(`PerfEvent (${what})`);
+  }
+
+  /** Calls ioctl(request, arg) on every fd. */
+  #ioctlAll(name: string, request: number, arg: number): void {
+    this.#check(name);
+    for (const c of this.#controls) {
+      if (!c.enter()) throw new ClosedError(`PerfEvent (${name})`);
+      try {
+        check(libc.ioctl_int(c.fd, request, arg), `ioctl(${name}) on ${this.#name}`);
+      } finally {
+        c.leave();
+      }
+    }
+  }
+
+  /** Starts counting (a leader: with `group`, the whole group at once). */
+  enable(group = false): void {
+    this.#ioctlAll(
+      "PERF_EVENT_IOC_ENABLE",
+      pe.PERF_EVENT_IOC_ENABLE,
+      group ? pe.PERF_IOC_FLAG_GROUP : 0,
+    );
+  }
+
+  /** Stops counting (records already in the rings stay readable). */
+  disable(group = false): void {
+    this.#ioctlAll(
+      "PERF_EVENT_IOC_DISABLE",
+      pe.PERF_EVENT_IOC_DISABLE,
+      group ? pe.PERF_IOC_FLAG_GROUP : 0,
+    );
+  }
+
+  /** Sets the count to zero (not the times). */
+  reset(group = false): void {
+    this.#ioctlAll(
+      "PERF_EVENT_IOC_RESET",
+      pe.PERF_EVENT_IOC_RESET,
+      group ? pe.PERF_IOC_FLAG_GROUP : 0,
+    );
+  }
+
+  /** Enables the event for `n` more overflows (sampling events; then it disables itself). */
+  refresh(n: number): void {
+    const k = integer("refresh count", n, 1, 0x7fffffff);
+    this.#ioctlAll("PERF_EVENT_IOC_REFRESH", pe.PERF_EVENT_IOC_REFRESH, k);
+  }
+
+  /** Sets a new sample period (or frequency, for a freq event). */
+  setPeriod(period: number | bigint): void {
+    this.#check("PERF_EVENT_IOC_PERIOD");
+    const p = typeof period === "bigint" ? period : BigInt(integer("period", period, 1));
+    if (p < 1n || p >= 1n << 63n) invalid("period", period, "a positive integer below 2^63");
+    const buf = new Uint8Array(new BigUint64Array([p]).buffer);
+    this.#ioctlBuffer("PERF_EVENT_IOC_PERIOD", pe.PERF_EVENT_IOC_PERIOD, buf);
+  }
+
+  /** Sets a tracepoint's ftrace filter ("common_pid == 42"), or an address filter of a PMU that has them. */
+  setFilter(filter: string): void {
+    this.#check("PERF_EVENT_IOC_SET_FILTER");
+    if (typeof filter !== "string" || filter.includes("\0")) {
+      invalid("filter", filter, "a string without NUL");
+    }
+    const s = cstring(filter);
+    this.#ioctlAll("PERF_EVENT_IOC_SET_FILTER", pe.PERF_EVENT_IOC_SET_FILTER, runtime.addressOf(s));
+  }
+
+  /** The kernel's id of each fd (what samples with PERF_SAMPLE_ID/IDENTIFIER carry). */
+  ids(): bigint[] {
+    this.#check("PERF_EVENT_IOC_ID");
+    return this.#controls.map((c) => {
+      const buf = new Uint8Array(8);
+      this.#ioctlOne(c, "PERF_EVENT_IOC_ID", pe.PERF_EVENT_IOC_ID, buf);
+      return new DataView(buf.buffer).getBigUint64(0, true);
+    });
+  }
+
+  /** Attaches a BPF program (an fd from bpf(BPF_PROG_LOAD)) to a tracepoint or kprobe event. */
+  setBpf(progFd: number): void {
+    const fd = integer("BPF program fd", progFd, 0, 0x7fffffff);
+    this.#ioctlAll("PERF_EVENT_IOC_SET_BPF", pe.PERF_EVENT_IOC_SET_BPF, fd);
+  }
+
+  /** Pauses (true) or resumes (false) writing into the ring (the flight recorder's read). */
+  pauseOutput(paused: boolean): void {
+    if (typeof paused !== "boolean") invalid("pauseOutput", paused, "a boolean");
+    this.#ioctlAll("PERF_EVENT_IOC_PAUSE_OUTPUT", pe.PERF_EVENT_IOC_PAUSE_OUTPUT, paused ? 1 : 0);
+  }
+
+  /** The BPF program ids attached to this (tracepoint) event, from its first fd. */
+  queryBpf(max = 64): number[] {
+    this.#check("PERF_EVENT_IOC_QUERY_BPF");
+    const n = integer("queryBpf max", max, 1, 65536);
+    const buf = new Uint8Array(pe.PERF_EVENT_QUERY_BPF_OFF.ids + 4 * n);
+    const dv = new DataView(buf.buffer);
+    dv.setUint32(pe.PERF_EVENT_QUERY_BPF_OFF.ids_len, n, true);
+    this.#ioctlOne(this.#controls[0], "PERF_EVENT_IOC_QUERY_BPF", pe.PERF_EVENT_IOC_QUERY_BPF, buf);
+    const cnt = Math.min(dv.getUint32(pe.PERF_EVENT_QUERY_BPF_OFF.prog_cnt, true), n);
+    return Array.from(
+      { length: cnt },
+      (_, i) => dv.getUint32(pe.PERF_EVENT_QUERY_BPF_OFF.ids + 4 * i, true),
+    );
+  }
+
+  /**
+   * Changes the attr of an open event. The kernel allows it for breakpoints
+   * (bpAddr, bpLen, bpType, disabled): move a watchpoint without reopening.
+   */
+  modifyAttributes(changes: PerfEventAttr): void {
+    this.#check("PERF_EVENT_IOC_MODIFY_ATTRIBUTES");
+    const next = validateAttr({ ...this.attr, ...validateAttr(changes) });
+    const bytes = encodeAttr(next);
+    this.#ioctlAllBuffer(
+      "PERF_EVENT_IOC_MODIFY_ATTRIBUTES",
+      pe.PERF_EVENT_IOC_MODIFY_ATTRIBUTES,
+      bytes,
+    );
+    (this as { attr: Readonly<PerfEventAttr> }).attr = Object.freeze(next);
+  }
+
+  #ioctlOne(c: FdControl, name: string, request: number, buf: Uint8Array): void {
+    if (!c.enter()) throw new ClosedError(`PerfEvent (${name})`);
+    try {
+      check(libc.ioctl(c.fd, request, buf), `ioctl(${name}) on ${this.#name}`);
+    } finally {
+      c.leave();
+    }
+  }
+
+  #ioctlBuffer(name: string, request: number, buf: Uint8Array): void {
+    for (const c of this.#controls) this.#ioctlOne(c, name, request, buf);
+  }
+
+  #ioctlAllBuffer(name: string, request: number, buf: Uint8Array): void {
+    this.#check(name);
+    this.#ioctlBuffer(name, request, buf);
+  }
+
+  /** Reads the counter, summed over every fd (threads, CPUs), with times and the scaled estimate. */
+  read(): PerfCount {
+    this.#check("read");
+    const rf = this.attr.readFormat ?? 0;
+    if (rf & pe.PERF_FORMAT_GROUP) {
+      throw new UmmuArgumentError(
+        "PerfEvent.read: this event reads as a group (readFormat has PERF_FORMAT_GROUP): use readGroup()",
+      );
+    }
+    const size = readSize(rf);
+    return sumCounts(this.#controls.map((c) => decodeCount(this.#readFd(c, size), rf)));
+  }
+
+  /**
+   * Reads the leader and its members with one read per fd (the leader's
+   * readFormat must have PERF_FORMAT_GROUP), summed over fds: values in
+   * group order, leader first.
+   */
+  readGroup(): PerfGroupCount {
+    this.#check("readGroup");
+    const rf = this.attr.readFormat ?? 0;
+    if (!(rf & pe.PERF_FORMAT_GROUP) || this.leader !== null) {
+      throw new UmmuArgumentError(
+        "PerfEvent.readGroup: read a group through its leader, opened with readFormat including PERF_FORMAT_GROUP",
+      );
+    }
+    const size = readSize(rf, 1 + this.#members.length);
+    const per = this.#controls.map((c) => decodeGroupCount(this.#readFd(c, size), rf));
+    const out: PerfGroupCount = { timeEnabled: 0n, timeRunning: 0n, values: [] };
+    for (const g of per) {
+      out.timeEnabled += g.timeEnabled;
+      out.timeRunning += g.timeRunning;
+      g.values.forEach((v, i) => {
+        out.values[i] = out.values[i] ? sumCounts([out.values[i], v]) : v;
+      });
+    }
+    return out;
+  }
+
+  #readFd(c: FdControl, size: number): DataView {
+    const buf = new Uint8Array(size);
+    if (!c.enter()) throw new ClosedError("PerfEvent (read)");
+    let r: number;
+    try {
+      r = libc.read(c.fd, buf, size);
+      if (r < 0) throw new UmmuError(`read(perf event ${this.#name})`, errno());
+    } finally {
+      c.leave();
+    }
+    if (r < size) {
+      throw new UmmuError(
+        `read(perf event ${this.#name})`,
+        5,
+        `short read: ${r} of ${size} bytes (the group changed since it was opened?)`,
+      );
+    }
+    return new DataView(buf.buffer);
+  }
+
+  /**
+   * Reads every record in the rings (forward mode), ring by ring, calling
+   * `each(bytes, offset, size)`; the view is valid until `each` returns.
+   * Returns how many records.
+   */
+  drain(each: RecordCallback, max = Infinity): number {
+    this.#check("drain");
+    let n = 0;
+    for (const r of this.#rings) n += r.drain(each, max - n);
+    return n;
+  }
+
+  /** A flight recorder's newest records, newest first, with output paused while reading. */
+  snapshot(each: RecordCallback, max = Infinity): number {
+    this.#check("snapshot");
+    let n = 0;
+    for (const r of this.#rings) n += r.snapshot(each, max - n);
+    return n;
+  }
+
+  /**
+   * Resolves when a ring has records to read (as wakeupEvents or
+   * wakeupWatermark say), or the watched task exited. A Worker polls the
+   * ring fds (one Worker for all of them); it never keeps the process alive.
+   */
+  async readable(): Promise<void> {
+    this.#check("readable");
+    if (this.#rings.length === 0) {
+      throw new UmmuArgumentError(
+        "PerfEvent.readable: this event has no ring (open it with ring: {})",
+      );
+    }
+    if (this.#readiness === null) {
+      this.#readinessStart ??= FdReadiness.start(this.#ringControls().map((c) => c.share));
+      const r = await this.#readinessStart;
+      if (this.#closed) {
+        await r.close();
+        throw new ClosedError("PerfEvent (readable)");
+      }
+      this.#readiness = r;
+    }
+    this.#readiness.rearm();
+    await this.#readiness.readable();
+  }
+
+  #ringControls(): FdControl[] {
+    return this.#controls.filter((c) => this.#rings.some((r) => r.fd === c.fd));
+  }
+
+  /**
+   * Closes the event: members first (a leader closes its group), then the
+   * rings and fds; joins the waiting Worker. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closeSync();
+    const r = this.#readiness ??
+      (this.#readinessStart ? await this.#readinessStart.catch(() => null) : null);
+    await r?.close();
+  }
+
+  #closeSync(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const m of this.#members) m.#closeSync();
+    for (const r of this.#rings) r.unmap();
+    this.#readiness?.stop();
+    for (const c of this.#controls) c.close(() => this.#readiness?.stop());
+    if (this.leader) {
+      const i = this.leader.#members.indexOf(this);
+      if (i >= 0) this.leader.#members.splice(i, 1);
+    }
+  }
+}
+
+function setOutput(fd: number, target: number): void {
+  check(
+    libc.ioctl_int(fd, pe.PERF_EVENT_IOC_SET_OUTPUT, target),
+    "ioctl(PERF_EVENT_IOC_SET_OUTPUT)",
+    "events that share a ring must be on the same CPU, or the same task",
+  );
+}
