@@ -1,0 +1,35 @@
+/**
+ * perf_event: the kernel's event stream. Events of every type opened on a
+ * thread, a process, CPUs or a cgroup; counters and groups read with their
+ * times; ring buffers read with Atomics (forward, or as a flight recorder);
+ * the records decoded into one typed union; perf.data read and written.
+ *
+ * @example
+ * ```ts
+ * import { PerfEvent, PERF_COUNT_SW_PAGE_FAULTS, PERF_TYPE_SOFTWARE } from "@ummu/ummu/perf";
+ *
+ * const faults = PerfEvent.open({ type: PERF_TYPE_SOFTWARE, config: BigInt(PERF_COUNT_SW_PAGE_FAULTS) });
+ * faults.enable();
+ * const buf = new Uint8Array(1 << 20);
+ * for (let i = 0; i < buf.length; i += 4096) buf[i] = 1;
+ * faults.disable();
+ * console.log(faults.read().value); // about 256
+ * await faults.close();
+ * ```
+ * @module
+ */
+export { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+export {
+  type AttrFlag,
+  decodeAttr,
+  encodeAttr,
+  type PerfEventAttr,
+  type PerfEventAttrFields,
+  validateAttr,
+} from "./attr.ts";
+export { type PerfCount, type PerfGroupCount, scale } from "./counts.ts";
+export { PerfEvent, type PerfEventOptions, type PerfRingOptions } from "./event.ts";
+export { paranoidMeaning, perfEventParanoid, pmuNames } from "./open.ts";
+export { PerfRing, type RecordCallback } from "./ring.ts";
+export { onlineCpus, type PerfTarget, threadsOf } from "./target.ts";
+export * from "../../ffi/perf_event.ts";
