@@ -19,14 +19,14 @@ import type { OpenSlot } from "./open.ts";
  * - `{ thread: 0 }` (the default): the calling thread only (a Worker's work is not counted);
  * - `{ thread: tid }`: one thread of any process;
  * - `{ process: "self" | pid }`: every thread of a process, and (inherit) threads they create later;
- * - `{ cpu: n | "all" }`: everything that runs on a CPU (system-wide: CAP_PERFMON or paranoid ≤ 0);
+ * - `{ cpu: n | [n, ...] | "all" }`: everything that runs on these CPUs (system-wide: CAP_PERFMON or paranoid ≤ 0);
  * - `{ cgroup: "/sys/fs/cgroup/x", cpu? }`: tasks of a cgroup (v2 directory), on each CPU.
  */
 export type PerfTarget =
   | { thread: number }
   | { process: number | "self" }
-  | { cpu: number | "all" }
-  | { cgroup: string; cpu?: number | "all" };
+  | { cpu: number | readonly number[] | "all" }
+  | { cgroup: string; cpu?: number | readonly number[] | "all" };
 
 /** Online CPU numbers, from /sys/devices/system/cpu/online ("0-3,6"). */
 export function onlineCpus(): number[] {
@@ -61,10 +61,15 @@ export interface ResolvedTarget {
 function cpuList(cpu: unknown, what: string): number[] {
   if (cpu === "all") return onlineCpus();
   const online = onlineCpus();
-  if (typeof cpu !== "number" || !Number.isInteger(cpu) || !online.includes(cpu)) {
-    invalid(what, cpu, `"all" or an online CPU number (${online.join(", ")})`);
+  const list = Array.isArray(cpu) ? cpu : [cpu];
+  if (
+    list.length === 0 ||
+    list.some((c) => typeof c !== "number" || !Number.isInteger(c) || !online.includes(c)) ||
+    new Set(list).size !== list.length
+  ) {
+    invalid(what, cpu, `"all", or online CPU numbers without repeats (${online.join(", ")})`);
   }
-  return [cpu as number];
+  return list as number[];
 }
 
 /**
