@@ -23,13 +23,16 @@ export interface PollerInit {
 
 /** Readiness notifications for one fd, from a polling Worker. */
 export class FdReadiness {
-  readonly #word = new Int32Array(new SharedArrayBuffer(4));
+  // word 1: how many of the fds hung up (POLLHUP/POLLERR without POLLIN); they are polled no more.
+  readonly #word = new Int32Array(new SharedArrayBuffer(8));
+  readonly #count: number;
   readonly #wakeFd: number;
   readonly #worker: Worker;
   readonly #unhook: () => void;
   #closed = false;
 
-  private constructor(wakeFd: number, worker: Worker) {
+  private constructor(wakeFd: number, worker: Worker, count: number) {
+    this.#count = count;
     this.#wakeFd = wakeFd;
     this.#worker = worker;
     this.#unhook = atProcessExit(() => this.#stop());
@@ -54,7 +57,7 @@ export class FdReadiness {
       throw e;
     }
     idleWorker(worker);
-    const r = new FdReadiness(wakeFd, worker);
+    const r = new FdReadiness(wakeFd, worker, shares.length);
     const init: PollerInit = { shares, wakeFd, word: r.#word.buffer as SharedArrayBuffer };
     worker.postMessage(init);
     return r;
@@ -75,6 +78,16 @@ export class FdReadiness {
       const r = Atomics.waitAsync(this.#word, 0, ARMED);
       if (r.async) await r.value;
     }
+  }
+
+  /** How many of the fds hung up (a perf event's task exited); readable() no longer waits for those. */
+  get hungUp(): number {
+    return Atomics.load(this.#word, 1);
+  }
+
+  /** True when every fd hung up: nothing more will become readable. */
+  get allHungUp(): boolean {
+    return this.hungUp >= this.#count;
   }
 
   /** Lets the Worker poll again (after the caller drained the fd). */

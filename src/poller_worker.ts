@@ -3,6 +3,7 @@ import { errno, libc, pollFds } from "./libc.ts";
 import { announceLoaded, onWorkerMessage } from "./worker.ts";
 import { FdControl } from "./fd_control.ts";
 import type { PollerInit } from "./poller.ts";
+import { POLLERR, POLLHUP, POLLIN } from "../ffi/mman.ts";
 
 const ARMED = 0, READABLE = 1, STOPPED = 3;
 const EINTR = 4;
@@ -39,7 +40,16 @@ onWorkerMessage<PollerInit>((init) => {
     if (r < 0 || revents(n) !== 0) break;
     if (r === 0) continue;
     let ready = false;
-    for (let i = 0; i < n; i++) ready ||= revents(i) !== 0;
+    for (let i = 0; i < n; i++) {
+      const ev = revents(i);
+      if (ev & POLLIN) ready = true;
+      else if (ev & (POLLHUP | POLLERR)) {
+        // Hung up (a perf event whose task exited): poll ignores a negative fd from now on.
+        dv.setInt32(i * 8, -1, true);
+        Atomics.add(word, 1, 1);
+        ready = true;
+      }
+    }
     if (ready && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {
       Atomics.notify(word, 0);
     }

@@ -18,7 +18,10 @@ import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 import { FdControl } from "../fd_control.ts";
 import { FdReadiness } from "../poller.ts";
 import { integer, invalid } from "../validate.ts";
-import { encodeAttr, type PerfEventAttr, validateAttr } from "./attr.ts";
+import { decodeAttr, encodeAttr, type PerfEventAttr, validateAttr } from "./attr.ts";
+import { RecordDecoder } from "./record_decoder.ts";
+import type { PerfRecord } from "./records.ts";
+import { RecordStream } from "./record_stream.ts";
 import {
   decodeCount,
   decodeGroupCount,
@@ -189,7 +192,10 @@ export class PerfEvent {
       slots,
       rings,
     );
-    if (leader) leader.#members.push(ev);
+    if (leader) {
+      leader.#members.push(ev);
+      leader.#decoder = null; // the next decoder knows the new member's id
+    }
     return ev;
   }
 
@@ -447,10 +453,12 @@ export class PerfEvent {
 
   /**
    * Resolves when a ring has records to read (as wakeupEvents or
-   * wakeupWatermark say), or the watched task exited. A Worker polls the
-   * ring fds (one Worker for all of them); it never keeps the process alive.
+   * wakeupWatermark say): true; or false when every watched task has exited
+   * (the fds hung up: nothing more will come once the rings are drained). A
+   * Worker polls the ring fds (one Worker for all of them); it never keeps
+   * the process alive. Throws ClosedError if the event is closed meanwhile.
    */
-  async readable(): Promise<void> {
+  async readable(): Promise<boolean> {
     this.#check("readable");
     if (this.#rings.length === 0) {
       throw new UmmuArgumentError(
@@ -466,8 +474,61 @@ export class PerfEvent {
       }
       this.#readiness = r;
     }
+    if (this.#readiness.allHungUp) return false;
     this.#readiness.rearm();
     await this.#readiness.readable();
+    return !this.#readiness.allHungUp;
+  }
+
+  /** The decoder of this event's records (and its group members', told apart by id). */
+  get decoder(): RecordDecoder {
+    this.#check("decoder");
+    if (this.#decoder === null) {
+      const group = [this as PerfEvent, ...this.#members];
+      this.#decoder = new RecordDecoder(
+        group.map((e) => ({ attr: decodeAttr(encodeAttr(e.attr)), ids: e.ids() })),
+      );
+    }
+    return this.#decoder;
+  }
+  #decoder: RecordDecoder | null = null;
+
+  #stream(): RecordStream {
+    this.#check("records");
+    if (this.#rings.length === 0) {
+      throw new UmmuArgumentError("PerfEvent: this event has no ring (open it with ring: {})");
+    }
+    return this.#recordStream ??= new RecordStream(
+      this.#rings,
+      () => this.decoder,
+      () => this.readable(),
+      () => this.#closed,
+    );
+  }
+  #recordStream: RecordStream | null = null;
+
+  /**
+   * Decodes every record waiting in the rings and hands each to `each` in an
+   * object the decoder reuses (a SAMPLE is a SampleView: fields are read when
+   * asked). The object and its byte views are valid only until `each`
+   * returns: after that the kernel may overwrite the bytes. Returns how many.
+   */
+  readRecords(each: (record: PerfRecord) => void, max = Infinity): number {
+    return this.#stream().readRecords(each, max);
+  }
+
+  /** A flight recorder's newest records, newest first, decoded as readRecords() does. */
+  snapshotRecords(each: (record: PerfRecord) => void, max = Infinity): number {
+    return this.#stream().snapshotRecords(each, max);
+  }
+
+  /**
+   * Every record, as objects that own their bytes, waiting (in a Worker-backed
+   * poll) while the rings are empty. Ends when the event is closed, or when
+   * every watched task has exited and the rings are drained.
+   */
+  records(): AsyncGenerator<PerfRecord, void, undefined> {
+    return this.#stream().records();
   }
 
   #ringControls(): FdControl[] {
