@@ -72,7 +72,7 @@ export class PerfDecodeError extends UmmuArgumentError {
     readonly recordSize: number,
     readonly field: string,
     readonly fieldOffset: number,
-    what: string,
+    readonly detail: string,
   ) {
     super(
       `perf record ${
@@ -80,7 +80,7 @@ export class PerfDecodeError extends UmmuArgumentError {
       }at byte ${recordOffset}` +
         `${
           recordSize >= 0 ? ` (size ${recordSize})` : ""
-        }: field ${field} at record byte ${fieldOffset}: ${what}`,
+        }: field ${field} at record byte ${fieldOffset}: ${detail}`,
     );
   }
 }
