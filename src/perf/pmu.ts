@@ -383,9 +383,10 @@ export function scatter(f: PmuFormat, value: bigint): bigint {
  * `config1=`.. set a word; a format term's value is scattered into its bits
  * and OR-ed in (a bare term means 1, allowed only for one-bit fields, as perf
  * 6.12 says "no value assigned for term"); an `events/` alias expands to its
- * terms, which a term the user gives for the same field overrides (perf's weak
- * alias terms). A value wider than its field, an unknown term or a term given
- * twice is an UmmuArgumentError naming the term (`what` names the spec).
+ * terms in place, OR-ed like any term (`cpu/mem-loads,ldlat=50/` with the
+ * alias's `ldlat=3` gives ldlat 51, as perf 6.1 and 6.12 do). A value wider
+ * than its field, an unknown term or a term the user gives twice (perf would
+ * OR the two) is an UmmuArgumentError naming the term (`what` names the spec).
  */
 export function encodeTerms(pmu: Pmu, terms: string | PmuTerm[], what?: string): EncodedTerms {
   const spec = what ?? `${pmu.name}/${typeof terms === "string" ? terms : "..."}/`;
@@ -399,33 +400,33 @@ export function encodeTerms(pmu: Pmu, terms: string | PmuTerm[], what?: string):
     settings: {},
   };
   const seen = new Set<string>();
-  const once = (name: string) => {
-    if (seen.has(name)) {
-      throw new UmmuArgumentError(`${spec}: term ${JSON.stringify(name)} is given twice`);
-    }
-    seen.add(name);
-  };
-  // Expand aliases first: their terms are weak (a user's term for the same field wins).
-  const user: PmuTerm[] = [];
-  const weak: PmuTerm[] = [];
+  // Aliases expand in place (perf_pmu__check_alias); their terms are OR-ed like the user's.
+  const all: { t: PmuTerm; fromAlias: boolean }[] = [];
+  const params = new Set<string>();
   for (const t of list) {
     if (
       !pmu.formats.has(t.name) && pmu.events.has(t.name) && (t.value === null || t.value === 1n)
     ) {
       const alias = pmu.events.get(t.name)!;
       for (const at of parseTerms(alias.terms, `${pmu.name}/events/${alias.name}`)) {
-        weak.push(
-          at.value === "?" ? paramTerm(at.name, list, spec, alias.name) : at,
-        );
+        if (at.value === "?") params.add(at.name);
+        const term = at.value === "?" ? paramTerm(at.name, list, spec, alias.name) : at;
+        all.push({ t: term, fromAlias: true });
       }
     } else {
-      user.push(t);
+      all.push({ t, fromAlias: false });
     }
   }
-  const userNames = new Set(user.map((t) => t.name));
-  const all = [...weak.filter((t) => !userNames.has(t.name)), ...user];
-  const aliasParams = new Set(weak.map((t) => t.name));
-  for (const t of all) {
+  for (const { t, fromAlias } of all) {
+    // A user's term that supplies an alias's `?` parameter is used up there (perf marks it used).
+    if (!fromAlias && params.has(t.name)) continue;
+    const once = (name: string) => {
+      if (fromAlias) return;
+      if (seen.has(name)) {
+        throw new UmmuArgumentError(`${spec}: term ${JSON.stringify(name)} is given twice`);
+      }
+      seen.add(name);
+    };
     const num = (): bigint => {
       if (typeof t.value === "bigint") return t.value;
       if (t.value === null) return 1n;
@@ -504,7 +505,6 @@ export function encodeTerms(pmu: Pmu, terms: string | PmuTerm[], what?: string):
         continue;
       }
     }
-    if (aliasParams.has(t.name)) continue; // a parameter value consumed by an alias
     if (UNSUPPORTED_HARDCODED.has(t.name)) {
       throw new UmmuArgumentError(
         `${spec}: term ${
