@@ -312,7 +312,7 @@ function perfWithFixture(events: string[]): Map<string, string>[] | string {
       ev,
     ], { encoding: "utf8" });
     const text = r.stdout + r.stderr;
-    const block = /perf_event_attr:\n((?:  .*\n)+)/.exec(text);
+    const block = /perf_event_attr:\n((?: {2}.*\n)+)/.exec(text);
     if (!block) {
       if (/unshare|mount/.test(text) && !text.includes("perf_event_attr")) {
         return `cannot bind-mount in a private namespace here: ${text.trim().slice(0, 200)}`;
