@@ -22,6 +22,7 @@ import { decodeAttr, encodeAttr, type PerfEventAttr, validateAttr } from "./attr
 import { RecordDecoder } from "./record_decoder.ts";
 import type { PerfRecord } from "./records.ts";
 import { RecordStream } from "./record_stream.ts";
+import { PerfWorkerReader, type PerfWorkerReaderOptions } from "./worker_reader.ts";
 import {
   decodeCount,
   decodeGroupCount,
@@ -437,7 +438,7 @@ export class PerfEvent {
    * Returns how many records.
    */
   drain(each: RecordCallback, max = Infinity): number {
-    this.#check("drain");
+    this.#checkReader("drain");
     let n = 0;
     for (const r of this.#rings) n += r.drain(each, max - n);
     return n;
@@ -445,7 +446,7 @@ export class PerfEvent {
 
   /** A flight recorder's newest records, newest first, with output paused while reading. */
   snapshot(each: RecordCallback, max = Infinity): number {
-    this.#check("snapshot");
+    this.#checkReader("snapshot");
     let n = 0;
     for (const r of this.#rings) n += r.snapshot(each, max - n);
     return n;
@@ -493,8 +494,18 @@ export class PerfEvent {
   }
   #decoder: RecordDecoder | null = null;
 
+  /** One reader per ring: a Worker reader, once started, is the only one. */
+  #checkReader(what: string): void {
+    this.#check(what);
+    if (this.#readers.length > 0 || this.#readerStarting) {
+      throw new UmmuArgumentError(
+        `PerfEvent.${what}: a Worker reader (startReader) drains these rings; read its records() or readRecords() instead (one reader per ring)`,
+      );
+    }
+  }
+
   #stream(): RecordStream {
-    this.#check("records");
+    this.#checkReader("records");
     if (this.#rings.length === 0) {
       throw new UmmuArgumentError("PerfEvent: this event has no ring (open it with ring: {})");
     }
@@ -506,6 +517,48 @@ export class PerfEvent {
     );
   }
   #recordStream: RecordStream | null = null;
+  readonly #readers: PerfWorkerReader[] = [];
+  #readerStarting = false;
+
+  /**
+   * Starts a Worker that drains the rings as soon as the kernel wakes it and
+   * queues the records for this thread (see PerfWorkerReader): for a main
+   * thread that may be busy longer than a ring lasts. Closing the event
+   * closes its readers.
+   */
+  async startReader(options: PerfWorkerReaderOptions = {}): Promise<PerfWorkerReader> {
+    this.#checkReader("startReader");
+    if (this.#rings.length === 0) {
+      throw new UmmuArgumentError(
+        "PerfEvent.startReader: this event has no ring (open it with ring: {})",
+      );
+    }
+    if (this.#rings.some((r) => r.overwrite)) {
+      throw new UmmuArgumentError(
+        "PerfEvent.startReader: an overwrite ring is read with snapshotRecords(), not drained by a Worker",
+      );
+    }
+    const rings = this.#rings.map((ring) => ({
+      ring,
+      control: this.#controls.find((c) => c.fd === ring.fd)!.share,
+    }));
+    this.#readerStarting = true;
+    let reader: PerfWorkerReader;
+    try {
+      reader = await PerfWorkerReader.start(rings, this.decoder, options, (x) => {
+        const i = this.#readers.indexOf(x);
+        if (i >= 0) this.#readers.splice(i, 1);
+      });
+    } finally {
+      this.#readerStarting = false;
+    }
+    if (this.#closed) {
+      await reader.close();
+      throw new ClosedError("PerfEvent (startReader)");
+    }
+    this.#readers.push(reader);
+    return reader;
+  }
 
   /**
    * Decodes every record waiting in the rings and hands each to `each` in an
@@ -545,15 +598,22 @@ export class PerfEvent {
     const r = this.#readiness ??
       (this.#readinessStart ? await this.#readinessStart.catch(() => null) : null);
     await r?.close();
+    await Promise.all(this.#readers.splice(0).map((x) => x.close()));
   }
 
   #closeSync(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const m of this.#members) m.#closeSync();
+    // Waiters first, then the fds (close waits for a Worker's call in flight), then the
+    // mappings: a Worker that reads the rings never reads one that is gone.
+    const wake = () => {
+      this.#readiness?.stop();
+      for (const r of this.#readers) r.stop();
+    };
+    wake();
+    for (const c of this.#controls) c.close(wake);
     for (const r of this.#rings) r.unmap();
-    this.#readiness?.stop();
-    for (const c of this.#controls) c.close(() => this.#readiness?.stop());
     if (this.leader) {
       const i = this.leader.#members.indexOf(this);
       if (i >= 0) this.leader.#members.splice(i, 1);

@@ -31,5 +31,16 @@ export { type PerfCount, type PerfGroupCount, scale } from "./counts.ts";
 export { PerfEvent, type PerfEventOptions, type PerfRingOptions } from "./event.ts";
 export { paranoidMeaning, perfEventParanoid, pmuNames } from "./open.ts";
 export { PerfRing, type RecordCallback } from "./ring.ts";
+export { PerfWorkerReader, type PerfWorkerReaderOptions } from "./worker_reader.ts";
+export {
+  type DecoderAttrs,
+  PerfDecodeError,
+  RecordDecoder,
+  type RecordLayout,
+  recordLayout,
+  SampleView,
+  type StreamAttr,
+} from "./record_decoder.ts";
+export type * from "./records.ts";
 export { onlineCpus, type PerfTarget, threadsOf } from "./target.ts";
 export * from "../../ffi/perf_event.ts";

@@ -45,7 +45,9 @@ export class RecordStream {
     const d = this.#decoder();
     let n = 0;
     for (const r of this.#rings) {
-      n += r.drain((bytes, off) => each(d.decodeReused(bytes, off)), max - n);
+      n += r.drain((bytes, off) => {
+        each(d.decodeReused(bytes, off));
+      }, max - n);
     }
     return n;
   }
@@ -55,7 +57,9 @@ export class RecordStream {
     const d = this.#decoder();
     let n = 0;
     for (const r of this.#rings) {
-      n += r.snapshot((bytes, off) => each(d.decodeReused(bytes, off)), max - n);
+      n += r.snapshot((bytes, off) => {
+        each(d.decodeReused(bytes, off));
+      }, max - n);
     }
     return n;
   }
@@ -67,7 +71,11 @@ export class RecordStream {
     let more = true;
     for (;;) {
       if (this.#isClosed()) return;
-      for (const r of this.#rings) r.drain((bytes, off) => batch.push(d.decode(bytes, off)));
+      for (const r of this.#rings) {
+        r.drain((bytes, off) => {
+          batch.push(d.decode(bytes, off));
+        });
+      }
       if (batch.length) {
         for (let i = 0; i < batch.length; i++) yield batch[i];
         batch.length = 0;

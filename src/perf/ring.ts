@@ -33,8 +33,20 @@ const HEAD = pe.PERF_MMAP_PAGE_OFF.data_head / 8;
 const TAIL = pe.PERF_MMAP_PAGE_OFF.data_tail / 8;
 const MAX_RECORD = 0x10000;
 
-/** Called for each record: `bytes[offset .. offset + size)` is the record, header included. */
-export type RecordCallback = (bytes: Uint8Array, offset: number, size: number) => void;
+/**
+ * Called for each record: `bytes[offset .. offset + size)` is the record,
+ * header included. Returning `false` stops the drain before this record
+ * (it stays in the ring for the next drain).
+ */
+export type RecordCallback = (bytes: Uint8Array, offset: number, size: number) => void | boolean;
+
+/** What another thread needs to read the same mapping (the ring's owner keeps it mapped). */
+export interface RingShare {
+  fd: number;
+  address: number;
+  length: number;
+  dataPages: number;
+}
 
 /** The mapped ring of one perf event fd. */
 export class PerfRing {
@@ -56,13 +68,23 @@ export class PerfRing {
   /** Records the kernel reported dropped (PERF_RECORD_LOST), summed. */
   lost = 0;
 
-  /** Maps `dataPages` (a power of two) + 1 pages of `fd`. */
-  constructor(fd: number, dataPages: number, overwrite: boolean) {
+  readonly #dataPages: number;
+  /** Whether this object mapped the ring (and unmaps it) or views another's mapping. */
+  readonly #owner: boolean;
+
+  /**
+   * Maps `dataPages` (a power of two) + 1 pages of `fd`; or, given `share`,
+   * views a mapping another thread made (for a Worker-hosted reader: the
+   * owner unmaps it only after that reader has stopped).
+   */
+  constructor(fd: number, dataPages: number, overwrite: boolean, share?: RingShare) {
     this.fd = fd;
     this.overwrite = overwrite;
+    this.#dataPages = dataPages;
     this.#len = (1 + dataPages) * PAGE_SIZE;
+    this.#owner = share === undefined;
     const prot = overwrite ? m.PROT_READ : m.PROT_READ | m.PROT_WRITE;
-    this.#addr = check(
+    this.#addr = share?.address ?? check(
       libc.mmap(0, this.#len, prot, m.MAP_SHARED, fd, 0),
       `mmap(perf ring, ${dataPages} + 1 pages)`,
       "each perf ring is locked memory: kernel.perf_event_mlock_kb (default 516 KiB per user, more for CAP_IPC_LOCK) bounds the total; use fewer pages, or raise the sysctl",
@@ -77,6 +99,11 @@ export class PerfRing {
     this.#dv = new DataView(ab, off, this.dataSize);
     this.#tail = Number(Atomics.load(this.#ctl, TAIL));
     this.#published = this.#tail;
+  }
+
+  /** What a Worker needs to read this ring (forward mode) while this object keeps it mapped. */
+  get share(): RingShare {
+    return { fd: this.fd, address: this.#addr, length: this.#len, dataPages: this.#dataPages };
   }
 
   /** Bytes written and not yet read (forward mode). */
@@ -166,8 +193,10 @@ export class PerfRing {
         const recSize = hdr ? (hdr[6] | hdr[7] << 8) : this.#dv.getUint16(start + 6, true);
         // An empty header: the ring has not been filled this far yet.
         if (recSize < 8 || pos - head + recSize > size) break;
-        if (start + recSize <= size) each(this.#data, start, recSize);
-        else each(this.#copy(start, recSize), 0, recSize);
+        const stop = start + recSize <= size
+          ? each(this.#data, start, recSize)
+          : each(this.#copy(start, recSize), 0, recSize);
+        if (stop === false) break;
         pos += recSize;
         n++;
       }
@@ -193,10 +222,10 @@ export class PerfRing {
     return s;
   }
 
-  /** Unmaps the ring (the fd stays open: its event owns it). Idempotent. */
+  /** Unmaps the ring (the fd stays open: its event owns it); a viewer only stops reading. Idempotent. */
   unmap(): void {
     if (this.#unmapped) return;
     this.#unmapped = true;
-    libc.munmap(this.#addr, this.#len);
+    if (this.#owner) libc.munmap(this.#addr, this.#len);
   }
 }
