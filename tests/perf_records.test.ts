@@ -179,7 +179,8 @@ test("fork, exec and exit of a spawned command: COMM exec, FORK, EXIT, MMAP2 agr
   assert.ok(recs.some((x) => x.kind === "mmap2" && x.filename.includes("libc")), "MMAP2 of libc");
 });
 
-const tracefs = perfSkip ? { skip: perfSkip } : ensureTracefs();
+const tracefsRoot = perfSkip ? { skip: perfSkip } : ensureTracefs();
+const tracefs = typeof tracefsRoot === "string" ? {} : tracefsRoot;
 test("a tracepoint (sched:sched_process_exec): raw data with the exec'd file name", tracefs, () => {
   const f = record("tp.data", ["-e", "sched:sched_process_exec", "-c", "1"]);
   const a = assertAgreesWithPerf(f);
