@@ -33,6 +33,9 @@ const argError = (re: RegExp) => (e: unknown) => {
   return true;
 };
 
+const tracefs = ensureTracefs();
+const tracefsSkip = isSkip(tracefs) ? tracefs.skip : undefined;
+
 const perfVersion = spawnSync("perf", ["version"], { encoding: "utf8" });
 const noPerf = perfVersion.status === 0
   ? undefined
@@ -173,9 +176,7 @@ describe("names perf knows, compared with Debian's perf", { skip: noPerf }, () =
     agrees("tsc");
   });
 
-  test("a tracepoint: its id from tracefs", () => {
-    const t = ensureTracefs();
-    if (isSkip(t)) return void console.log(`skipped: ${t.skip}`);
+  test("a tracepoint: its id from tracefs", { skip: tracefsSkip }, () => {
     agrees("sched:sched_switch");
     agrees("sched:sched_process_exec:u");
   });
@@ -262,9 +263,7 @@ describe("names without perf", () => {
     }
   });
 
-  test("unknown tracepoints: close names from tracefs", () => {
-    const t = ensureTracefs();
-    if (isSkip(t)) return void console.log(`skipped: ${t.skip}`);
+  test("unknown tracepoints: close names from tracefs", { skip: tracefsSkip }, () => {
     assert.throws(
       () => parseEvent("sched:sched_swich"),
       argError(/did you mean sched:sched_switch/),
