@@ -31,7 +31,11 @@ import {
   formatDoctorReport,
   VERSION,
 } from "../src/doctor.ts";
-import { PROJECT_URL } from "../src/errors.ts";
+import { PROJECT_URL, UmmuError } from "../src/errors.ts";
+import * as pe from "../ffi/perf_event.ts";
+import { runtime } from "../ffi/platform.ts";
+import { PerfEvent } from "../src/perf/event.ts";
+import { paranoidMeaning } from "../src/perf/open.ts";
 import { isSkip, runInMountNamespace, TRACEFS, tracefsMountPoints } from "./tracefs_mount.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -343,6 +347,42 @@ test("doctor: perf without a hardware PMU says so (no cycles, BTS or LBR)", asyn
     0,
     "perf sets no exit bit",
   );
+});
+
+test("doctor: perf verdicts are the library's (PerfEvent opens what the doctor says opens)", async () => {
+  const r = await doctor();
+  const p = byName(r.checks, "perf");
+  /** What PerfEvent.open says of the same attr on this thread: "ok" or the errno name. */
+  const library = (attr: Parameters<typeof PerfEvent.open>[0]) => {
+    try {
+      void PerfEvent.open({ ...attr, excludeKernel: true }).close();
+      return "ok";
+    } catch (e) {
+      assert.ok(e instanceof UmmuError, `${e}`);
+      return e.code;
+    }
+  };
+  const sw = { type: pe.PERF_TYPE_SOFTWARE, config: BigInt(pe.PERF_COUNT_SW_TASK_CLOCK) };
+  const hw = { type: pe.PERF_TYPE_HARDWARE, config: BigInt(pe.PERF_COUNT_HW_CPU_CYCLES) };
+  const sab = new SharedArrayBuffer(8);
+  const bp = {
+    type: pe.PERF_TYPE_BREAKPOINT,
+    bpType: pe.HW_BREAKPOINT_W,
+    bpAddr: BigInt(runtime.addressOf(new Uint8Array(sab))),
+    bpLen: 4n,
+  };
+  assert.equal(p.facts.softwareEvents, library(sw));
+  assert.equal(p.facts.hardwareEvents, library(hw));
+  assert.equal(p.facts.breakpointEvents, library(bp), "a new fact: hardware watchpoints");
+  assert.ok(
+    p.details.some((d) => /^hardware breakpoints \(watchpoints\): /.test(d)),
+    p.details.join("\n"),
+  );
+  // The paranoid level in the library's own words (the same as its EACCES hint).
+  const level = p.facts.paranoid as number;
+  const meaning = paranoidMeaning(level);
+  const flat = p.details.join(" ").replace(/\s+/g, " ");
+  assert.ok(flat.includes(meaning), `the details say "${meaning}": ${flat}`);
 });
 
 /**

@@ -17,7 +17,10 @@ export async function loadLibrary() {
   const { FEATURE_BITS } = await import("../userfaultfd/features.ts");
   const { Ummunotify } = await import("../ummunotify/notifier.ts");
   const { diagnoseUserEvents } = await import("../user_events/diagnose.ts");
-  const { perfEventOpenNr } = await import("../user_events/perf.ts");
+  const { paranoidMeaning, perfEventParanoid, pmuNames, rawOpen } = await import(
+    "../perf/open.ts"
+  );
+  const { encodeAttr } = await import("../perf/attr.ts");
   const files: LibcFiles = {
     open: (path, flags) => libc.open(cstring(path), flags | m.O_CLOEXEC, 0),
     close: (fd) => void libc.close(fd),
@@ -36,7 +39,7 @@ export async function loadLibrary() {
     FEATURE_BITS,
     Ummunotify,
     diagnoseUserEvents,
-    perfEventOpenNr,
+    perf: { rawOpen, encodeAttr, paranoidMeaning, perfEventParanoid, pmuNames },
   };
 }
 

@@ -1,9 +1,15 @@
 /**
  * The doctor's perf check (informational: it sets no exit bit):
- * perf_event_paranoid, the PMUs in sysfs, and perf_event_open of a software
- * and a hardware counter on this process (closed at once). A fix is offered
- * only where it would change something: never "lower the paranoid level" to
- * the value it already has.
+ * perf_event_paranoid, the PMUs in sysfs, and perf_event_open on this thread
+ * of a software counter, a hardware counter and a hardware watchpoint (closed
+ * at once), through the library's own code (src/perf/open.ts: rawOpen, the
+ * attr encoder, what each paranoid level allows). A fix is offered only where
+ * it would change something: never "lower the paranoid level" to the value it
+ * already has.
+ *
+ * The facts (the paranoid level, the PMU list) are read through the doctor's
+ * SystemFacts, not perfEventParanoid()/pmuNames(): those say null and [] for
+ * a file this process may not read, where the doctor must say "unknown".
  * @module
  */
 import * as pe from "../../ffi/perf_event.ts";
@@ -16,50 +22,36 @@ import { configFact, type Fact, isUnknown, readFact, readNumber, showFact } from
 const HW_PMUS =
   /^(cpu|cpu_core|cpu_atom|armv8_.*|arm_cortex_.*|arm_neoverse_.*|armv7_.*|apple_.*)$/;
 const PMU_DIR = "/sys/bus/event_source/devices";
-/** PERF_COUNT_SW_TASK_CLOCK and PERF_COUNT_HW_CPU_CYCLES (enum perf_sw_ids, perf_hw_id). */
-const SW_TASK_CLOCK = 1;
-const HW_CPU_CYCLES = 0;
+
+/** What the doctor opens: every one on this thread, user space only, disabled. */
+type Probe = Parameters<Library["perf"]["encodeAttr"]>[0];
 
 /**
- * perf_event_open of one counter on this process, user space only, disabled,
- * closed at once: "ok" or the errno name.
+ * perf_event_open of `attr` on this thread (the library's encoder and raw
+ * open; no hint probing), closed at once: "ok" or the errno name.
  */
-export function perfOpenOutcome(lib: Library, type: number, config: number): string {
-  const attr = new Uint8Array(pe.SIZEOF_PERF_EVENT_ATTR);
-  const dv = new DataView(attr.buffer);
-  dv.setUint32(pe.PERF_EVENT_ATTR_OFF.type, type, true);
-  dv.setUint32(pe.PERF_EVENT_ATTR_OFF.size, pe.SIZEOF_PERF_EVENT_ATTR, true);
-  dv.setBigUint64(pe.PERF_EVENT_ATTR_OFF.config, BigInt(config), true);
-  dv.setBigUint64(
-    pe.PERF_EVENT_ATTR_OFF.flags,
-    BigInt(pe.PERF_ATTR_FLAG_DISABLED | pe.PERF_ATTR_FLAG_EXCLUDE_KERNEL),
-    true,
-  );
-  const fd = Number(
-    lib.libc.syscall(
-      lib.perfEventOpenNr(),
-      lib.runtime.addressOf(attr),
-      0,
-      -1,
-      -1,
-      pe.PERF_FLAG_FD_CLOEXEC,
-    ),
-  );
-  if (fd < 0) {
-    const e = lib.errno();
-    return ERRNO_NAMES[e] ?? `errno ${e}`;
-  }
+export function perfOpenOutcome(lib: Library, attr: Probe): string {
+  const bytes = lib.perf.encodeAttr({ ...attr, disabled: true, excludeKernel: true });
+  const fd = lib.perf.rawOpen(bytes, { pid: 0, cpu: -1, flags: 0 }, -1);
+  if (fd < 0) return ERRNO_NAMES[-fd] ?? `errno ${-fd}`;
   lib.libc.close(fd);
   return "ok";
 }
 
-function paranoidMeaning(paranoid: number | null, isPrivileged: boolean): string {
+/** The paranoid level's meaning: the library's words, or "no restriction" when privileged. */
+function paranoidText(
+  lib: Library | null,
+  paranoid: number | null,
+  isPrivileged: boolean,
+): string {
   if (paranoid === null) return "absent: a kernel without perf events";
-  if (isPrivileged) return "no restriction for this privileged process";
-  if (paranoid >= 3) return "perf_event_open refused to unprivileged users";
-  if (paranoid === 2) return "user-space measurement of own processes only";
-  if (paranoid === 1) return "no CPU-wide events for unprivileged users";
-  return "few restrictions";
+  const meaning = lib ? lib.perf.paranoidMeaning(paranoid) : null;
+  if (isPrivileged) {
+    return `no restriction for this privileged process${
+      meaning ? `; unprivileged: ${meaning}` : ""
+    }`;
+  }
+  return meaning ?? "its meaning is the library's, which did not load";
 }
 
 /** Runs the perf check. */
@@ -91,17 +83,33 @@ export function checkPerf(ctx: DoctorContext): DoctorCheck {
   };
   const details = [
     `kernel.perf_event_paranoid = ${
-      showFact(paranoid, (p) => `${p ?? "?"} (${paranoidMeaning(p, isPrivileged)})`)
+      showFact(paranoid, (p) => `${p ?? "?"} (${paranoidText(lib, p, isPrivileged)})`)
     }`,
     `PMUs: ${showFact(pmus, (l) => l === null ? `none (no ${PMU_DIR})` : l.join(" ") || "none")}`,
   ];
   if (lib === null) {
     return notProbed(ctx, "perf", details, facts);
   }
-  const software = perfOpenOutcome(lib, pe.PERF_TYPE_SOFTWARE, SW_TASK_CLOCK);
-  const hardware = perfOpenOutcome(lib, pe.PERF_TYPE_HARDWARE, HW_CPU_CYCLES);
+  const software = perfOpenOutcome(lib, {
+    type: pe.PERF_TYPE_SOFTWARE,
+    config: BigInt(pe.PERF_COUNT_SW_TASK_CLOCK),
+  });
+  const hardware = perfOpenOutcome(lib, {
+    type: pe.PERF_TYPE_HARDWARE,
+    config: BigInt(pe.PERF_COUNT_HW_CPU_CYCLES),
+  });
+  // A write watchpoint on a word of this module's own memory: the debug registers
+  // (the breakpoint PMU) that watch a SharedArrayBuffer's word for writers.
+  const word = new Uint8Array(8);
+  const breakpoint = perfOpenOutcome(lib, {
+    type: pe.PERF_TYPE_BREAKPOINT,
+    bpType: pe.HW_BREAKPOINT_W,
+    bpAddr: BigInt(lib.runtime.addressOf(word)),
+    bpLen: 4n,
+  });
   facts.softwareEvents = software;
   facts.hardwareEvents = hardware;
+  facts.breakpointEvents = breakpoint;
   // The kernel's answer for a counter no PMU provides (ENOENT; EOPNOTSUPP, ENODEV on some arches).
   const noHwCounter = ["ENOENT", "EOPNOTSUPP", "ENODEV"].includes(hardware);
   details.push(
@@ -113,6 +121,7 @@ export function checkPerf(ctx: DoctorContext): DoctorCheck {
         : "none: this machine exposes no CPU PMU (a VM without a virtual PMU?)"
     }; cycles counter: ${hardware}`,
     `software events (task-clock) and tracepoints: ${software === "ok" ? "usable" : software}`,
+    `hardware breakpoints (watchpoints): ${breakpoint === "ok" ? "usable" : breakpoint}`,
   );
   if (pmuList !== null) {
     details.push(
