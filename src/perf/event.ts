@@ -13,16 +13,16 @@
  */
 import * as pe from "../../ffi/perf_event.ts";
 import { runtime } from "../../ffi/platform.ts";
-import { check, cstring, errno, libc } from "../libc.ts";
-import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+import { check, cstring, libc } from "../libc.ts";
+import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { FdControl } from "../fd_control.ts";
-import { FdReadiness } from "../poller.ts";
 import { integer, invalid } from "../validate.ts";
 import { decodeAttr, encodeAttr, type PerfEventAttr, validateAttr } from "./attr.ts";
 import { RecordDecoder } from "./record_decoder.ts";
 import type { PerfRecord } from "./records.ts";
-import { RecordStream } from "./record_stream.ts";
-import { PerfWorkerReader, type PerfWorkerReaderOptions } from "./worker_reader.ts";
+import { EventFds } from "./event_fds.ts";
+import { EventRecords } from "./event_records.ts";
+import type { PerfWorkerReader, PerfWorkerReaderOptions } from "./worker_reader.ts";
 import {
   decodeCount,
   decodeGroupCount,
@@ -70,13 +70,11 @@ export class PerfEvent {
   readonly target: string;
   /** The group leader, or null for a leader or a lone event. */
   readonly leader: PerfEvent | null;
-  readonly #name: string;
-  readonly #controls: FdControl[];
+  readonly #fds: EventFds;
   readonly #slots: readonly OpenSlot[];
-  readonly #rings: PerfRing[];
+  readonly #records: EventRecords;
   readonly #members: PerfEvent[] = [];
-  #readiness: FdReadiness | null = null;
-  #readinessStart: Promise<FdReadiness> | null = null;
+  #decoder: RecordDecoder | null = null;
   #closed = false;
 
   private constructor(
@@ -91,10 +89,9 @@ export class PerfEvent {
     this.attr = Object.freeze(attr);
     this.target = target;
     this.leader = leader;
-    this.#name = name;
-    this.#controls = controls;
+    this.#fds = new EventFds(name, controls);
     this.#slots = slots;
-    this.#rings = rings;
+    this.#records = new EventRecords(rings, this.#fds, () => this.decoder, () => this.#closed);
   }
 
   /**
@@ -150,7 +147,8 @@ export class PerfEvent {
     a.disabled ??= leader === null;
     encodeAttr(a); // every encoding error before any fd exists
 
-    const sampling = ringOpts !== undefined || (leader !== null && leader.#rings.length > 0);
+    const sampling = ringOpts !== undefined ||
+      (leader !== null && leader.#records.rings.length > 0);
     const resolved = leader === null ? resolveTarget(options.target, sampling) : null;
     // A member's pid and cpu are its leader's: the kernel builds the group on the leader's context.
     const slots = resolved ? resolved.slots : leader!.#slots;
@@ -161,9 +159,9 @@ export class PerfEvent {
     try {
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i];
-        const fd = perfEventOpen(a, slot, leader ? leader.#controls[i].fd : -1, name);
+        const fd = perfEventOpen(a, slot, leader ? leader.#fds.controls[i].fd : -1, name);
         controls.push(FdControl.create(fd));
-        if (leader !== null && leader.#rings.length > 0) {
+        if (leader !== null && leader.#records.rings.length > 0) {
           // A member's records go to its leader's ring of the same slot.
           setOutput(fd, leader.#ringFdOf(i));
         } else if (ringOpts !== undefined) {
@@ -202,18 +200,19 @@ export class PerfEvent {
 
   /** The fd of the ring slot `i` writes into (its own, or its CPU's, which it was redirected to). */
   #ringFdOf(i: number): number {
-    const fd = this.#controls[i].fd;
-    if (this.#rings.some((r) => r.fd === fd)) return fd;
+    const rings = this.#records.rings;
+    const fd = this.#fds.controls[i].fd;
+    if (rings.some((r) => r.fd === fd)) return fd;
     const cpu = this.#slots[i].cpu;
-    const j = this.#controls.findIndex((c, k) =>
-      this.#slots[k].cpu === cpu && this.#rings.some((r) => r.fd === c.fd)
+    const j = this.#fds.controls.findIndex((c, k) =>
+      this.#slots[k].cpu === cpu && rings.some((r) => r.fd === c.fd)
     );
-    return this.#controls[j].fd;
+    return this.#fds.controls[j].fd;
   }
 
   /** The fds (one per thread or CPU slot). Owned by this event: do not close them. */
   get fds(): number[] {
-    return this.#controls.map((c) => c.fd);
+    return this.#fds.fds;
   }
 
   /** True after close(). */
@@ -223,64 +222,42 @@ export class PerfEvent {
 
   /** The ring buffers (one per CPU for per-CPU targets; none without `ring`). */
   get rings(): readonly PerfRing[] {
-    return this.#rings;
+    return this.#records.rings;
   }
 
   /** Records the kernel reported lost, over every ring. */
   get lost(): number {
-    let n = 0;
-    for (const r of this.#rings) n += r.lost;
-    return n;
+    return this.#records.lost;
   }
 
   #check(what: string): void {
     if (this.#closed) throw new ClosedError(`PerfEvent (${what})`);
   }
 
-  /** Calls ioctl(request, arg) on every fd. */
-  #ioctlAll(name: string, request: number, arg: number): void {
+  #ioctl(name: string, request: number, arg: number): void {
     this.#check(name);
-    for (const c of this.#controls) {
-      if (!c.enter()) throw new ClosedError(`PerfEvent (${name})`);
-      try {
-        check(libc.ioctl_int(c.fd, request, arg), `ioctl(${name}) on ${this.#name}`);
-      } finally {
-        c.leave();
-      }
-    }
+    this.#fds.ioctl(name, request, arg);
   }
 
   /** Starts counting (a leader: with `group`, the whole group at once). */
   enable(group = false): void {
-    this.#ioctlAll(
-      "PERF_EVENT_IOC_ENABLE",
-      pe.PERF_EVENT_IOC_ENABLE,
-      group ? pe.PERF_IOC_FLAG_GROUP : 0,
-    );
+    this.#ioctl("PERF_EVENT_IOC_ENABLE", pe.PERF_EVENT_IOC_ENABLE, groupFlag(group));
   }
 
   /** Stops counting (records already in the rings stay readable). */
   disable(group = false): void {
-    this.#ioctlAll(
-      "PERF_EVENT_IOC_DISABLE",
-      pe.PERF_EVENT_IOC_DISABLE,
-      group ? pe.PERF_IOC_FLAG_GROUP : 0,
-    );
+    this.#ioctl("PERF_EVENT_IOC_DISABLE", pe.PERF_EVENT_IOC_DISABLE, groupFlag(group));
   }
 
   /** Sets the count to zero (not the times). */
   reset(group = false): void {
-    this.#ioctlAll(
-      "PERF_EVENT_IOC_RESET",
-      pe.PERF_EVENT_IOC_RESET,
-      group ? pe.PERF_IOC_FLAG_GROUP : 0,
-    );
+    this.#ioctl("PERF_EVENT_IOC_RESET", pe.PERF_EVENT_IOC_RESET, groupFlag(group));
   }
 
   /** Enables the event for `n` more overflows (sampling events; then it disables itself). */
   refresh(n: number): void {
     const k = integer("refresh count", n, 1, 0x7fffffff);
-    this.#ioctlAll("PERF_EVENT_IOC_REFRESH", pe.PERF_EVENT_IOC_REFRESH, k);
+    this.#ioctl("PERF_EVENT_IOC_REFRESH", pe.PERF_EVENT_IOC_REFRESH, k);
   }
 
   /** Sets a new sample period (or frequency, for a freq event). */
@@ -289,7 +266,7 @@ export class PerfEvent {
     const p = typeof period === "bigint" ? period : BigInt(integer("period", period, 1));
     if (p < 1n || p >= 1n << 63n) invalid("period", period, "a positive integer below 2^63");
     const buf = new Uint8Array(new BigUint64Array([p]).buffer);
-    this.#ioctlBuffer("PERF_EVENT_IOC_PERIOD", pe.PERF_EVENT_IOC_PERIOD, buf);
+    this.#fds.ioctlBuffer("PERF_EVENT_IOC_PERIOD", pe.PERF_EVENT_IOC_PERIOD, buf);
   }
 
   /** Sets a tracepoint's ftrace filter ("common_pid == 42"), or an address filter of a PMU that has them. */
@@ -299,44 +276,38 @@ export class PerfEvent {
       invalid("filter", filter, "a string without NUL");
     }
     const s = cstring(filter);
-    this.#ioctlAll("PERF_EVENT_IOC_SET_FILTER", pe.PERF_EVENT_IOC_SET_FILTER, runtime.addressOf(s));
+    this.#ioctl("PERF_EVENT_IOC_SET_FILTER", pe.PERF_EVENT_IOC_SET_FILTER, runtime.addressOf(s));
   }
 
   /** The kernel's id of each fd (what samples with PERF_SAMPLE_ID/IDENTIFIER carry). */
   ids(): bigint[] {
     this.#check("PERF_EVENT_IOC_ID");
-    return this.#controls.map((c) => {
-      const buf = new Uint8Array(8);
-      this.#ioctlOne(c, "PERF_EVENT_IOC_ID", pe.PERF_EVENT_IOC_ID, buf);
-      return new DataView(buf.buffer).getBigUint64(0, true);
-    });
+    return this.#fds.ioctlU64("PERF_EVENT_IOC_ID", pe.PERF_EVENT_IOC_ID);
   }
 
   /** Attaches a BPF program (an fd from bpf(BPF_PROG_LOAD)) to a tracepoint or kprobe event. */
   setBpf(progFd: number): void {
     const fd = integer("BPF program fd", progFd, 0, 0x7fffffff);
-    this.#ioctlAll("PERF_EVENT_IOC_SET_BPF", pe.PERF_EVENT_IOC_SET_BPF, fd);
+    this.#ioctl("PERF_EVENT_IOC_SET_BPF", pe.PERF_EVENT_IOC_SET_BPF, fd);
   }
 
   /** Pauses (true) or resumes (false) writing into the ring (the flight recorder's read). */
   pauseOutput(paused: boolean): void {
     if (typeof paused !== "boolean") invalid("pauseOutput", paused, "a boolean");
-    this.#ioctlAll("PERF_EVENT_IOC_PAUSE_OUTPUT", pe.PERF_EVENT_IOC_PAUSE_OUTPUT, paused ? 1 : 0);
+    this.#ioctl("PERF_EVENT_IOC_PAUSE_OUTPUT", pe.PERF_EVENT_IOC_PAUSE_OUTPUT, paused ? 1 : 0);
   }
 
   /** The BPF program ids attached to this (tracepoint) event, from its first fd. */
   queryBpf(max = 64): number[] {
     this.#check("PERF_EVENT_IOC_QUERY_BPF");
     const n = integer("queryBpf max", max, 1, 65536);
-    const buf = new Uint8Array(pe.PERF_EVENT_QUERY_BPF_OFF.ids + 4 * n);
+    const Q = pe.PERF_EVENT_QUERY_BPF_OFF;
+    const buf = new Uint8Array(Q.ids + 4 * n);
     const dv = new DataView(buf.buffer);
-    dv.setUint32(pe.PERF_EVENT_QUERY_BPF_OFF.ids_len, n, true);
-    this.#ioctlOne(this.#controls[0], "PERF_EVENT_IOC_QUERY_BPF", pe.PERF_EVENT_IOC_QUERY_BPF, buf);
-    const cnt = Math.min(dv.getUint32(pe.PERF_EVENT_QUERY_BPF_OFF.prog_cnt, true), n);
-    return Array.from(
-      { length: cnt },
-      (_, i) => dv.getUint32(pe.PERF_EVENT_QUERY_BPF_OFF.ids + 4 * i, true),
-    );
+    dv.setUint32(Q.ids_len, n, true);
+    this.#fds.ioctlBuffer("PERF_EVENT_IOC_QUERY_BPF", pe.PERF_EVENT_IOC_QUERY_BPF, buf, true);
+    const cnt = Math.min(dv.getUint32(Q.prog_cnt, true), n);
+    return Array.from({ length: cnt }, (_, i) => dv.getUint32(Q.ids + 4 * i, true));
   }
 
   /**
@@ -347,30 +318,12 @@ export class PerfEvent {
     this.#check("PERF_EVENT_IOC_MODIFY_ATTRIBUTES");
     const next = validateAttr({ ...this.attr, ...validateAttr(changes) });
     const bytes = encodeAttr(next);
-    this.#ioctlAllBuffer(
+    this.#fds.ioctlBuffer(
       "PERF_EVENT_IOC_MODIFY_ATTRIBUTES",
       pe.PERF_EVENT_IOC_MODIFY_ATTRIBUTES,
       bytes,
     );
     (this as { attr: Readonly<PerfEventAttr> }).attr = Object.freeze(next);
-  }
-
-  #ioctlOne(c: FdControl, name: string, request: number, buf: Uint8Array): void {
-    if (!c.enter()) throw new ClosedError(`PerfEvent (${name})`);
-    try {
-      check(libc.ioctl(c.fd, request, buf), `ioctl(${name}) on ${this.#name}`);
-    } finally {
-      c.leave();
-    }
-  }
-
-  #ioctlBuffer(name: string, request: number, buf: Uint8Array): void {
-    for (const c of this.#controls) this.#ioctlOne(c, name, request, buf);
-  }
-
-  #ioctlAllBuffer(name: string, request: number, buf: Uint8Array): void {
-    this.#check(name);
-    this.#ioctlBuffer(name, request, buf);
   }
 
   /** Reads the counter, summed over every fd (threads, CPUs), with times and the scaled estimate. */
@@ -382,8 +335,7 @@ export class PerfEvent {
         "PerfEvent.read: this event reads as a group (readFormat has PERF_FORMAT_GROUP): use readGroup()",
       );
     }
-    const size = readSize(rf);
-    return sumCounts(this.#controls.map((c) => decodeCount(this.#readFd(c, size), rf)));
+    return sumCounts(this.#fds.read(readSize(rf)).map((dv) => decodeCount(dv, rf)));
   }
 
   /**
@@ -399,8 +351,9 @@ export class PerfEvent {
         "PerfEvent.readGroup: read a group through its leader, opened with readFormat including PERF_FORMAT_GROUP",
       );
     }
-    const size = readSize(rf, 1 + this.#members.length);
-    const per = this.#controls.map((c) => decodeGroupCount(this.#readFd(c, size), rf));
+    const per = this.#fds.read(readSize(rf, 1 + this.#members.length)).map((dv) =>
+      decodeGroupCount(dv, rf)
+    );
     const out: PerfGroupCount = { timeEnabled: 0n, timeRunning: 0n, values: [] };
     for (const g of per) {
       out.timeEnabled += g.timeEnabled;
@@ -410,75 +363,6 @@ export class PerfEvent {
       });
     }
     return out;
-  }
-
-  #readFd(c: FdControl, size: number): DataView {
-    const buf = new Uint8Array(size);
-    if (!c.enter()) throw new ClosedError("PerfEvent (read)");
-    let r: number;
-    try {
-      r = libc.read(c.fd, buf, size);
-      if (r < 0) throw new UmmuError(`read(perf event ${this.#name})`, errno());
-    } finally {
-      c.leave();
-    }
-    if (r < size) {
-      throw new UmmuError(
-        `read(perf event ${this.#name})`,
-        5,
-        `short read: ${r} of ${size} bytes (the group changed since it was opened?)`,
-      );
-    }
-    return new DataView(buf.buffer);
-  }
-
-  /**
-   * Reads every record in the rings (forward mode), ring by ring, calling
-   * `each(bytes, offset, size)`; the view is valid until `each` returns.
-   * Returns how many records.
-   */
-  drain(each: RecordCallback, max = Infinity): number {
-    this.#checkReader("drain");
-    let n = 0;
-    for (const r of this.#rings) n += r.drain(each, max - n);
-    return n;
-  }
-
-  /** A flight recorder's newest records, newest first, with output paused while reading. */
-  snapshot(each: RecordCallback, max = Infinity): number {
-    this.#checkReader("snapshot");
-    let n = 0;
-    for (const r of this.#rings) n += r.snapshot(each, max - n);
-    return n;
-  }
-
-  /**
-   * Resolves when a ring has records to read (as wakeupEvents or
-   * wakeupWatermark say): true; or false when every watched task has exited
-   * (the fds hung up: nothing more will come once the rings are drained). A
-   * Worker polls the ring fds (one Worker for all of them); it never keeps
-   * the process alive. Throws ClosedError if the event is closed meanwhile.
-   */
-  async readable(): Promise<boolean> {
-    this.#check("readable");
-    if (this.#rings.length === 0) {
-      throw new UmmuArgumentError(
-        "PerfEvent.readable: this event has no ring (open it with ring: {})",
-      );
-    }
-    if (this.#readiness === null) {
-      this.#readinessStart ??= FdReadiness.start(this.#ringControls().map((c) => c.share));
-      const r = await this.#readinessStart;
-      if (this.#closed) {
-        await r.close();
-        throw new ClosedError("PerfEvent (readable)");
-      }
-      this.#readiness = r;
-    }
-    if (this.#readiness.allHungUp) return false;
-    this.#readiness.rearm();
-    await this.#readiness.readable();
-    return !this.#readiness.allHungUp;
   }
 
   /** The decoder of this event's records (and its group members', told apart by id). */
@@ -492,72 +376,19 @@ export class PerfEvent {
     }
     return this.#decoder;
   }
-  #decoder: RecordDecoder | null = null;
-
-  /** One reader per ring: a Worker reader, once started, is the only one. */
-  #checkReader(what: string): void {
-    this.#check(what);
-    if (this.#readers.length > 0 || this.#readerStarting) {
-      throw new UmmuArgumentError(
-        `PerfEvent.${what}: a Worker reader (startReader) drains these rings; read its records() or readRecords() instead (one reader per ring)`,
-      );
-    }
-  }
-
-  #stream(): RecordStream {
-    this.#checkReader("records");
-    if (this.#rings.length === 0) {
-      throw new UmmuArgumentError("PerfEvent: this event has no ring (open it with ring: {})");
-    }
-    return this.#recordStream ??= new RecordStream(
-      this.#rings,
-      () => this.decoder,
-      () => this.readable(),
-      () => this.#closed,
-    );
-  }
-  #recordStream: RecordStream | null = null;
-  readonly #readers: PerfWorkerReader[] = [];
-  #readerStarting = false;
 
   /**
-   * Starts a Worker that drains the rings as soon as the kernel wakes it and
-   * queues the records for this thread (see PerfWorkerReader): for a main
-   * thread that may be busy longer than a ring lasts. Closing the event
-   * closes its readers.
+   * Reads every record in the rings (forward mode), ring by ring, calling
+   * `each(bytes, offset, size)`; the view is valid until `each` returns.
+   * Returns how many records.
    */
-  async startReader(options: PerfWorkerReaderOptions = {}): Promise<PerfWorkerReader> {
-    this.#checkReader("startReader");
-    if (this.#rings.length === 0) {
-      throw new UmmuArgumentError(
-        "PerfEvent.startReader: this event has no ring (open it with ring: {})",
-      );
-    }
-    if (this.#rings.some((r) => r.overwrite)) {
-      throw new UmmuArgumentError(
-        "PerfEvent.startReader: an overwrite ring is read with snapshotRecords(), not drained by a Worker",
-      );
-    }
-    const rings = this.#rings.map((ring) => ({
-      ring,
-      control: this.#controls.find((c) => c.fd === ring.fd)!.share,
-    }));
-    this.#readerStarting = true;
-    let reader: PerfWorkerReader;
-    try {
-      reader = await PerfWorkerReader.start(rings, this.decoder, options, (x) => {
-        const i = this.#readers.indexOf(x);
-        if (i >= 0) this.#readers.splice(i, 1);
-      });
-    } finally {
-      this.#readerStarting = false;
-    }
-    if (this.#closed) {
-      await reader.close();
-      throw new ClosedError("PerfEvent (startReader)");
-    }
-    this.#readers.push(reader);
-    return reader;
+  drain(each: RecordCallback, max = Infinity): number {
+    return this.#records.drain(each, max);
+  }
+
+  /** A flight recorder's newest records, newest first, with output paused while reading. */
+  snapshot(each: RecordCallback, max = Infinity): number {
+    return this.#records.snapshot(each, max);
   }
 
   /**
@@ -567,12 +398,23 @@ export class PerfEvent {
    * returns: after that the kernel may overwrite the bytes. Returns how many.
    */
   readRecords(each: (record: PerfRecord) => void, max = Infinity): number {
-    return this.#stream().readRecords(each, max);
+    return this.#records.readRecords(each, max);
   }
 
   /** A flight recorder's newest records, newest first, decoded as readRecords() does. */
   snapshotRecords(each: (record: PerfRecord) => void, max = Infinity): number {
-    return this.#stream().snapshotRecords(each, max);
+    return this.#records.snapshotRecords(each, max);
+  }
+
+  /**
+   * Resolves when a ring has records to read (as wakeupEvents or
+   * wakeupWatermark say): true; or false when every watched task has exited
+   * (the fds hung up: nothing more will come once the rings are drained). A
+   * Worker polls the ring fds (one Worker for all of them); it never keeps
+   * the process alive. Throws ClosedError if the event is closed meanwhile.
+   */
+  readable(): Promise<boolean> {
+    return this.#records.readable();
   }
 
   /**
@@ -581,24 +423,28 @@ export class PerfEvent {
    * every watched task has exited and the rings are drained.
    */
   records(): AsyncGenerator<PerfRecord, void, undefined> {
-    return this.#stream().records();
+    return this.#records.records();
   }
 
-  #ringControls(): FdControl[] {
-    return this.#controls.filter((c) => this.#rings.some((r) => r.fd === c.fd));
+  /**
+   * Starts a Worker that drains the rings as soon as the kernel wakes it and
+   * queues the records for this thread (see PerfWorkerReader): for a main
+   * thread that may be busy longer than a ring lasts. It is then the rings'
+   * only reader. Closing the event closes its readers.
+   */
+  startReader(options: PerfWorkerReaderOptions = {}): Promise<PerfWorkerReader> {
+    return this.#records.startReader(options);
   }
 
   /**
    * Closes the event: members first (a leader closes its group), then the
-   * rings and fds; joins the waiting Worker. Idempotent.
+   * fds and rings; joins the Workers that waited on them. Everything but the
+   * join happens before the first await. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closeSync();
-    const r = this.#readiness ??
-      (this.#readinessStart ? await this.#readinessStart.catch(() => null) : null);
-    await r?.close();
-    await Promise.all(this.#readers.splice(0).map((x) => x.close()));
+    await this.#records.join();
   }
 
   #closeSync(): void {
@@ -607,19 +453,18 @@ export class PerfEvent {
     for (const m of this.#members) m.#closeSync();
     // Waiters first, then the fds (close waits for a Worker's call in flight), then the
     // mappings: a Worker that reads the rings never reads one that is gone.
-    const wake = () => {
-      this.#readiness?.stop();
-      for (const r of this.#readers) r.stop();
-    };
+    const wake = () => this.#records.wake();
     wake();
-    for (const c of this.#controls) c.close(wake);
-    for (const r of this.#rings) r.unmap();
+    this.#fds.close(wake);
+    this.#records.unmap();
     if (this.leader) {
       const i = this.leader.#members.indexOf(this);
       if (i >= 0) this.leader.#members.splice(i, 1);
     }
   }
 }
+
+const groupFlag = (group: boolean) => (group === true ? pe.PERF_IOC_FLAG_GROUP : 0);
 
 function setOutput(fd: number, target: number): void {
   check(
