@@ -12,7 +12,11 @@ import { PerfEvent } from "../src/perf/event.ts";
 import type { PerfEventAttr } from "../src/perf/attr.ts";
 import { pmuNames } from "../src/perf/pmu.ts";
 import { runtime } from "../ffi/platform.ts";
-import { ensureTracefs, isSkip } from "./tracefs_mount.ts";
+import { ensureTracefs, isSkip, runInMountNamespace } from "./tracefs_mount.ts";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import process from "node:process";
 
 function perfFds(): number {
   let n = 0;
@@ -113,5 +117,65 @@ describe("a watchpoint by mem: name", {
     });
     assert.equal(reads, 0n, "a write watchpoint does not fire on reads");
     assert.equal(perfFds(), before);
+  });
+});
+
+/** A child of this runtime that parses a tracepoint name and prints what happened as JSON. */
+function childArgv(): string[] | string {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  const url = new URL("../src/perf/event_names.ts", import.meta.url).href;
+  const code = `const { parseEvent } = await import(${JSON.stringify(url)});
+try { console.log(JSON.stringify({ id: String(parseEvent("sched:sched_switch").attr.config) })); }
+catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`;
+  if (g.Deno !== undefined) return [process.execPath, "eval", code];
+  if (g.Bun !== undefined) return [process.execPath, "-e", code];
+  return "the child evaluates TypeScript source (Deno or Bun)";
+}
+
+describe("a fresh machine: tracefs not mounted", () => {
+  const argv = childArgv();
+  const hostId = isSkip(tracefs) ? null : String(parseEvent("sched:sched_switch").attr.config);
+  const skip = typeof argv === "string"
+    ? argv
+    : process.getuid?.() !== 0
+    ? "needs root (a private mount namespace with tracefs unmounted)"
+    : tracefsSkip;
+  const lastJson = (out: string) => JSON.parse(out.trim().split("\n").at(-1) ?? "{}");
+
+  test("as root, naming a tracepoint mounts tracefs and finds its id", { skip }, () => {
+    const r = runInMountNamespace("unmounted", argv as string[]);
+    if (isSkip(r)) return assert.fail(r.skip);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(lastJson(r.stdout), { id: hostId });
+  });
+
+  const setpriv = spawnSync("setpriv", ["--version"], { encoding: "utf8" }).status === 0;
+  test("without privilege: an UmmuError whose hint gives the mount command", {
+    skip: skip ?? (setpriv ? undefined : "setpriv (util-linux) is not installed"),
+  }, () => {
+    // The runtime's cache must be writable by the unprivileged user.
+    const home = mkdtempSync(`${tmpdir()}/ummu-nobody-`);
+    chmodSync(home, 0o777);
+    try {
+      const r = runInMountNamespace(
+        "unmounted",
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...(argv as string[])],
+        {
+          env: {
+            ...process.env,
+            HOME: home,
+            DENO_DIR: `${home}/deno`,
+            BUN_INSTALL_CACHE_DIR: `${home}/bun`,
+          },
+        },
+      );
+      if (isSkip(r)) return assert.fail(r.skip);
+      const out = lastJson(r.stdout);
+      assert.equal(out.name, "UmmuError", r.stdout + r.stderr);
+      assert.equal(out.code, "EPERM");
+      assert.match(out.message, /mount -t tracefs nodev \/sys\/kernel\/tracing/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
