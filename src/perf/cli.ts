@@ -1,0 +1,185 @@
+/**
+ * `ummu perf`: `ummu perf decode [--hex] [--header] FILE` prints each record
+ * of a perf.data file (file or pipe mode; `-` reads stdin) as one JSON line,
+ * with the samples of EventHeader user_events tracepoints decoded (what
+ * Microsoft's perf-decode does). `ummu perf record` is a hook for the
+ * recorder (see {@linkcode recordHook}).
+ *
+ * JSON: 64-bit values (bigints) are decimal strings, or "0x..." hex strings
+ * with --hex; byte fields are hex strings; u64 arrays (callchains, registers)
+ * are arrays of such strings.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import process from "node:process";
+import { PerfDataReader } from "./perf_data/reader.ts";
+import * as pe from "../../ffi/perf_event.ts";
+import {
+  decodeEventHeader,
+  fieldValues,
+  parseTracepointName,
+} from "../user_events/eventheader_decode.ts";
+
+const USAGE = `usage: ummu perf decode [--hex] [--header] FILE
+       ummu perf --help
+
+decode   print every record of a perf.data file (file or pipe mode; "-" reads
+         stdin) as one JSON line: {"offset", "event", "kind", ...fields}.
+         Samples of EventHeader user_events tracepoints get an "eventheader"
+         member with the decoded event (provider, name, level, keyword, fields).
+  --hex     64-bit values as "0x..." strings (default: decimal strings)
+  --header  first print one line with the file's attrs and features
+`;
+
+/** What `ummu perf record` will call once the recorder exists (the lead's event and ring modules). */
+export type RecordHook = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
+/** Set by the recorder's module; undefined until then. */
+export let recordHook: RecordHook | undefined;
+/** Installs the `ummu perf record` implementation. */
+export function setRecordHook(hook: RecordHook): void {
+  recordHook = hook;
+}
+
+function hex(b: Uint8Array): string {
+  let s = "";
+  for (const x of b) s += x.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** A JSON.stringify replacer for records: bigints, byte arrays, u64 arrays, Maps. */
+export function jsonReplacer(hexBigints: boolean): (key: string, v: unknown) => unknown {
+  const big = (b: bigint) => hexBigints ? "0x" + b.toString(16) : b.toString();
+  return (_k, v) => {
+    if (typeof v === "bigint") return big(v);
+    if (v instanceof BigUint64Array || v instanceof BigInt64Array) return [...v].map(big);
+    if (v instanceof Uint8Array) return hex(v);
+    if (v instanceof Map) return Object.fromEntries(v);
+    return v;
+  };
+}
+
+function write(line: string): void {
+  process.stdout.write(line + "\n");
+}
+
+/** The EventHeader decoding of a tracepoint sample, when its tracepoint is an EventHeader one. */
+function eventHeaderOf(name: string, raw: Uint8Array | undefined): unknown {
+  if (!raw) return undefined;
+  const tp = name.includes(":") ? name.slice(name.indexOf(":") + 1) : name;
+  let info;
+  try {
+    info = parseTracepointName(tp);
+  } catch {
+    return undefined; // not an EventHeader tracepoint
+  }
+  try {
+    const d = decodeEventHeader(raw.subarray(8)); // after struct trace_entry
+    return {
+      provider: info.provider,
+      keyword: info.keyword,
+      name: d.name,
+      level: d.level,
+      opcode: d.opcode,
+      id: d.id,
+      version: d.version,
+      tag: d.tag,
+      activityId: d.activityId,
+      relatedId: d.relatedId,
+      attributes: d.attributes,
+      fields: fieldValues(d.fields),
+    };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+function decode(file: string, hexBigints: boolean, header: boolean): number {
+  const reader = PerfDataReader.open(file === "-" ? 0 : file);
+  const replacer = jsonReplacer(hexBigints);
+  try {
+    if (header && reader.mode === "file") {
+      write(
+        JSON.stringify({
+          kind: "perfData",
+          mode: reader.mode,
+          attrs: reader.attrs,
+          features: reader.features,
+        }, replacer),
+      );
+    }
+    for (const e of reader.entries()) {
+      const r = e.record;
+      const out: Record<string, unknown> = { offset: e.offset };
+      if (r.type < 64 && r.kind !== "unknown") out.event = reader.eventName(e.attrIndex);
+      Object.assign(out, r);
+      if (r.kind === "sample" && reader.attrs[e.attrIndex]?.attr.type === pe.PERF_TYPE_TRACEPOINT) {
+        const eh = eventHeaderOf(reader.eventName(e.attrIndex), r.raw);
+        if (eh) out.eventheader = eh;
+      }
+      write(JSON.stringify(out, replacer));
+    }
+    if (header && reader.mode === "pipe") {
+      write(
+        JSON.stringify({
+          kind: "perfData",
+          mode: reader.mode,
+          attrs: reader.attrs,
+          features: reader.features,
+        }, replacer),
+      );
+    }
+  } finally {
+    reader.close();
+  }
+  return 0;
+}
+
+/** `ummu perf ARGS`: returns the exit status (0 ok, 1 failed, 2 usage). */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        hex: { type: "boolean" },
+        header: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`ummu perf: ${e instanceof Error ? e.message : e}\n${USAGE}`);
+    return 2;
+  }
+  const [cmd, ...rest] = parsed.positionals;
+  if (parsed.values.help || cmd === "help") {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (cmd === "record") {
+    if (!recordHook) {
+      process.stderr.write("ummu perf record: not available yet (the recorder is not installed)\n");
+      return 1;
+    }
+    return await recordHook(argv.slice(argv.indexOf("record") + 1), process.stdout);
+  }
+  if (cmd !== "decode" || rest.length !== 1) {
+    process.stderr.write(
+      `ummu perf: ${
+        cmd === undefined
+          ? "a command is required"
+          : cmd !== "decode"
+          ? `unknown command ${JSON.stringify(cmd)}`
+          : "decode takes one FILE"
+      }\n${USAGE}`,
+    );
+    return 2;
+  }
+  try {
+    return decode(rest[0], parsed.values.hex === true, parsed.values.header === true);
+  } catch (e) {
+    process.stderr.write(`ummu perf decode: ${e instanceof Error ? e.message : e}\n`);
+    return 1;
+  }
+}
