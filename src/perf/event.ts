@@ -21,6 +21,7 @@ import { decodeAttr, encodeAttr, type PerfEventAttr, validateAttr } from "./attr
 import { RecordDecoder } from "./record_decoder.ts";
 import type { PerfRecord } from "./records.ts";
 import { EventFds } from "./event_fds.ts";
+import { type ParsedEvent, parseEvent } from "./event_names.ts";
 import { EventRecords } from "./event_records.ts";
 import type { PerfWorkerReader, PerfWorkerReaderOptions } from "./worker_reader.ts";
 import {
@@ -54,8 +55,10 @@ export interface PerfEventOptions {
   group?: PerfEvent;
   /** Map ring buffers for the records (samples and the rest). A group member writes into its leader's. */
   ring?: PerfRingOptions;
-  /** A name for error messages (default: "type T config C"). */
+  /** A name for error messages (default: the event name, or "type T config C"). */
   name?: string;
+  /** Attr fields set over those of an event name (samplePeriod, sampleType, ...). */
+  attr?: PerfEventAttr;
 }
 
 /** The default read_format: enabled and running times (for scaling) and the id. */
@@ -101,11 +104,25 @@ export class PerfEvent {
    * SIGTRAP to a thread of the JS runtime, which kills it), unknown fields,
    * out-of-range values.
    */
-  static open(attr: PerfEventAttr, options: PerfEventOptions = {}): PerfEvent {
+  static open(
+    event: PerfEventAttr | ParsedEvent | string,
+    options: PerfEventOptions = {},
+  ): PerfEvent {
     if (options === null || typeof options !== "object") {
       invalid("PerfEvent.open options", options, "an object");
     }
-    const a = validateAttr(attr);
+    // An event name ("page-faults", "sched:sched_switch", "mem:0x1000:w", "pmu/term=1/"), a
+    // parsed one (uprobe(), kprobe(), breakpoint(): its `keep` buffers are held until the
+    // kernel has read them), or an attr.
+    const parsed: ParsedEvent = typeof event === "string"
+      ? parseEvent(event)
+      : isParsedEvent(event)
+      ? event
+      : { attr: event as PerfEventAttr, name: "" };
+    if (options.attr !== undefined && (options.attr === null || typeof options.attr !== "object")) {
+      invalid("PerfEvent.open attr", options.attr, "an object of attr fields");
+    }
+    const a = validateAttr({ ...validateAttr(parsed.attr), ...validateAttr(options.attr ?? {}) });
     if (a.sigtrap) {
       throw new UmmuArgumentError(
         "perf_event_attr.sigtrap must be absent: the kernel would send SIGTRAP to the thread at each event, and a JS runtime has no way to handle a synchronous signal (it dies); read counts with read() or records from a ring instead",
@@ -141,7 +158,7 @@ export class PerfEvent {
       }
       if (ringOpts.overwrite) a.writeBackward = true;
     }
-    const name = options.name ?? `type ${a.type ?? 0} config ${a.config ?? 0n}`;
+    const name = options.name ?? (parsed.name || `type ${a.type ?? 0} config ${a.config ?? 0n}`);
     if (typeof name !== "string") invalid("PerfEvent.open name", name, "a string");
     a.readFormat ??= DEFAULT_READ_FORMAT;
     a.disabled ??= leader === null;
@@ -181,6 +198,7 @@ export class PerfEvent {
       throw e;
     } finally {
       if (resolved) releaseTarget(resolved);
+      holdUntilHere(parsed.keep);
     }
     const ev = new PerfEvent(
       a,
@@ -462,6 +480,17 @@ export class PerfEvent {
       if (i >= 0) this.leader.#members.splice(i, 1);
     }
   }
+}
+
+/** A ParsedEvent (from parseEvent, uprobe, kprobe, breakpoint) rather than an attr. */
+function isParsedEvent(v: unknown): v is ParsedEvent {
+  return v !== null && typeof v === "object" && "attr" in v && "name" in v &&
+    typeof (v as ParsedEvent).attr === "object";
+}
+
+/** Keeps buffers the attr points into reachable until the kernel has read them. */
+function holdUntilHere(keep: readonly Uint8Array[] | undefined): void {
+  if (keep !== undefined && keep.length < 0) throw new Error("unreachable");
 }
 
 const groupFlag = (group: boolean) => (group === true ? pe.PERF_IOC_FLAG_GROUP : 0);
