@@ -28,6 +28,8 @@ import {
   waitingShell,
 } from "./fixtures/perf_common.ts";
 import { onlineCpus } from "../src/perf/target.ts";
+import { spawnWorker } from "../src/worker.ts";
+import { quiescent } from "./helpers.ts";
 
 const PAGE = 4096;
 const GROUP_FORMAT = pe.PERF_FORMAT_GROUP | pe.PERF_FORMAT_ID | pe.PERF_FORMAT_TOTAL_TIME_ENABLED |
@@ -379,6 +381,7 @@ test("leaks: fds, ring mappings and the readiness Worker all go back after close
 });
 
 test("leaks: a group whose second member fails to open leaves only what the test still owns", async () => {
+  await quiescent(); // earlier tests' Worker threads gone: see "a thread that exits" below
   const before = owned();
   const leader = PerfEvent.open(
     software(pe.PERF_COUNT_SW_TASK_CLOCK, { readFormat: GROUP_FORMAT }),
@@ -396,4 +399,25 @@ test("leaks: a group whose second member fails to open leaves only what the test
   assert.deepEqual(owned(), withLeader, "the failed member left no fd (of its many slots)");
   await leader.close();
   assert.deepEqual(await ownedBackTo(before), before);
+});
+
+test("a process target: a thread that exits while the event opens is left out, never ESRCH", async () => {
+  // The threads are listed from /proc/PID/task, then opened one by one: a thread that ends
+  // in between (here: Workers being terminated) is gone, not an error of the whole open.
+  const failures: string[] = [];
+  for (let round = 0; round < 20 && failures.length === 0; round++) {
+    const w = await spawnWorker(new URL("./fixtures/perf_worker.ts", import.meta.url));
+    const ending = w.terminate();
+    for (let k = 0; k < 20; k++) {
+      try {
+        await PerfEvent.open(software(pe.PERF_COUNT_SW_TASK_CLOCK), {
+          target: { process: "self" },
+        }).close();
+      } catch (e) {
+        failures.push(String(e));
+      }
+    }
+    await ending;
+  }
+  assert.deepEqual(failures, []);
 });
