@@ -54,8 +54,11 @@ export interface ElfSymbol {
 
 /** A PT_LOAD segment: where file bytes are mapped. */
 export interface LoadSegment {
+  /** p_offset: where its bytes start in the file. */
   offset: bigint;
+  /** p_vaddr: where they are mapped (before the load bias of a shared object). */
   vaddr: bigint;
+  /** p_filesz: how many bytes come from the file. */
   filesz: bigint;
   /** PF_X | PF_W | PF_R bits. */
   flags: number;
@@ -63,9 +66,11 @@ export interface LoadSegment {
 
 /** What elf.ts reads of a file: its loads and its defined symbols. */
 export interface ElfSymbols {
+  /** The file read. */
   path: string;
   /** e_machine (62 x86-64, 183 AArch64). */
   machine: number;
+  /** The PT_LOAD program headers, in file order. */
   loads: LoadSegment[];
   /** .symtab's defined symbols (empty when stripped). */
   symtab: ElfSymbol[];
@@ -293,6 +298,7 @@ export function fileOffsetOf(loads: LoadSegment[], vaddr: bigint): bigint | null
 
 /** A symbol found and its file offset. */
 export interface SymbolOffset {
+  /** The symbol found. */
   symbol: ElfSymbol;
   /** The file offset of the symbol (plus the offset asked for within it). */
   offset: bigint;

@@ -247,6 +247,7 @@ export function noSuchPmu(name: string, root: string = PMU_ROOT): UmmuArgumentEr
 
 /** One term of a PMU term list: `name=value`, or a bare `name` (value null). */
 export interface PmuTerm {
+  /** The term's name: a format field, an alias, or one of perf's (config, period, name...). */
   name: string;
   /** A number, a string (for `name=` and `?` parameters), or null for a bare term. */
   value: bigint | string | null;
@@ -336,12 +337,17 @@ export interface TermSettings {
 
 /** A term list encoded: the four config words (zero when untouched) and the other settings. */
 export interface EncodedTerms {
+  /** perf_event_attr.config. */
   config: bigint;
+  /** perf_event_attr.config1. */
   config1: bigint;
+  /** perf_event_attr.config2. */
   config2: bigint;
+  /** perf_event_attr.config3. */
   config3: bigint;
   /** The words a term set (even to zero). */
   words: Set<ConfigWord>;
+  /** What perf's non-format terms set (name, period, freq, inherit, aux-output, aux-sample-size). */
   settings: TermSettings;
 }
 
