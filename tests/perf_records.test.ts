@@ -187,7 +187,13 @@ test("a tracepoint (sched:sched_process_exec): raw data with the exec'd file nam
   const r = PerfDataReader.open(f);
   assert.ok(r.features.tracingData && r.features.tracingData.length > 0, "HEADER_TRACING_DATA");
   r.close();
-  const samples = a.entries.filter((e) => e.record.kind === "sample");
+  // perf script prints in time order; the file holds per-CPU buffers one after another.
+  const samples = a.entries.filter((e) => e.record.kind === "sample")
+    .sort((x, y) =>
+      Number(
+        ((x.record as { time?: bigint }).time ?? 0n) - ((y.record as { time?: bigint }).time ?? 0n),
+      )
+    );
   const script = perf(["script", "-i", f, "-F", "trace"]).stdout.trim().split("\n");
   assert.equal(samples.length, script.length);
   const text = new TextDecoder();
