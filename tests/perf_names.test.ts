@@ -22,7 +22,7 @@ import {
 } from "../src/perf/event_names.ts";
 import type { PerfEventAttr } from "../src/perf/attr.ts";
 import * as pe from "../ffi/perf_event.ts";
-import { UmmuArgumentError } from "../src/errors.ts";
+import { UmmuArgumentError, UmmuError } from "../src/errors.ts";
 import { pmuNames } from "../src/perf/pmu.ts";
 import { ensureTracefs, isSkip } from "./tracefs_mount.ts";
 import { runtime } from "../ffi/platform.ts";
@@ -273,4 +273,30 @@ describe("names without perf", () => {
       argError(/no tracepoint system "schde".*sched/),
     );
   });
+});
+
+test("mutated names never throw anything but the library's errors", () => {
+  const alphabet = "abcmr:/=,0x19-_ukhpGH.*?'\"{}@ LsdtTf";
+  let seed = 1;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const seeds = ["cycles:u", "mem:0x1000/8:w", "software/config=2/", "L1-dcache-loads", "r1a8"];
+  let parsed = 0;
+  for (let i = 0; i < 2000; i++) {
+    let s = seeds[Math.floor(rnd() * seeds.length)];
+    for (let k = 1 + Math.floor(rnd() * 4); k > 0; k--) {
+      const pos = Math.floor(rnd() * (s.length + 1));
+      const ch = alphabet[Math.floor(rnd() * alphabet.length)];
+      s = rnd() < 0.5 ? s.slice(0, pos) + ch + s.slice(pos) : s.slice(0, pos) + s.slice(pos + 1);
+    }
+    try {
+      parseEvent(s);
+      parsed++;
+    } catch (e) {
+      assert.ok(
+        e instanceof UmmuArgumentError || e instanceof UmmuError,
+        `${JSON.stringify(s)}: ${e}`,
+      );
+    }
+  }
+  assert.ok(parsed > 0 && parsed < 2000, `${parsed} of 2000 parsed`);
 });
