@@ -4,7 +4,7 @@
  * @module
  */
 export { ClosedError, UmmuArgumentError, UmmuError } from "./src/errors.ts";
-export { Mapping, type MappingKind, type MappingOptions } from "./src/memory.ts";
+export { addressOf, Mapping, type MappingKind, type MappingOptions } from "./src/memory.ts";
 export { FdReadiness } from "./src/poller.ts";
 export {
   type Address,

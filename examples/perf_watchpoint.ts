@@ -15,11 +15,10 @@ import {
   PERF_SAMPLE_IP,
   PERF_SAMPLE_TID,
   PERF_TYPE_BREAKPOINT,
+  addressOf,
   PerfEvent,
   RecordDecoder,
 } from "ummu/perf";
-// Not yet public: ummu/perf should export an addressOf(view) for this (see the report).
-import { runtime } from "../ffi/platform.ts";
 
 const WRITES = 5;
 const shared = new SharedArrayBuffer(64);
@@ -43,7 +42,7 @@ const worker = new Worker(
 while (Atomics.load(words, 0) === 0) await new Promise((r) => setTimeout(r, 5));
 const tid = Atomics.load(words, 0);
 
-const address = BigInt(runtime.addressOf(new Uint8Array(shared)) + watched * 4);
+const address = addressOf(words) + BigInt(watched * 4);
 const watch = PerfEvent.open({
   type: PERF_TYPE_BREAKPOINT,
   bpType: HW_BREAKPOINT_W,

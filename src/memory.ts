@@ -250,3 +250,21 @@ export class Mapping {
     if (this.#closed) throw new ClosedError("Mapping");
   }
 }
+
+/**
+ * The address of a view's first byte (an ArrayBuffer's or SharedArrayBuffer's
+ * memory does not move while the buffer lives): for a watchpoint on a word a
+ * Worker writes, or a sample address to match. Keep the buffer alive while
+ * the address is in use.
+ */
+export function addressOf(view: ArrayBufferView): bigint {
+  if (!ArrayBuffer.isView(view)) v.invalid("addressOf: view", view, "a typed array or DataView");
+  if (view.byteLength === 0) {
+    v.invalid(
+      "addressOf: view",
+      view,
+      "a view of at least one byte (a detached or empty one has no address)",
+    );
+  }
+  return BigInt(runtime.addressOf(view));
+}

@@ -10,6 +10,7 @@ import { VERSION } from "./version.ts";
 
 /** The help text of `ummu` (what `ummu --help` prints). */
 export const USAGE = `usage: ummu doctor [--json]
+       ummu perf decode|record ... (ummu perf --help)
        ummu --help | --version
 
 ummu doctor tells what this machine and this process can use of userfaultfd,

@@ -17,9 +17,8 @@ export async function loadLibrary() {
   const { FEATURE_BITS } = await import("../userfaultfd/features.ts");
   const { Ummunotify } = await import("../ummunotify/notifier.ts");
   const { diagnoseUserEvents } = await import("../user_events/diagnose.ts");
-  const { paranoidMeaning, perfEventParanoid, pmuNames, rawOpen } = await import(
-    "../perf/open.ts"
-  );
+  const { paranoidMeaning, perfEventParanoid, rawOpen } = await import("../perf/open.ts");
+  const { pmuNames } = await import("../perf/pmu.ts");
   const { encodeAttr } = await import("../perf/attr.ts");
   const files: LibcFiles = {
     open: (path, flags) => libc.open(cstring(path), flags | m.O_CLOEXEC, 0),

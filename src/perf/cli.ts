@@ -2,8 +2,8 @@
  * `ummu perf`: `ummu perf decode [--hex] [--header] FILE` prints each record
  * of a perf.data file (file or pipe mode; `-` reads stdin) as one JSON line,
  * with the samples of EventHeader user_events tracepoints decoded (what
- * Microsoft's perf-decode does). `ummu perf record` is a hook for the
- * recorder (see {@linkcode recordHook}).
+ * Microsoft's perf-decode does). `ummu perf record` records events into a
+ * perf.data file (src/perf/record_command.ts).
  *
  * JSON: 64-bit values (bigints) are decimal strings, or "0x..." hex strings
  * with --hex; byte fields are hex strings; u64 arrays (callchains, registers)
@@ -21,6 +21,7 @@ import {
 } from "../user_events/eventheader_decode.ts";
 
 const USAGE = `usage: ummu perf decode [--hex] [--header] FILE
+       ummu perf record [-e EVENT,...] [-c N | -F HZ] [-g] [-d] [-o FILE] (-p PID | -a | -- CMD...)
        ummu perf --help
 
 decode   print every record of a perf.data file (file or pipe mode; "-" reads
@@ -29,16 +30,9 @@ decode   print every record of a perf.data file (file or pipe mode; "-" reads
          member with the decoded event (provider, name, level, keyword, fields).
   --hex     64-bit values as "0x..." strings (default: decimal strings)
   --header  first print one line with the file's attrs and features
+record   record events into a perf.data file that perf and ummu perf decode
+         read (ummu perf record --help says more)
 `;
-
-/** What `ummu perf record` will call once the recorder exists (the lead's event and ring modules). */
-export type RecordHook = (argv: string[], out: NodeJS.WritableStream) => Promise<number>;
-/** Set by the recorder's module; undefined until then. */
-export let recordHook: RecordHook | undefined;
-/** Installs the `ummu perf record` implementation. */
-export function setRecordHook(hook: RecordHook): void {
-  recordHook = hook;
-}
 
 function hex(b: Uint8Array): string {
   let s = "";
@@ -136,6 +130,11 @@ function decode(file: string, hexBigints: boolean, header: boolean): number {
 
 /** `ummu perf ARGS`: returns the exit status (0 ok, 1 failed, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
+  // `record` has options of its own (and a command after --): it parses its arguments itself.
+  if (argv[0] === "record") {
+    const { recordCommand } = await import("./record_command.ts");
+    return await recordCommand(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -156,13 +155,6 @@ export async function main(argv: string[]): Promise<number> {
   if (parsed.values.help || cmd === "help") {
     process.stdout.write(USAGE);
     return 0;
-  }
-  if (cmd === "record") {
-    if (!recordHook) {
-      process.stderr.write("ummu perf record: not available yet (the recorder is not installed)\n");
-      return 1;
-    }
-    return await recordHook(argv.slice(argv.indexOf("record") + 1), process.stdout);
   }
   if (cmd !== "decode" || rest.length !== 1) {
     process.stderr.write(

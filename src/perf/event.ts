@@ -14,7 +14,7 @@
 import * as pe from "../../ffi/perf_event.ts";
 import { runtime } from "../../ffi/platform.ts";
 import { check, cstring, libc } from "../libc.ts";
-import { ClosedError, UmmuArgumentError } from "../errors.ts";
+import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 import { FdControl } from "../fd_control.ts";
 import { integer, invalid } from "../validate.ts";
 import { decodeAttr, encodeAttr, type PerfEventAttr, validateAttr } from "./attr.ts";
@@ -173,10 +173,26 @@ export class PerfEvent {
     const controls: FdControl[] = [];
     const rings: PerfRing[] = [];
     const ringOfCpu = new Map<number, PerfRing>();
+    const opened: boolean[] = [];
     try {
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i];
-        const fd = perfEventOpen(a, slot, leader ? leader.#fds.controls[i].fd : -1, name);
+        let fd: number;
+        try {
+          fd = perfEventOpen(a, slot, leader ? leader.#fds.controls[i].fd : -1, name);
+        } catch (e) {
+          // A thread of a process target that exited since /proc/PID/task was listed: skip
+          // it (the process's main thread must exist). Members keep their leader's slots.
+          if (
+            e instanceof UmmuError && e.errno === ESRCH && resolved?.inherit &&
+            slot.pid !== resolved.pid && leader === null
+          ) {
+            opened.push(false);
+            continue;
+          }
+          throw e;
+        }
+        opened.push(true);
         controls.push(FdControl.create(fd));
         if (leader !== null && leader.#records.rings.length > 0) {
           // A member's records go to its leader's ring of the same slot.
@@ -206,7 +222,7 @@ export class PerfEvent {
       leader,
       name,
       controls,
-      slots,
+      slots.filter((_, i) => opened[i]),
       rings,
     );
     if (leader) {
@@ -252,9 +268,9 @@ export class PerfEvent {
     if (this.#closed) throw new ClosedError(`PerfEvent (${what})`);
   }
 
-  #ioctl(name: string, request: number, arg: number): void {
+  #ioctl(name: string, request: number, arg: number, hints?: Record<string, string>): void {
     this.#check(name);
-    this.#fds.ioctl(name, request, arg);
+    this.#fds.ioctl(name, request, arg, hints);
   }
 
   /** Starts counting (a leader: with `group`, the whole group at once). */
@@ -294,7 +310,11 @@ export class PerfEvent {
       invalid("filter", filter, "a string without NUL");
     }
     const s = cstring(filter);
-    this.#ioctl("PERF_EVENT_IOC_SET_FILTER", pe.PERF_EVENT_IOC_SET_FILTER, runtime.addressOf(s));
+    this.#ioctl("PERF_EVENT_IOC_SET_FILTER", pe.PERF_EVENT_IOC_SET_FILTER, runtime.addressOf(s), {
+      EEXIST: "a tracepoint event takes one filter: open another event for a new one",
+      EINVAL:
+        "the kernel could not parse the filter (ftrace filter syntax: field == value && ...; the fields are the tracepoint's format)",
+    });
   }
 
   /** The kernel's id of each fd (what samples with PERF_SAMPLE_ID/IDENTIFIER carry). */
@@ -468,7 +488,7 @@ export class PerfEvent {
   #closeSync(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const m of this.#members) m.#closeSync();
+    for (const m of [...this.#members]) m.#closeSync(); // each removes itself
     // Waiters first, then the fds (close waits for a Worker's call in flight), then the
     // mappings: a Worker that reads the rings never reads one that is gone.
     const wake = () => this.#records.wake();
@@ -492,6 +512,8 @@ function isParsedEvent(v: unknown): v is ParsedEvent {
 function holdUntilHere(keep: readonly Uint8Array[] | undefined): void {
   if (keep !== undefined && keep.length < 0) throw new Error("unreachable");
 }
+
+const ESRCH = 3;
 
 const groupFlag = (group: boolean) => (group === true ? pe.PERF_IOC_FLAG_GROUP : 0);
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { check, errno, libc } from "../libc.ts";
+import { ERRNO_NAMES } from "../../ffi/errno.ts";
 import { ClosedError, UmmuError } from "../errors.ts";
 import type { FdControl } from "../fd_control.ts";
 
@@ -38,14 +39,16 @@ export class EventFds {
     }
   }
 
-  /** ioctl(request, integer arg) on every fd. */
-  ioctl(name: string, request: number, arg: number): void {
+  /** ioctl(request, integer arg) on every fd; `hints` by errno name for a failure. */
+  ioctl(name: string, request: number, arg: number, hints: Record<string, string> = {}): void {
     for (const c of this.controls) {
-      this.#on(
-        c,
-        name,
-        () => check(libc.ioctl_int(c.fd, request, arg), `ioctl(${name}) on ${this.name}`),
-      );
+      this.#on(c, name, () => {
+        const r = libc.ioctl_int(c.fd, request, arg);
+        if (r < 0) {
+          const e = errno();
+          throw new UmmuError(`ioctl(${name}) on ${this.name}`, e, hints[ERRNO_NAMES[e]] ?? "");
+        }
+      });
     }
   }
 

@@ -19,6 +19,7 @@
  * @module
  */
 export { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+export { addressOf } from "../memory.ts";
 export {
   type AttrFlag,
   decodeAttr,
@@ -29,7 +30,7 @@ export {
 } from "./attr.ts";
 export { type PerfCount, type PerfGroupCount, scale } from "./counts.ts";
 export { PerfEvent, type PerfEventOptions, type PerfRingOptions } from "./event.ts";
-export { paranoidMeaning, perfEventParanoid, pmuNames } from "./open.ts";
+export { paranoidMeaning, perfEventParanoid } from "./open.ts";
 export { PerfRing, type RecordCallback } from "./ring.ts";
 export { PerfWorkerReader, type PerfWorkerReaderOptions } from "./worker_reader.ts";
 export {
@@ -38,9 +39,36 @@ export {
   RecordDecoder,
   type RecordLayout,
   recordLayout,
+  sampleIdOf,
   SampleView,
   type StreamAttr,
 } from "./record_decoder.ts";
+export {
+  PerfDataError,
+  type PerfDataAttr,
+  type PerfDataEntry,
+  type PerfDataRecord,
+  PerfDataReader,
+  type PerfDataReaderOptions,
+} from "./perf_data/reader.ts";
+export {
+  PerfDataWriter,
+  type PerfDataWriterAttr,
+  type PerfDataWriterOptions,
+} from "./perf_data/writer.ts";
+export type { PerfDataFeatures } from "./perf_data/features.ts";
+export type { ToolRecord } from "./perf_data/tool_records.ts";
+export {
+  breakpoint,
+  type BreakpointAccess,
+  knownEventNames,
+  type ParsedEvent,
+  parseEvent,
+  parseEventList,
+} from "./event_names.ts";
+export { kprobe, type KprobeOptions, uprobe, type UprobeOptions } from "./probes.ts";
+export { listPmus, type Pmu, type PmuFormat, pmuNames, readPmu } from "./pmu.ts";
+export { tracepointId } from "./tracepoint_id.ts";
 export type * from "./records.ts";
 export { onlineCpus, type PerfTarget, threadsOf } from "./target.ts";
 export * from "../../ffi/perf_event.ts";

@@ -12,8 +12,9 @@ import { runtime } from "../../ffi/platform.ts";
 import * as pe from "../../ffi/perf_event.ts";
 import { errno, libc } from "../libc.ts";
 import { UmmuError } from "../errors.ts";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { encodeAttr, type PerfEventAttr, setFlags } from "./attr.ts";
+import { pmuNames } from "./pmu.ts";
 
 /** The perf_event_open syscall number of this architecture. */
 export function perfEventOpenNr(): number {
@@ -83,15 +84,6 @@ export function paranoidMeaning(level: number): string {
   if (level === 1) return "one's own processes, user and kernel, but no CPU-wide events";
   if (level === 0) return "CPU-wide events too, but no raw tracepoint data";
   return "everything";
-}
-
-/** The PMUs this machine's sysfs lists. */
-export function pmuNames(): string[] {
-  try {
-    return readdirSync("/sys/bus/event_source/devices").sort();
-  } catch {
-    return [];
-  }
 }
 
 /** Optional attr settings a PMU may refuse, each with how to drop it for a probe. */
@@ -270,6 +262,9 @@ function openHint(
       return "the PMU does not support this target (a CPU it does not cover, or per-task use of an uncore PMU)";
     case 95: // EOPNOTSUPP
     case 22: { // EINVAL
+      if (attr.type === pe.PERF_TYPE_BREAKPOINT) {
+        return "a breakpoint's address must be aligned to its length (bpLen 1, 2, 4 or 8; an execute breakpoint takes bpLen 8 on x86), and x86 has no read-only watchpoint: use HW_BREAKPOINT_RW";
+      }
       const f = refusedField(attr, slot, groupFd, e);
       if (f) return `the PMU refused ${f}: the same attr without it opens`;
       const flags = setFlags(attr);

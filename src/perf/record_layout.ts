@@ -6,18 +6,20 @@
  * @module
  */
 import * as pe from "../../ffi/perf_event.ts";
-import type { PerfEventAttrFields } from "./attr.ts";
+import { type PerfEventAttrFields, validateAttr } from "./attr.ts";
 import { UmmuArgumentError } from "../errors.ts";
 
-/** The attr fields that shape records (a decoded attr has them all). */
-export type LayoutAttr = Pick<
-  PerfEventAttrFields,
-  | "sampleType"
-  | "readFormat"
-  | "sampleIdAll"
-  | "branchSampleType"
-  | "sampleRegsUser"
-  | "sampleRegsIntr"
+/** The attr fields that shape records (a decoded attr has them all; absent ones are zero). */
+export type LayoutAttr = Partial<
+  Pick<
+    PerfEventAttrFields,
+    | "sampleType"
+    | "readFormat"
+    | "sampleIdAll"
+    | "branchSampleType"
+    | "sampleRegsUser"
+    | "sampleRegsIntr"
+  >
 >;
 
 /** The shape of the records of one attr. */
@@ -68,7 +70,27 @@ export function trailerIdPosition(sampleType: number): number {
 }
 
 /** The layout of an attr's records. */
-export function recordLayout(attr: LayoutAttr): RecordLayout {
+export function recordLayout(given: LayoutAttr): RecordLayout {
+  if (given === null || typeof given !== "object") {
+    throw new UmmuArgumentError(`recordLayout: the attr must be an object, got ${String(given)}`);
+  }
+  // Only the fields that shape records, checked as the attr encoder checks them.
+  const a = validateAttr({
+    sampleType: given.sampleType,
+    readFormat: given.readFormat,
+    sampleIdAll: given.sampleIdAll,
+    branchSampleType: given.branchSampleType,
+    sampleRegsUser: given.sampleRegsUser,
+    sampleRegsIntr: given.sampleRegsIntr,
+  });
+  const attr = {
+    sampleType: a.sampleType ?? 0,
+    readFormat: a.readFormat ?? 0,
+    sampleIdAll: a.sampleIdAll ?? false,
+    branchSampleType: a.branchSampleType ?? 0,
+    sampleRegsUser: a.sampleRegsUser ?? 0n,
+    sampleRegsIntr: a.sampleRegsIntr ?? 0n,
+  };
   const st = attr.sampleType;
   let idWords = 0;
   for (

@@ -56,6 +56,8 @@ export interface ResolvedTarget {
   cgroupFd: number;
   /** For messages: "thread 1234", "process 99 (3 threads)", "CPU 0-1". */
   label: string;
+  /** A process target's pid (its main thread must be there); -1 otherwise. */
+  pid: number;
 }
 
 function cpuList(cpu: unknown, what: string): number[] {
@@ -105,6 +107,7 @@ export function resolveTarget(target: PerfTarget | undefined, sampling: boolean)
       inherit: false,
       cgroupFd: -1,
       label: tid === 0 ? "this thread" : `thread ${tid}`,
+      pid: -1,
     };
   }
   if (kind === "process") {
@@ -118,7 +121,13 @@ export function resolveTarget(target: PerfTarget | undefined, sampling: boolean)
     const tids = threadsOf(pid);
     const cpus = sampling ? onlineCpus() : [-1];
     const slots = tids.flatMap((tid) => cpus.map((cpu) => ({ pid: tid, cpu, ...none })));
-    return { slots, inherit: true, cgroupFd: -1, label: `process ${pid} (${tids.length} threads)` };
+    return {
+      slots,
+      inherit: true,
+      cgroupFd: -1,
+      label: `process ${pid} (${tids.length} threads)`,
+      pid,
+    };
   }
   if (kind === "cpu") {
     const cpus = cpuList((t as { cpu: unknown }).cpu, "perf target cpu");
@@ -127,6 +136,7 @@ export function resolveTarget(target: PerfTarget | undefined, sampling: boolean)
       inherit: false,
       cgroupFd: -1,
       label: `CPU ${cpus.join(",")}`,
+      pid: -1,
     };
   }
   const c = t as { cgroup: unknown; cpu?: unknown };
@@ -145,6 +155,7 @@ export function resolveTarget(target: PerfTarget | undefined, sampling: boolean)
     inherit: false,
     cgroupFd: fd,
     label: `cgroup ${c.cgroup} on CPU ${cpus.join(",")}`,
+    pid: -1,
   };
 }
 
