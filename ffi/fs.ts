@@ -34,3 +34,11 @@ export const PAGE_IS_PRESENT = 1 << 3;
 export const PAGE_IS_SWAPPED = 1 << 4;
 export const PAGE_IS_PFNZERO = 1 << 5;
 export const PAGE_IS_HUGE = 1 << 6;
+
+/**
+ * __NR_mount: x86_64 <asm/unistd_64.h>, arm64 <asm-generic/unistd.h>. A tracepoint's
+ * id comes from tracefs, which a fresh machine does not mount: src/perf/tracepoint_id.ts
+ * mounts it (as root) through syscall(2), libc's mount() not being in the symbol table.
+ */
+export const __NR_mount_x86_64 = 165;
+export const __NR_mount_arm64 = 40;

@@ -406,11 +406,3 @@ export const PERF_TXN_ABORT_SHIFT = 32;
 /** __NR_perf_event_open: x86_64 <asm/unistd_64.h>, arm64 <asm-generic/unistd.h>. */
 export const __NR_perf_event_open_x86_64 = 298;
 export const __NR_perf_event_open_arm64 = 241;
-
-/**
- * __NR_mount: x86_64 <asm/unistd_64.h>, arm64 <asm-generic/unistd.h>. A tracepoint's
- * id comes from tracefs, which a fresh machine does not mount: src/perf/tracepoint_id.ts
- * mounts it (as root) through syscall(2), libc's mount() not being in the symbol table.
- */
-export const __NR_mount_x86_64 = 165;
-export const __NR_mount_arm64 = 40;

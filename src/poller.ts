@@ -17,6 +17,8 @@ const ARMED = 0, READABLE = 1, STOP = 2, STOPPED = 3;
 /** The init message of the polling Worker. */
 export interface PollerInit {
   shares: FdShare[];
+  /** Also report "readable" once a second without POLLIN (a perf ring's records below its watermark). */
+  tick?: boolean;
   wakeFd: number;
   word: SharedArrayBuffer;
 }
@@ -44,7 +46,10 @@ export class FdReadiness {
    * control of its own: then nothing protects the poller from the caller
    * closing it.) Polling stops when any of the fds is closed.
    */
-  static async start(fd: FdShare | number | readonly (FdShare | number)[]): Promise<FdReadiness> {
+  static async start(
+    fd: FdShare | number | readonly (FdShare | number)[],
+    options: { tick?: boolean } = {},
+  ): Promise<FdReadiness> {
     const shares = (Array.isArray(fd) ? fd : [fd]).map((f: FdShare | number) =>
       typeof f === "number" ? FdControl.create(f).share : f
     );
@@ -58,7 +63,12 @@ export class FdReadiness {
     }
     idleWorker(worker);
     const r = new FdReadiness(wakeFd, worker, shares.length);
-    const init: PollerInit = { shares, wakeFd, word: r.#word.buffer as SharedArrayBuffer };
+    const init: PollerInit = {
+      shares,
+      tick: options.tick === true,
+      wakeFd,
+      word: r.#word.buffer as SharedArrayBuffer,
+    };
     worker.postMessage(init);
     return r;
   }
@@ -66,18 +76,25 @@ export class FdReadiness {
   /**
    * Resolves when the fd is (or was, since the last re-arm) readable. The
    * caller then reads until EAGAIN and calls rearm(). Waiting does not keep
-   * the process alive by itself: what would make the fd readable (a thread
-   * that faults, a Worker that unmaps) does.
+   * the process alive by itself (what would make a userfaultfd readable, a
+   * thread that faults, does), unless `keepAlive` says so: a perf event is
+   * made readable by the kernel, and a program awaiting its records must not
+   * exit in the middle of the wait.
    */
-  async readable(): Promise<void> {
-    for (;;) {
-      if (this.#closed) throw new ClosedError("FdReadiness");
-      const v = Atomics.load(this.#word, 0);
-      if (v === READABLE) return;
-      if (v !== ARMED) throw new ClosedError("FdReadiness");
-      const r = Atomics.waitAsync(this.#word, 0, ARMED);
-      if (r.async) await r.value;
-    }
+  async readable(options: { keepAlive?: boolean } = {}): Promise<void> {
+    const wait = async () => {
+      for (;;) {
+        if (this.#closed) throw new ClosedError("FdReadiness");
+        const v = Atomics.load(this.#word, 0);
+        if (v === READABLE) return;
+        if (v !== ARMED) throw new ClosedError("FdReadiness");
+        const r = Atomics.waitAsync(this.#word, 0, ARMED);
+        if (r.async) await r.value;
+      }
+    };
+    // keepAlive: the caller waits for the kernel itself (perf records), so the process
+    // stays alive while it waits, as it would for a socket it reads.
+    return options.keepAlive ? keepAlive(this.#worker, wait) : wait();
   }
 
   /** How many of the fds hung up (a perf event's task exited); readable() no longer waits for those. */

@@ -38,7 +38,14 @@ onWorkerMessage<PollerInit>((init) => {
     for (const c of controls) c.leave();
     if (r < 0 && e === EINTR) continue;
     if (r < 0 || revents(n) !== 0) break;
-    if (r === 0) continue;
+    if (r === 0) {
+      // A tick: readable once a second even without POLLIN (records below a perf ring's
+      // watermark wake nobody; the owner drains them at least this often).
+      if (init.tick && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {
+        Atomics.notify(word, 0);
+      }
+      continue;
+    }
     let ready = false;
     for (let i = 0; i < n; i++) {
       const ev = revents(i);

@@ -15,7 +15,7 @@ import { ClosedError, UmmuArgumentError, UmmuError } from "../src/errors.ts";
 import { Mapping } from "../src/memory.ts";
 import { PerfEvent } from "../src/perf/event.ts";
 import * as perfEntry from "../src/perf/mod.ts";
-import { pmuNames } from "../src/perf/open.ts";
+import { pmuNames } from "../src/perf/pmu.ts";
 import {
   drainRecords,
   owned,

@@ -11,6 +11,7 @@
  * has released.
  * @module
  */
+import { release } from "node:os";
 import * as pe from "../../ffi/perf_event.ts";
 import { runtime } from "../../ffi/platform.ts";
 import { check, cstring, libc } from "../libc.ts";
@@ -61,9 +62,19 @@ export interface PerfEventOptions {
   attr?: PerfEventAttr;
 }
 
-/** The default read_format: enabled and running times (for scaling) and the id. */
+/**
+ * The default read_format: enabled and running times (for scaling), the id,
+ * and (Linux 6.0+) the samples lost: the kernel's own count, which includes
+ * losses no LOST record has reported yet (it writes one only before the next
+ * record that fits).
+ */
 const DEFAULT_READ_FORMAT = pe.PERF_FORMAT_TOTAL_TIME_ENABLED | pe.PERF_FORMAT_TOTAL_TIME_RUNNING |
-  pe.PERF_FORMAT_ID;
+  pe.PERF_FORMAT_ID | (kernelAtLeast(6, 0) ? pe.PERF_FORMAT_LOST : 0);
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const [a, b] = release().split(".").map((x) => parseInt(x, 10));
+  return a > major || (a === major && b >= minor);
+}
 
 /** One perf event, possibly over several fds. */
 export class PerfEvent {
@@ -259,7 +270,12 @@ export class PerfEvent {
     return this.#records.rings;
   }
 
-  /** Records the kernel reported lost, over every ring. */
+  /**
+   * Records the kernel reported lost in LOST records, over every ring. The
+   * kernel writes a LOST record only before the next record that fits, so
+   * the last losses show in `read().lost` (the default readFormat has
+   * PERF_FORMAT_LOST) before they show here.
+   */
   get lost(): number {
     return this.#records.lost;
   }

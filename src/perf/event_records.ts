@@ -111,8 +111,10 @@ export class EventRecords {
   async readable(): Promise<boolean> {
     this.#mine("readable");
     if (this.#readiness === null) {
+      // tick: records below the ring's watermark wake nobody; a wait ends at least once a second.
       this.#readinessStart ??= FdReadiness.start(
         this.rings.map((r) => this.#fds.controlOf(r.fd).share),
+        { tick: true },
       );
       const r = await this.#readinessStart;
       if (this.#isClosed()) {
@@ -123,7 +125,7 @@ export class EventRecords {
     }
     if (this.#readiness.allHungUp) return false;
     this.#readiness.rearm();
-    await this.#readiness.readable();
+    await this.#readiness.readable({ keepAlive: true });
     return !this.#readiness.allHungUp;
   }
 

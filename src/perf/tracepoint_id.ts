@@ -14,7 +14,7 @@ import { cstring, errno, libc, readWholeFile } from "../libc.ts";
 import { closeMatches } from "./pmu.ts";
 import { runtime } from "../../ffi/platform.ts";
 import * as m from "../../ffi/mman.ts";
-import * as pe from "../../ffi/perf_event.ts";
+import * as fs from "../../ffi/fs.ts";
 
 /** Where the kernel has tracefs mounted when anything mounts it (it makes this folder). */
 const TRACEFS_MOUNT_POINT = "/sys/kernel/tracing";
@@ -31,9 +31,9 @@ export function ensureTracefsMounted(): string {
   // No mount point: the kernel has no tracefs, and tracefsRoot() says so.
   if (!exists(TRACEFS_MOUNT_POINT)) return tracefsRoot();
   const nr = runtime.arch === "x64"
-    ? pe.__NR_mount_x86_64
+    ? fs.__NR_mount_x86_64
     : runtime.arch === "arm64"
-    ? pe.__NR_mount_arm64
+    ? fs.__NR_mount_arm64
     : null;
   if (nr === null) return tracefsRoot();
   const source = cstring("nodev"), target = cstring(TRACEFS_MOUNT_POINT);

@@ -25,6 +25,8 @@ import type { PerfRing } from "./ring.ts";
 import {
   createQueue,
   entrySize,
+  FLUSH_DONE,
+  FLUSH_REQ,
   HEAD,
   HUNG_UP,
   LOST,
@@ -106,6 +108,28 @@ export class PerfWorkerReader {
     return Atomics.load(this.#words, LOST);
   }
 
+  /**
+   * Has the Worker drain the rings now and resolves once it has: records
+   * below a ring's watermark wake nobody (the Worker also drains at least
+   * once a second by itself). Then readRecords() sees everything written
+   * before the call that fit in the queue.
+   */
+  async flush(): Promise<void> {
+    if (this.#closed) throw new ClosedError("PerfWorkerReader");
+    const req = Atomics.add(this.#words, FLUSH_REQ, 1) + 1;
+    signalEventfd(this.#wakeFd);
+    await keepAlive(this.#worker, async () => {
+      for (;;) {
+        const done = Atomics.load(this.#words, FLUSH_DONE);
+        if (done - req >= 0) return;
+        const state = Atomics.load(this.#words, STATE);
+        if (state === STOPPED || state === HUNG_UP) return;
+        const w = Atomics.waitAsync(this.#words, FLUSH_DONE, done, 1000);
+        if (w.async) await w.value;
+      }
+    });
+  }
+
   /** Decodes what is queued now into the decoder's reused objects (valid until `each` returns). */
   readRecords(each: (record: PerfRecord) => void, max = Infinity): number {
     if (this.#closed) throw new ClosedError("PerfWorkerReader");
@@ -150,8 +174,12 @@ export class PerfWorkerReader {
       const head = Atomics.load(this.#words, HEAD);
       if ((head >>> 0) !== this.#tail) continue;
       if (state === HUNG_UP || state === STOPPED) return;
-      const w = Atomics.waitAsync(this.#words, HEAD, head, 1000);
-      if (w.async) await w.value;
+      // Awaiting records keeps the process alive (as reading a socket does); an idle
+      // reader nobody awaits does not.
+      await keepAlive(this.#worker, async () => {
+        const w = Atomics.waitAsync(this.#words, HEAD, head, 1000);
+        if (w.async) await w.value;
+      });
     }
   }
 

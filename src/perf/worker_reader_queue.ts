@@ -10,9 +10,12 @@
  * 0xffffffff) sends the reader to the start. STATE says whether the Worker
  * runs; LOST counts records the kernel reported lost; the consumer waits on
  * HEAD with Atomics.waitAsync, the producer on TAIL with Atomics.wait.
+ * FLUSH_REQ/FLUSH_DONE: the consumer asks for a drain now (records below the
+ * ring's watermark wake nobody) and waits until the Worker has done one.
  * @module
  */
-export const HEAD = 0, TAIL = 1, STATE = 2, LOST = 3, WORDS_BYTES = 32;
+export const HEAD = 0, TAIL = 1, STATE = 2, LOST = 3, FLUSH_REQ = 4, FLUSH_DONE = 5;
+export const WORDS_BYTES = 32;
 export const RUNNING = 0, STOP = 1, STOPPED = 2, HUNG_UP = 3;
 export const WRAP = 0xffffffff;
 

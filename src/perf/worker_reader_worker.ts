@@ -16,6 +16,8 @@ import { FdControl, type FdShare } from "../fd_control.ts";
 import { PerfRing, type RingShare } from "./ring.ts";
 import {
   entrySize,
+  FLUSH_DONE,
+  FLUSH_REQ,
   HEAD,
   HUNG_UP,
   LOST,
@@ -77,8 +79,10 @@ onWorkerMessage<ReaderInit>((init) => {
     }
   };
 
+  const eventfdValue = new Uint8Array(8);
   for (;;) {
     if (Atomics.load(words, STATE) !== RUNNING) break;
+    const flushRequest = Atomics.load(words, FLUSH_REQ);
     let full = false;
     for (let i = 0; i < n; i++) {
       if (!controls[i].enter()) {
@@ -100,6 +104,11 @@ onWorkerMessage<ReaderInit>((init) => {
       }
     }
     publish();
+    // A drain pass answers a flush even when the queue filled (the reader must take first).
+    if (Atomics.load(words, FLUSH_DONE) !== flushRequest) {
+      Atomics.store(words, FLUSH_DONE, flushRequest);
+      Atomics.notify(words, FLUSH_DONE);
+    }
     if (Atomics.load(words, STATE) !== RUNNING) break;
     if (full) {
       // Wait for the reader to make room (bounded: come back to check STATE).
@@ -125,7 +134,11 @@ onWorkerMessage<ReaderInit>((init) => {
     const e = r < 0 ? errno() : 0;
     for (const c of controls) c.leave();
     if (r < 0 && e !== EINTR) break;
-    if (pv.getInt16(n * 8 + 6, true) !== 0) break; // woken to stop
+    if (pv.getInt16(n * 8 + 6, true) !== 0) {
+      // Woken: to stop, or to drain now (a flush); the eventfd is read to re-arm it.
+      libc.read(init.wakeFd, eventfdValue, 8);
+      if (Atomics.load(words, STATE) !== RUNNING) break;
+    }
     for (let i = 0; i < n; i++) {
       const ev = pv.getInt16(i * 8 + 6, true);
       if (!(ev & POLLIN) && ev & (POLLHUP | POLLERR)) {

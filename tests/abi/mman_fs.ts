@@ -3,7 +3,7 @@
  * <poll.h>, <sys/eventfd.h> and <unistd.h>; ffi/fs.ts against <linux/fs.h>
  * (PAGEMAP_SCAN).
  */
-import { type Check, type ModuleSpec, offsets, same, w } from "./spec.ts";
+import { type Check, type ModuleSpec, offsets, same, syscallUnits, w } from "./spec.ts";
 
 const MADV = w`
   MADV_NORMAL MADV_RANDOM MADV_SEQUENTIAL MADV_WILLNEED MADV_DONTNEED MADV_FREE MADV_REMOVE
@@ -82,5 +82,5 @@ export const FS: ModuleSpec = {
         guard: "defined(PAGEMAP_SCAN)",
       }),
     ],
-  }],
+  }, ...syscallUnits([["__NR_mount_x86_64", "__NR_mount"]], [["__NR_mount_arm64", "__NR_mount"]])],
 };

@@ -174,12 +174,10 @@ export const PERF_EVENT: ModuleSpec = {
         ["__NR_perf_event_open_x86_64", "__NR_perf_event_open"],
         ["NR_perf_event_open.x64", "__NR_perf_event_open"],
         ["__NR_perf_event_open", "__NR_perf_event_open"],
-        ["__NR_mount_x86_64", "__NR_mount"],
       ],
       [
         ["__NR_perf_event_open_arm64", "__NR_perf_event_open"],
         ["NR_perf_event_open.arm64", "__NR_perf_event_open"],
-        ["__NR_mount_arm64", "__NR_mount"],
       ],
     ),
   ],
