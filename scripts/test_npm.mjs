@@ -387,6 +387,8 @@ const examples = {
   live_snapshot: /snapshot matches the state at start: true/,
   dirty_tracking: /round 2 \(after reset\) wrote pages \[17, 1023\]/,
   registration_cache: /freed and reallocated at the same address: stale entry #\d+ caught/,
+  perf_page_faults: /faulted in order: 11, 3, 7, 0, 15, 8;/,
+  perf_watchpoint: /watchpoint: 5 writes by the Worker \(thread \d+\), value now 500/,
   demo: /^demo \((node|bun|deno)\): [45] passed, 0 failed, [01] skipped$/m,
   user_events_trace: /user_events: enabled before\/while\/after ftrace: false\/true\/false/,
   user_events_server: /served 3 requests/,
