@@ -194,6 +194,41 @@ test(
         assert.deepEqual(attrs, expectedMeta(ev), `${n}: header attributes`);
       }
       assert.ok(fields > 300, `${fields} fields compared`);
+
+      // ummu's own reader of the same file: `ummu perf decode` (perf.data written by
+      // Microsoft's perf-collect) names the same events, in the same order, with the same
+      // header attributes and field names as perf-decode, and decodes every field.
+      const bin = fileURLToPath(new URL("../../bin/ummu.ts", import.meta.url));
+      const cli = runtime.name === "deno"
+        ? [process.execPath, "run", "-A", bin]
+        : [process.execPath, bin];
+      const ours = spawnSync(cli[0], [...cli.slice(1), "perf", "decode", data], {
+        encoding: "utf8",
+        maxBuffer: 64 << 20,
+      });
+      assert.equal(ours.status, 0, ours.stderr);
+      const lines = ours.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      const eh = lines.filter((l) => l.eventheader).map((l) => l.eventheader);
+      assert.equal(eh.length, records.length, "ummu perf decode: one EventHeader sample per event");
+      const perfDecodeOrder = records.map((r) => r.n as string);
+      assert.deepEqual(
+        [...eh.map((e) => `${e.provider}:${e.name}`)].sort(),
+        [...perfDecodeOrder].sort(),
+        "the same events as perf-decode",
+      );
+      for (const e of eh) {
+        assert.equal(e.error, undefined, `${e.provider}:${e.name}: ${e.error}`);
+        const rec = byName.get(`${e.provider}:${e.name}`)!;
+        const { n: _n, meta, ...values } = rec as Record<string, unknown> & {
+          meta: Record<string, unknown>;
+        };
+        assert.deepEqual(
+          Object.keys(e.fields),
+          Object.keys(values),
+          `${e.provider}:${e.name}: fields`,
+        );
+        if (meta.level !== undefined) assert.equal(e.level, meta.level, "level");
+      }
     } finally {
       for (const r of rings) r.close();
       events.close();
