@@ -270,18 +270,18 @@ export const PERF_FLAG_PID_CGROUP = 1 << 2;
 export const PERF_FLAG_FD_CLOEXEC = 1 << 3;
 
 /** ioctls on a perf event fd ('$' = 0x24). */
-export const PERF_EVENT_IOC_ENABLE = _IO(0x24, 0);
-export const PERF_EVENT_IOC_DISABLE = _IO(0x24, 1);
-export const PERF_EVENT_IOC_REFRESH = _IO(0x24, 2);
-export const PERF_EVENT_IOC_RESET = _IO(0x24, 3);
-export const PERF_EVENT_IOC_PERIOD = _IOW(0x24, 4, 8); // __u64
-export const PERF_EVENT_IOC_SET_OUTPUT = _IO(0x24, 5);
-export const PERF_EVENT_IOC_SET_FILTER = _IOW(0x24, 6, 8); // char *
-export const PERF_EVENT_IOC_ID = _IOR(0x24, 7, 8); // __u64 *
-export const PERF_EVENT_IOC_SET_BPF = _IOW(0x24, 8, 4); // __u32
-export const PERF_EVENT_IOC_PAUSE_OUTPUT = _IOW(0x24, 9, 4); // __u32
-export const PERF_EVENT_IOC_QUERY_BPF = _IOWR(0x24, 10, 8); // struct perf_event_query_bpf *
-export const PERF_EVENT_IOC_MODIFY_ATTRIBUTES = _IOW(0x24, 11, 8); // struct perf_event_attr *
+export const PERF_EVENT_IOC_ENABLE: number = _IO(0x24, 0);
+export const PERF_EVENT_IOC_DISABLE: number = _IO(0x24, 1);
+export const PERF_EVENT_IOC_REFRESH: number = _IO(0x24, 2);
+export const PERF_EVENT_IOC_RESET: number = _IO(0x24, 3);
+export const PERF_EVENT_IOC_PERIOD: number = _IOW(0x24, 4, 8); // __u64
+export const PERF_EVENT_IOC_SET_OUTPUT: number = _IO(0x24, 5);
+export const PERF_EVENT_IOC_SET_FILTER: number = _IOW(0x24, 6, 8); // char *
+export const PERF_EVENT_IOC_ID: number = _IOR(0x24, 7, 8); // __u64 *
+export const PERF_EVENT_IOC_SET_BPF: number = _IOW(0x24, 8, 4); // __u32
+export const PERF_EVENT_IOC_PAUSE_OUTPUT: number = _IOW(0x24, 9, 4); // __u32
+export const PERF_EVENT_IOC_QUERY_BPF: number = _IOWR(0x24, 10, 8); // struct perf_event_query_bpf *
+export const PERF_EVENT_IOC_MODIFY_ATTRIBUTES: number = _IOW(0x24, 11, 8); // struct perf_event_attr *
 /** The ioctl argument that applies ENABLE/DISABLE/RESET/REFRESH to the whole group. */
 export const PERF_IOC_FLAG_GROUP = 1 << 0;
 

@@ -81,7 +81,7 @@ export class FdReadiness {
    * made readable by the kernel, and a program awaiting its records must not
    * exit in the middle of the wait.
    */
-  async readable(options: { keepAlive?: boolean } = {}): Promise<void> {
+  readable(options: { keepAlive?: boolean } = {}): Promise<void> {
     const wait = async () => {
       for (;;) {
         if (this.#closed) throw new ClosedError("FdReadiness");

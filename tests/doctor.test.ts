@@ -34,6 +34,7 @@ import {
 import { PROJECT_URL, UmmuError } from "../src/errors.ts";
 import * as pe from "../ffi/perf_event.ts";
 import { runtime } from "../ffi/platform.ts";
+import type { PerfEventAttr } from "../src/perf/attr.ts";
 import { PerfEvent } from "../src/perf/event.ts";
 import { paranoidMeaning } from "../src/perf/open.ts";
 import { isSkip, runInMountNamespace, TRACEFS, tracefsMountPoints } from "./tracefs_mount.ts";
@@ -353,7 +354,7 @@ test("doctor: perf verdicts are the library's (PerfEvent opens what the doctor s
   const r = await doctor();
   const p = byName(r.checks, "perf");
   /** What PerfEvent.open says of the same attr on this thread: "ok" or the errno name. */
-  const library = (attr: Parameters<typeof PerfEvent.open>[0]) => {
+  const library = (attr: PerfEventAttr) => {
     try {
       void PerfEvent.open({ ...attr, excludeKernel: true }).close();
       return "ok";

@@ -85,8 +85,9 @@ test("records(): owning objects; the iteration ends when the watched command exi
     ring: { pages: 64 },
   });
   const kept: PerfRecord[] = [];
+  let done: Promise<unknown> = Promise.resolve();
   try {
-    child.go();
+    done = child.go();
     for await (const r of ev.records()) kept.push(r);
     const kinds = new Set(kept.map((r) => r.kind));
     assert.ok(kinds.has("sample") && kinds.has("fork") && kinds.has("exit"), [...kinds].join());
@@ -99,7 +100,7 @@ test("records(): owning objects; the iteration ends when the watched command exi
     assert.ok(pids.size >= 2, "and its children's (inherit)");
   } finally {
     await ev.close();
-    await child.exited;
+    await done;
   }
   await ownedBackTo(before);
 });
@@ -170,8 +171,9 @@ test("startReader: records() of the reader ends when the watched process exits; 
     ring: { pages: 16 },
   });
   const reader = await ev.startReader();
+  let done: Promise<unknown> = Promise.resolve();
   try {
-    child.go();
+    done = child.go();
     let n = 0;
     for await (const r of reader.records()) if (r.kind === "sample") n++;
     assert.ok(n > 0, "samples of the command");
@@ -179,7 +181,7 @@ test("startReader: records() of the reader ends when the watched process exits; 
     await reader.close();
     await reader.close(); // idempotent
     await ev.close();
-    await child.exited;
+    await done;
   }
   await ownedBackTo(before);
 });
