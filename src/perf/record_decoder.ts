@@ -207,7 +207,8 @@ export class RecordDecoder {
   #layoutOf(type: number, offset: number, size: number): RecordLayout {
     const s = this.selector;
     const first = s.layouts[0];
-    if (s.uniform && !s.hasIds) return (this.lastAttrIndex = 0, first);
+    // One attr, or attrs of one layout with no ids: nothing to look up.
+    if (s.layouts.length === 1 || (s.uniform && !s.hasIds)) return (this.lastAttrIndex = 0, first);
     if (type !== pe.PERF_RECORD_SAMPLE && !first.sampleIdAll) {
       return (this.lastAttrIndex = 0, first);
     }

@@ -144,6 +144,8 @@ export class LayoutSelector {
   readonly uniform: boolean;
   readonly idPos: number;
   readonly isPos: number;
+  /** Whether ids are known at all (a stream with no ids maps every record to attr 0); fixed at construction. */
+  readonly hasIds: boolean;
   readonly #byId = new Map<bigint, number>();
 
   constructor(attrs: readonly StreamAttr[]) {
@@ -158,6 +160,7 @@ export class LayoutSelector {
     attrs.forEach((a, i) => {
       for (const id of a.ids ?? []) if (!this.#byId.has(id)) this.#byId.set(id, i);
     });
+    this.hasIds = this.#byId.size > 0;
     const first = this.layouts[0];
     this.uniform = this.layouts.every((l) => sameLayout(l, first));
     this.idPos = first.idPos;
@@ -183,7 +186,4 @@ export class LayoutSelector {
   }
 
   /** Whether ids are known at all (a stream with no ids maps every record to attr 0). */
-  get hasIds(): boolean {
-    return this.#byId.size > 0;
-  }
 }
