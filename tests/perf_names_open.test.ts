@@ -6,7 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { parseEvent } from "../src/perf/event_names.ts";
 import { PerfEvent } from "../src/perf/event.ts";
 import type { PerfEventAttr } from "../src/perf/attr.ts";
@@ -19,16 +19,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
+import { perfFds } from "./fixtures/perf_common.ts";
 
-function perfFds(): number {
-  let n = 0;
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[perf_event]") n++;
-    } catch { /* closed meanwhile */ }
-  }
-  return n;
-}
 
 async function count(attr: PerfEventAttr, work: () => void): Promise<bigint> {
   const ev = PerfEvent.open(attr);

@@ -8,7 +8,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { kprobe, uprobe } from "../src/perf/probes.ts";
@@ -18,6 +18,7 @@ import { pmuNames } from "../src/perf/pmu.ts";
 import { parseEvent } from "../src/perf/event_names.ts";
 import { UmmuArgumentError } from "../src/errors.ts";
 import { runtime } from "../ffi/platform.ts";
+import { perfFds } from "./fixtures/perf_common.ts";
 
 const argError = (re: RegExp) => (e: unknown) => {
   assert.ok(e instanceof UmmuArgumentError, `expected UmmuArgumentError, got ${e}`);
@@ -25,16 +26,6 @@ const argError = (re: RegExp) => (e: unknown) => {
   return true;
 };
 
-/** perf event fds of this process (the only ones these tests make). */
-function perfFds(): number {
-  let n = 0;
-  for (const fd of readdirSync("/proc/self/fd")) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[perf_event]") n++;
-    } catch { /* closed meanwhile */ }
-  }
-  return n;
-}
 
 /** The libc.so.6 this process maps (its path as /proc/self/maps shows it). */
 const LIBC = readFileSync("/proc/self/maps", "utf8").split("\n").map((l) => l.split(/\s+/)[5])

@@ -91,16 +91,15 @@ function decode(file: string, hexBigints: boolean, header: boolean): number {
   const reader = PerfDataReader.open(file === "-" ? 0 : file);
   const replacer = jsonReplacer(hexBigints);
   try {
-    if (header && reader.mode === "file") {
-      write(
-        JSON.stringify({
-          kind: "perfData",
-          mode: reader.mode,
-          attrs: reader.attrs,
-          features: reader.features,
-        }, replacer),
-      );
-    }
+    // The header line: first in file mode; in pipe mode after the records that carry it.
+    const headerLine = () =>
+      write(JSON.stringify({
+        kind: "perfData",
+        mode: reader.mode,
+        attrs: reader.attrs,
+        features: reader.features,
+      }, replacer));
+    if (header && reader.mode === "file") headerLine();
     for (const e of reader.entries()) {
       const r = e.record;
       const out: Record<string, unknown> = { offset: e.offset };
@@ -112,16 +111,7 @@ function decode(file: string, hexBigints: boolean, header: boolean): number {
       }
       write(JSON.stringify(out, replacer));
     }
-    if (header && reader.mode === "pipe") {
-      write(
-        JSON.stringify({
-          kind: "perfData",
-          mode: reader.mode,
-          attrs: reader.attrs,
-          features: reader.features,
-        }, replacer),
-      );
-    }
+    if (header && reader.mode === "pipe") headerLine();
   } finally {
     reader.close();
   }
