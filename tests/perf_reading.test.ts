@@ -277,3 +277,44 @@ test("ummu perf record refuses bad command lines with exit 2 and unknown events 
   assert.equal(await recordCommand(["-c", "1", "-F", "10", "-a"]), 2, "-c and -F");
   assert.equal(await recordCommand(["-e", "no-such-event", "--", "true"]), 1);
 });
+
+test("PerfEventBuilder: the same event as PerfEvent.open, each setter checked where it is written", async () => {
+  const { PerfEventBuilder } = await import("../src/perf/builder.ts");
+  const before = owned();
+  const m = Mapping.create(8 * PAGE);
+  const ev = new PerfEventBuilder("page-faults")
+    .observeSelf()
+    .sampleEvery(1)
+    .sample(pe.PERF_SAMPLE_TID)
+    .sample(pe.PERF_SAMPLE_ADDR)
+    .userOnly()
+    .ring(8)
+    .build();
+  try {
+    assert.equal(ev.attr.sampleType, pe.PERF_SAMPLE_TID | pe.PERF_SAMPLE_ADDR);
+    assert.equal(ev.attr.excludeKernel, true);
+    ev.enable();
+    touch(m, 8);
+    ev.disable();
+    const pages = new Set<number>();
+    ev.readRecords((r) => {
+      if (r.kind === "sample" && r.addr! >= m.address && r.addr! < m.address + BigInt(8 * PAGE)) {
+        pages.add(Number(r.addr! - m.address) / PAGE);
+      }
+    });
+    assert.equal(pages.size, 8);
+  } finally {
+    await ev.close();
+    m.close();
+  }
+  assert.throws(() => new PerfEventBuilder("page-faults").sampleEvery(0), UmmuArgumentError);
+  assert.throws(() => new PerfEventBuilder("page-faults").sampleFrequency(1.5), UmmuArgumentError);
+  assert.throws(() => new PerfEventBuilder("page-faults").wakeupEvents(-1), UmmuArgumentError);
+  assert.throws(() => new PerfEventBuilder("page-faults").sample(1 << 30), UmmuArgumentError);
+  assert.throws(
+    () => new PerfEventBuilder("page-faults").sampleEvery(1).sampleFrequency(10),
+    /not both/,
+  );
+  assert.throws(() => new PerfEventBuilder(null as never), UmmuArgumentError);
+  await ownedBackTo(before);
+});

@@ -30,6 +30,7 @@ export {
 } from "./attr.ts";
 export { type PerfCount, type PerfGroupCount, scale } from "./counts.ts";
 export { PerfEvent, type PerfEventOptions, type PerfRingOptions } from "./event.ts";
+export { PerfEventBuilder } from "./builder.ts";
 export { paranoidMeaning, perfEventParanoid } from "./open.ts";
 export { PerfRing, type RecordCallback } from "./ring.ts";
 export { PerfWorkerReader, type PerfWorkerReaderOptions } from "./worker_reader.ts";
