@@ -16,9 +16,8 @@ import { join } from "node:path";
 import { perf, perfSkip } from "./fixtures/perf_dump.ts";
 import { assertAgreesWithPerf } from "./fixtures/perf_compare.ts";
 import { ensureTracefs } from "./tracefs_mount.ts";
+import { assertReusedMatchesFresh } from "./fixtures/perf_reused.ts";
 import { PerfDataReader } from "../src/perf/perf_data/reader.ts";
-import { RecordDecoder } from "../src/perf/record_decoder.ts";
-import { materializeSample, SampleView } from "../src/perf/sample_view.ts";
 import type { PerfRecord } from "../src/perf/records.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ummu-perf-records-"));
@@ -41,35 +40,6 @@ const GOLDEN = new URL("../../shared/perf-golden/", import.meta.url).pathname;
 const goldenSkip = existsSync(GOLDEN + "perf.data.branch-4.14")
   ? perfSkip
   : `no ${GOLDEN} (the recordings from real hardware live beside the repo)`;
-
-/** Every kernel record of `path`, decoded fresh and reused from the same bytes: the same values. */
-function assertReusedMatchesFresh(path: string): number {
-  const reader = PerfDataReader.open(path);
-  const decoder = new RecordDecoder(reader.attrs.map((a) => ({ attr: a.attr, ids: a.ids })));
-  const bytes = new Uint8Array(readFileSync(path));
-  let n = 0;
-  for (const e of reader.entries()) {
-    if (e.record.type >= 64) continue;
-    const fresh = decoder.decode(bytes, e.offset);
-    const reused = decoder.decodeReused(bytes, e.offset);
-    const plain = reused instanceof SampleView
-      ? materializeSample(reused)
-      : withoutUndefined(reused);
-    assert.deepEqual(plain, fresh, `record at ${e.offset}`);
-    assert.deepEqual(fresh, e.record, `record at ${e.offset}: the reader's`);
-    n++;
-  }
-  reader.close();
-  return n;
-}
-
-/** A reused object keeps a key once set (undefined when absent later): drop those for comparison. */
-function withoutUndefined<T>(x: T): T {
-  if (x === null || typeof x !== "object" || ArrayBuffer.isView(x) || Array.isArray(x)) return x;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(x)) if (v !== undefined) out[k] = withoutUndefined(v);
-  return out as T;
-}
 
 function kinds(path: string): Record<string, number> {
   const r = PerfDataReader.open(path);
