@@ -147,10 +147,18 @@ export function readFormatSize(
   return 8 * (1 + te + tr) + Number(nr) * 8 * perCounter;
 }
 
-/** The sample fields that are one u64 each, in the kernel's order before READ. */
+/**
+ * The sample fields that are one u64 each: those before READ, and those after
+ * the branch stack that are not registers, stacks or AUX data (a page-fault
+ * sampler's ADDR | PHYS_ADDR | DATA_PAGE_SIZE is made of these only).
+ */
 const FIXED_FIELDS = pe.PERF_SAMPLE_IDENTIFIER | pe.PERF_SAMPLE_IP | pe.PERF_SAMPLE_TID |
   pe.PERF_SAMPLE_TIME | pe.PERF_SAMPLE_ADDR | pe.PERF_SAMPLE_ID | pe.PERF_SAMPLE_STREAM_ID |
-  pe.PERF_SAMPLE_CPU | pe.PERF_SAMPLE_PERIOD;
+  pe.PERF_SAMPLE_CPU | pe.PERF_SAMPLE_PERIOD | pe.PERF_SAMPLE_WEIGHT |
+  pe.PERF_SAMPLE_WEIGHT_STRUCT | pe.PERF_SAMPLE_DATA_SRC | pe.PERF_SAMPLE_TRANSACTION |
+  pe.PERF_SAMPLE_PHYS_ADDR | pe.PERF_SAMPLE_CGROUP | pe.PERF_SAMPLE_DATA_PAGE_SIZE |
+  pe.PERF_SAMPLE_CODE_PAGE_SIZE;
+const WEIGHTS = pe.PERF_SAMPLE_WEIGHT | pe.PERF_SAMPLE_WEIGHT_STRUCT;
 
 /**
  * A SAMPLE record located in someone's bytes. The decoder keeps one and
@@ -291,9 +299,7 @@ export class SampleView implements SampleRecord {
         take("stackUser.dynSize", 8);
       }
     }
-    this.#weight = st & (pe.PERF_SAMPLE_WEIGHT | pe.PERF_SAMPLE_WEIGHT_STRUCT)
-      ? take("weight", 8)
-      : -1;
+    this.#weight = st & WEIGHTS ? take("weight", 8) : -1;
     this.#dataSrc = st & pe.PERF_SAMPLE_DATA_SRC ? take("dataSrc", 8) : -1;
     this.#transaction = st & pe.PERF_SAMPLE_TRANSACTION ? take("transaction", 8) : -1;
     this.#regsIntr = -1;
@@ -318,7 +324,8 @@ export class SampleView implements SampleRecord {
 
   /**
    * The hot path of a ring reader: a sample made only of 8-byte fields
-   * (identifier, ip, pid/tid, time, addr, id, stream id, cpu, period) is
+   * (identifier, ip, pid/tid, time, addr, id, stream id, cpu, period; weight,
+   * data source, transaction, physical address, cgroup, page sizes) is
    * located with one bounds check and no closure.
    */
   #locateFixed(st: number, start: number, size: number, end: number): this {
@@ -332,6 +339,13 @@ export class SampleView implements SampleRecord {
     this.#streamId = st & pe.PERF_SAMPLE_STREAM_ID ? (q += 8) - 8 : -1;
     this.#cpu = st & pe.PERF_SAMPLE_CPU ? (q += 8) - 8 : -1;
     this.#period = st & pe.PERF_SAMPLE_PERIOD ? (q += 8) - 8 : -1;
+    this.#weight = st & WEIGHTS ? (q += 8) - 8 : -1;
+    this.#dataSrc = st & pe.PERF_SAMPLE_DATA_SRC ? (q += 8) - 8 : -1;
+    this.#transaction = st & pe.PERF_SAMPLE_TRANSACTION ? (q += 8) - 8 : -1;
+    this.#physAddr = st & pe.PERF_SAMPLE_PHYS_ADDR ? (q += 8) - 8 : -1;
+    this.#cgroup = st & pe.PERF_SAMPLE_CGROUP ? (q += 8) - 8 : -1;
+    this.#dataPageSize = st & pe.PERF_SAMPLE_DATA_PAGE_SIZE ? (q += 8) - 8 : -1;
+    this.#codePageSize = st & pe.PERF_SAMPLE_CODE_PAGE_SIZE ? (q += 8) - 8 : -1;
     if (q > end) {
       throw new PerfDecodeError(
         pe.PERF_RECORD_SAMPLE,
@@ -347,17 +361,8 @@ export class SampleView implements SampleRecord {
       this.#raw =
       this.#branch =
       this.#regsUser =
-        -1;
-    this.#stackUser =
-      this.#weight =
-      this.#dataSrc =
-      this.#transaction =
+      this.#stackUser =
       this.#regsIntr =
-        -1;
-    this.#physAddr =
-      this.#cgroup =
-      this.#dataPageSize =
-      this.#codePageSize =
       this.#aux =
         -1;
     return this;
