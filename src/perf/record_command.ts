@@ -20,6 +20,12 @@ import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { PerfEvent } from "./event.ts";
 import { parseEventList } from "./event_names.ts";
 import { PerfDataWriter } from "./perf_data/writer.ts";
+import {
+  kernelTextRange,
+  RecordSynthesizer,
+  synthesizeAllProcesses,
+  synthesizeProcess,
+} from "./perf_data/synthesize.ts";
 import type { PerfTarget } from "./target.ts";
 
 export const RECORD_USAGE =
@@ -184,6 +190,11 @@ async function record(plan: RecordPlan): Promise<number> {
     { cmdline: ["ummu", "perf", "record", ...process.argv.slice(2)] },
   );
   let written = 0;
+  // The kernel's text map first in every mode (kernel samples resolve by kallsyms).
+  const synth = new RecordSynthesizer({ attr: events[0].attr, id: events[0].ids()[0] });
+  const emit = (r: Uint8Array) => (writer.writeRecord(r), written++);
+  const kernel = kernelTextRange();
+  if (kernel) emit(synth.kernelMmap(kernel.start, kernel.end));
   const drainAll = () => {
     for (const ev of events) {
       if (ev.closed) continue;
@@ -212,7 +223,15 @@ async function record(plan: RecordPlan): Promise<number> {
   let lost = 0;
   try {
     if (child) child.stdin!.end("go\n");
-    else for (const ev of events) ev.enable();
+    else {
+      // Tasks running before recording started: their COMM and MMAP2 (and, system-wide,
+      // FORK) records from /proc, as perf synthesizes them. Enabled first, so a task that
+      // starts meanwhile is in the kernel's records if not in /proc's; written before any
+      // kernel record (the rings are drained after), with time 0 as perf's own.
+      for (const ev of events) ev.enable();
+      if (plan.pid !== undefined) synthesizeProcess(synth, plan.pid, emit);
+      else synthesizeAllProcesses(synth, emit);
+    }
     await Promise.all(events.map(async (ev) => {
       for (let more = true;;) {
         if (ev.closed) return;

@@ -1,0 +1,186 @@
+/**
+ * `ummu perf record` of tasks that were running before it started (-p PID,
+ * -a): the COMM, MMAP2 and FORK records it synthesizes from /proc, as perf
+ * does, judged by Debian's perf: `perf script` names the command and each
+ * thread and resolves the symbol of a C program compiled here, and `perf
+ * report -D` agrees with ummu on every record of the file.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { perf, perfSkip } from "./fixtures/perf_dump.ts";
+import { assertAgreesWithPerf } from "./fixtures/perf_compare.ts";
+import { PerfDataReader } from "../src/perf/perf_data/reader.ts";
+import { recordCommand } from "../src/perf/record_command.ts";
+import type { PerfRecord } from "../src/perf/records.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "ummu-perf-command-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+
+/** A program that spins in a named function on its main thread and on a named second thread. */
+const SPINNER_C = `
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+volatile unsigned long sink;
+__attribute__((noinline)) void ummu_spin_here(void) {
+  for (unsigned long i = 0; i < 10000000UL; i++) sink += i;
+}
+static void *second(void *arg) {
+  (void)arg;
+  pthread_setname_np(pthread_self(), "ummu-spin-2");
+  for (;;) ummu_spin_here();
+  return NULL;
+}
+int main(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, second, NULL);
+  printf("ready\\n");
+  fflush(stdout);
+  for (;;) ummu_spin_here();
+}
+`;
+
+function compileSpinner(): string | null {
+  const src = join(dir, "spinner.c"), bin = join(dir, "ummu-spinner");
+  writeFileSync(src, SPINNER_C);
+  const r = spawnSync("cc", ["-O1", "-pthread", "-o", bin, src], { encoding: "utf8" });
+  return r.status === 0 ? bin : null;
+}
+
+const ccSkip = spawnSync("cc", ["--version"]).status === 0
+  ? false
+  : "needs a C compiler (cc) for the program to record";
+const skip = perfSkip || ccSkip;
+
+/** Starts the spinner; resolves once both threads run. */
+async function startSpinner(): Promise<ChildProcess> {
+  const bin = compileSpinner();
+  assert.ok(bin, "cc compiled the spinner");
+  const child = spawn(bin, [], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.on("error", reject);
+    child.stdout!.once("data", () => resolve());
+  });
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+function records(file: string): PerfRecord[] {
+  const r = PerfDataReader.open(file);
+  try {
+    return [...r.records()].filter((x): x is PerfRecord => x.type < 64);
+  } finally {
+    r.close();
+  }
+}
+
+/** perf script's lines for one pid: comm, tid, symbol, dso. */
+function scriptOf(
+  file: string,
+  pid: number,
+): { comm: string; tid: number; sym: string; dso: string }[] {
+  const out = perf(["script", "-i", file, "-F", "comm,pid,tid,ip,sym,dso"]).stdout;
+  const lines = [];
+  for (const line of out.split("\n")) {
+    const m = /^\s*(.+?)\s+(\d+)\/(\d+)\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$/.exec(line);
+    if (m && Number(m[2]) === pid) {
+      lines.push({ comm: m[1], tid: Number(m[3]), sym: m[4], dso: m[5] });
+    }
+  }
+  return lines;
+}
+
+test(
+  "ummu perf record -p PID: perf script names the running program's threads and resolves its symbol",
+  {
+    skip,
+  },
+  async () => {
+    const child = await startSpinner();
+    const file = join(dir, "p.data");
+    try {
+      const rc = await recordCommand([
+        "-e",
+        "cpu-clock",
+        "-F",
+        "1000",
+        "-p",
+        String(child.pid),
+        "--duration",
+        "1",
+        "-o",
+        file,
+      ]);
+      assert.equal(rc, 0);
+    } finally {
+      await stop(child);
+    }
+    const pid = child.pid!;
+    const recs = records(file);
+    const comms = recs.filter((r) => r.kind === "comm" && r.pid === pid);
+    assert.equal(comms.length, 2, "a COMM per thread");
+    assert.deepEqual(
+      comms.map((r) => r.kind === "comm" && r.comm).sort(),
+      ["ummu-spin-2", "ummu-spinner"],
+    );
+    assert.ok(
+      recs.some((r) => r.kind === "mmap2" && r.pid === pid && r.filename.endsWith("/ummu-spinner")),
+      "an MMAP2 of the program",
+    );
+    assert.ok(
+      recs.some((r) => r.kind === "mmap" && r.filename === "[kernel.kallsyms]_text"),
+      "the kernel's text map",
+    );
+    const lines = scriptOf(file, pid);
+    assert.ok(lines.length > 100, `perf script lines of ${pid}: ${lines.length}`);
+    assert.ok(lines.every((l) => l.comm === "ummu-spinner" || l.comm === "ummu-spin-2"), "named");
+    assert.equal(new Set(lines.map((l) => l.comm)).size, 2, "each thread by its own name");
+    const ours = lines.filter((l) => l.sym === "ummu_spin_here");
+    assert.ok(ours.length > lines.length / 2, `samples in ummu_spin_here: ${ours.length}`);
+    assert.ok(ours.every((l) => l.dso.endsWith("/ummu-spinner")), "in the program's dso");
+    const a = assertAgreesWithPerf(file);
+    assert.equal(a.perfCounts.COMM, 2);
+  },
+);
+
+test("ummu perf record -a --duration 1: processes that ran before are named and resolved", {
+  skip,
+}, async () => {
+  const child = await startSpinner();
+  const file = join(dir, "a.data");
+  try {
+    const rc = await recordCommand(["-a", "--duration", "1", "-F", "500", "-o", file]);
+    assert.equal(rc, 0);
+  } finally {
+    await stop(child);
+  }
+  const pid = child.pid!;
+  const recs = records(file);
+  // perf's system-wide synthesis: FORK then COMM for every thread, MMAP2 of each process.
+  const forks = recs.filter((r) => r.kind === "fork" && r.pid === pid);
+  assert.deepEqual(
+    forks.map((r) => r.kind === "fork" && [r.tid === pid ? "leader" : "thread", r.ppid]).sort(),
+    [["leader", process.pid], ["thread", pid]],
+  );
+  assert.ok(recs.some((r) => r.kind === "comm" && r.pid === 1), "COMM of pid 1");
+  const lines = scriptOf(file, pid);
+  assert.ok(lines.length > 50, `perf script lines of ${pid}: ${lines.length}`);
+  assert.ok(lines.every((l) => l.comm === "ummu-spinner" || l.comm === "ummu-spin-2"), "named");
+  assert.ok(lines.filter((l) => l.sym === "ummu_spin_here").length > lines.length / 2, "resolved");
+  // No sample of any task perf cannot name (perf script shows ":PID" for those).
+  const script = perf(["script", "-i", file, "-F", "comm,pid"]).stdout.trim().split("\n");
+  const unnamed = script.filter((l) => /^\s*:\d+\s/.test(l));
+  assert.deepEqual(unnamed.slice(0, 5), [], `${unnamed.length} samples without a name`);
+  assertAgreesWithPerf(file);
+});
