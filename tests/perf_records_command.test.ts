@@ -184,3 +184,76 @@ test("ummu perf record -a --duration 1: processes that ran before are named and 
   assert.deepEqual(unnamed.slice(0, 5), [], `${unnamed.length} samples without a name`);
   assertAgreesWithPerf(file);
 });
+
+const cliMain = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
+/** Runs `ummu perf ARGS` on this runtime in a child, stdin from `input`. */
+function ummuPerf(args: string[], input?: Uint8Array) {
+  const argv = "Deno" in globalThis
+    ? ["run", "-A", "--no-check", cliMain, ...args]
+    : [cliMain, ...args];
+  const r = spawnSync(process.execPath, argv, { input, maxBuffer: 1 << 30 });
+  return { status: r.status, raw: new Uint8Array(r.stdout), stderr: r.stderr.toString() };
+}
+
+test(
+  "ummu perf record -o -: a pipe-mode stream perf report -i - and perf script -i - read, and ummu perf decode - too",
+  {
+    skip: perfSkip,
+  },
+  () => {
+    const rec = ummuPerf([
+      "record",
+      "-e",
+      "page-faults,context-switches",
+      "-c",
+      "1",
+      "-g",
+      "-o",
+      "-",
+      "--",
+      "sh",
+      "-c",
+      "echo ummu-to-stdout; ls -R /usr/lib >/dev/null 2>&1",
+    ]);
+    assert.equal(rec.status, 0, rec.stderr);
+    const text = new TextDecoder("latin1").decode(rec.raw);
+    assert.equal(text.slice(0, 8), "PERFILE2", "the pipe header's magic");
+    assert.ok(!text.includes("ummu-to-stdout\n"), "the command's output is not in the stream");
+    assert.match(rec.stderr, /ummu-to-stdout\n/, "it went to stderr, as perf sends it");
+    const file = join(dir, "pipe.data");
+    writeFileSync(file, rec.raw);
+    const a = assertAgreesWithPerf(file);
+    assert.ok(a.samples > 20, `samples: ${a.samples}`);
+    assert.ok(a.callchainFrames > a.samples, "callchains");
+    assert.ok((a.perfCounts.FEATURE ?? 0) >= 8, `FEATURE records: ${JSON.stringify(a.perfCounts)}`);
+    assert.ok((a.perfCounts.FINISHED_ROUND ?? 0) >= 1, "FINISHED_ROUND records");
+    const r = PerfDataReader.open(file);
+    assert.equal(r.mode, "pipe");
+    const kinds = new Map<string, number>();
+    for (const x of r.records()) kinds.set(x.kind, (kinds.get(x.kind) ?? 0) + 1);
+    assert.deepEqual(r.attrs.map((x) => x.name), ["page-faults", "context-switches"]);
+    assert.ok(r.features.hostname, "hostname from a HEADER_FEATURE record");
+    r.close();
+    assert.equal(kinds.get("headerAttr"), 2);
+    // perf reads the stream from its stdin.
+    const script = perf(["script", "-G", "-i", "-", "-F", "comm,event"], rec.raw).stdout.trim()
+      .split(
+        "\n",
+      );
+    assert.equal(script.length, a.samples, "perf script prints every sample");
+    assert.ok(script.every((l) => /^\s*(ls|sh)\s+(page-faults|context-switches):/.test(l)));
+    assert.ok(script.some((l) => l.includes("context-switches")), "both events, named");
+    const report = perf(["report", "-i", "-", "--stdio", "--sort", "comm,dso"], rec.raw).stdout;
+    assert.match(
+      report,
+      /\bls\s+(libc|ld-linux|\[kernel\.kallsyms\])/,
+      "perf report resolves dsos",
+    );
+    // And ummu perf decode - reads it back: one line per record.
+    const dec = ummuPerf(["decode", "-"], rec.raw);
+    assert.equal(dec.status, 0, dec.stderr);
+    const lines = new TextDecoder().decode(dec.raw).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, [...kinds.values()].reduce((x, y) => x + y, 0));
+    assert.equal(lines.filter((l) => l.kind === "sample").length, a.samples);
+  },
+);

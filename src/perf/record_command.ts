@@ -38,7 +38,8 @@ export const RECORD_USAGE =
   -F, --freq       samples per second
   -g               record callchains
   -d, --data       record sample addresses (PERF_SAMPLE_ADDR)
-  -o, --output     the perf.data file (default perf.data)
+  -o, --output     the perf.data file (default perf.data); - writes pipe mode to stdout
+                   (the command's stdout then goes to stderr, as perf does)
   -p, --pid        record an existing process (all its threads) until SIGINT
   -a, --all-cpus   record every CPU until SIGINT
       --duration   stop after SECONDS (with -p or -a)
@@ -146,7 +147,8 @@ async function record(plan: RecordPlan): Promise<number> {
   // The child: a shell that waits for a line on its stdin, then execs the command (same pid).
   const child = plan.command.length
     ? spawn("/bin/sh", ["-c", 'read _ && exec "$@"', "sh", ...plan.command], {
-      stdio: ["pipe", "inherit", "inherit"],
+      // Pipe mode: stdout is the stream, so the command writes to stderr (perf's dup2(2, 1)).
+      stdio: ["pipe", plan.output === "-" ? 2 : "inherit", "inherit"],
     })
     : null;
   const target: PerfTarget = child
@@ -184,25 +186,27 @@ async function record(plan: RecordPlan): Promise<number> {
     for (const ev of events) await ev.close();
     throw e;
   }
-  const writer = PerfDataWriter.create(
-    plan.output,
-    events.map((ev, i) => ({ attr: ev.attr, ids: ev.ids(), name: parsed[i].name })),
-    { cmdline: ["ummu", "perf", "record", ...process.argv.slice(2)] },
-  );
+  const attrs = events.map((ev, i) => ({ attr: ev.attr, ids: ev.ids(), name: parsed[i].name }));
+  const options = { cmdline: ["ummu", "perf", "record", ...process.argv.slice(2)] };
+  const writer = plan.output === "-"
+    ? PerfDataWriter.createPipe(1, attrs, options)
+    : PerfDataWriter.create(plan.output, attrs, options);
   let written = 0;
   // The kernel's text map first in every mode (kernel samples resolve by kallsyms).
   const synth = new RecordSynthesizer({ attr: events[0].attr, id: events[0].ids()[0] });
   const emit = (r: Uint8Array) => (writer.writeRecord(r), written++);
   const kernel = kernelTextRange();
   if (kernel) emit(synth.kernelMmap(kernel.start, kernel.end));
+  /** Writes what an event's rings hold; in pipe mode the batch is a round (perf sorts it). */
+  const drainOne = (ev: PerfEvent) => {
+    ev.drain((bytes, off, size) => {
+      writer.writeRecord(bytes.subarray(off, off + size));
+      written++;
+    });
+    writer.finishedRound();
+  };
   const drainAll = () => {
-    for (const ev of events) {
-      if (ev.closed) continue;
-      ev.drain((bytes, off, size) => {
-        writer.writeRecord(bytes.subarray(off, off + size));
-        written++;
-      });
-    }
+    for (const ev of events) if (!ev.closed) drainOne(ev);
   };
   // Stopping (a signal, the duration): stop counting, take what the rings hold, close
   // (which ends the waits below).
@@ -231,14 +235,12 @@ async function record(plan: RecordPlan): Promise<number> {
       for (const ev of events) ev.enable();
       if (plan.pid !== undefined) synthesizeProcess(synth, plan.pid, emit);
       else synthesizeAllProcesses(synth, emit);
+      writer.finishedRound();
     }
     await Promise.all(events.map(async (ev) => {
       for (let more = true;;) {
         if (ev.closed) return;
-        ev.drain((bytes, off, size) => {
-          writer.writeRecord(bytes.subarray(off, off + size));
-          written++;
-        });
+        drainOne(ev);
         if (!more) return; // every task of the command exited, the ring is empty
         try {
           more = await ev.readable();

@@ -1,7 +1,15 @@
 /**
  * PerfDataWriter: records captured with ummu (the attrs, their event ids, and
  * the records' bytes as the kernel wrote them) saved as a perf.data file
- * (file mode) that Debian's `perf report` and `perf script` read.
+ * (file mode) or stream (pipe mode) that Debian's `perf report` and `perf
+ * script` read.
+ *
+ * Pipe mode (`createPipe(fd)`, what `perf record -o -` writes): the 16-byte
+ * pipe header, a PERF_RECORD_HEADER_ATTR per attr (the attr, then its ids),
+ * each feature as a PERF_RECORD_HEADER_FEATURE and perf's end-of-features
+ * mark, then the records as they come, with a PERF_RECORD_FINISHED_ROUND after
+ * each batch (`finishedRound()`: perf sorts and delivers what came before it).
+ * Everything is written in order; nothing is patched later.
  *
  * Layout: the 104-byte header, each attr's id array, the attrs section, the
  * data section (written as records arrive, never held in memory), then the
@@ -70,9 +78,28 @@ function attrBytes(given: PerfEventAttr): Uint8Array {
   return encodeAttr({ ...attr, size }).slice(0, size);
 }
 
-/** Writes a perf.data file: `writeRecord()` each record, then `close()`. */
+/**
+ * perf 6.1's HEADER_LAST_FEATURE: the feat_id of the pipe-mode record that
+ * ends the features (perf prints the header info there). A newer perf with
+ * more features reads it as an empty feature it knows, or warns.
+ */
+const PIPE_LAST_FEATURE_MARK = f.HEADER_PMU_CAPS + 1;
+
+/** One FINISHED_ROUND record: a header without a body. */
+const FINISHED_ROUND = new ByteWriter().u32(f.PERF_RECORD_FINISHED_ROUND).u16(0).u16(8).result();
+
+/** A sleep of `ms` in this thread (a pipe's reader is slow: its fd said EAGAIN). */
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+function pause(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+/** Writes a perf.data file (`create`) or stream (`createPipe`): `writeRecord()` each record, then `close()`. */
 export class PerfDataWriter {
   #fd: number;
+  /** Pipe mode: sequential writes to an fd the caller owns (not closed here). */
+  #pipe = false;
+  #recordsSinceRound = 0;
   #attrs: { bytes: Uint8Array; ids: readonly bigint[]; name: string }[];
   #options: PerfDataWriterOptions;
   #dataOffset: number;
@@ -86,8 +113,10 @@ export class PerfDataWriter {
     fd: number,
     attrs: readonly PerfDataWriterAttr[],
     options: PerfDataWriterOptions,
+    pipe = false,
   ) {
     this.#fd = fd;
+    this.#pipe = pipe;
     this.#options = options;
     this.#attrs = attrs.map((a, i) => {
       if (a === null || typeof a !== "object" || typeof a.name !== "string") {
@@ -104,6 +133,12 @@ export class PerfDataWriter {
     // Every attr entry has the same size in the attrs section: the largest attr's + the ids section.
     const attrLen = Math.max(...this.#attrs.map((a) => a.bytes.length));
     this.#attrSize = attrLen + f.PERF_FILE_SECTION_SIZE;
+    if (pipe) {
+      this.#attrsSection = { offset: 0, size: 0 };
+      this.#dataOffset = this.#pos = 0;
+      this.#writePipeHeader();
+      return;
+    }
     const w = new ByteWriter();
     w.zeros(f.PERF_FILE_HEADER_SIZE);
     const idSections = this.#attrs.map((a) => {
@@ -143,11 +178,81 @@ export class PerfDataWriter {
     }
   }
 
+  /**
+   * Writes a pipe-mode stream to `fd` (1 for stdout; the caller owns it, close()
+   * leaves it open): the header, attrs and features now, records as they come.
+   */
+  static createPipe(
+    fd: number,
+    attrs: readonly PerfDataWriterAttr[],
+    options: PerfDataWriterOptions = {},
+  ): PerfDataWriter {
+    if (!Number.isSafeInteger(fd) || fd < 0) {
+      invalid("PerfDataWriter.createPipe: fd", fd, "an open file descriptor (a number >= 0)");
+    }
+    if (!Array.isArray(attrs)) {
+      invalid("PerfDataWriter.createPipe: attrs", attrs, "an array of { attr, ids?, name }");
+    }
+    return new PerfDataWriter(fd, attrs, options, true);
+  }
+
+  /** Pipe mode's beginning: the pipe header, HEADER_ATTR records, HEADER_FEATURE records. */
+  #writePipeHeader(): void {
+    const w = new ByteWriter().u64(f.PERF_MAGIC2).u64(BigInt(f.PERF_PIPE_HEADER_SIZE));
+    const record = (type: number, body: (w: ByteWriter) => void, what: string) => {
+      const start = w.length;
+      w.u32(type).u16(0).u16(0);
+      body(w);
+      const size = w.length - start;
+      if (size > 0xffff) {
+        throw new PerfDataError(
+          `${what} needs a pipe-mode record of ${size} bytes, more than its u16 size holds`,
+          -1,
+        );
+      }
+      w.patchU16(start + 6, size);
+    };
+    this.#attrs.forEach((a, i) => {
+      record(f.PERF_RECORD_HEADER_ATTR, (w) => {
+        w.bytes(a.bytes);
+        for (const id of a.ids) w.u64(id);
+      }, `attr ${i} (${a.name}) with ${a.ids.length} ids`);
+    });
+    for (const [id, body] of [...this.#features()].sort((a, b) => a[0] - b[0])) {
+      record(f.PERF_RECORD_HEADER_FEATURE, (w) => w.u64(BigInt(id)).bytes(body), `feature ${id}`);
+    }
+    record(f.PERF_RECORD_HEADER_FEATURE, (w) => w.u64(BigInt(PIPE_LAST_FEATURE_MARK)), "mark");
+    this.#write(w.result(), 0);
+  }
+
   #write(bytes: Uint8Array, at: number): void {
     let done = 0;
     while (done < bytes.length) {
-      done += writeSync(this.#fd, bytes, done, bytes.length - done, at + done);
+      if (!this.#pipe) {
+        done += writeSync(this.#fd, bytes, done, bytes.length - done, at + done);
+        continue;
+      }
+      try {
+        done += writeSync(this.#fd, bytes, done, bytes.length - done);
+      } catch (e) {
+        // A runtime may have made its stdout non-blocking: wait for the reader.
+        if ((e as { code?: string }).code !== "EAGAIN") throw e;
+        pause(1);
+      }
     }
+  }
+
+  /**
+   * Pipe mode: ends a round (a PERF_RECORD_FINISHED_ROUND after the records
+   * written since the last one, none if there were none). perf sorts the
+   * records of a round by time and delivers them before reading on. A file
+   * needs none (perf sorts all of a file's records).
+   */
+  finishedRound(): void {
+    if (this.#fd < 0) throw new ClosedError("PerfDataWriter");
+    if (!this.#pipe || this.#recordsSinceRound === 0) return;
+    this.#write(FINISHED_ROUND, 0);
+    this.#recordsSinceRound = 0;
   }
 
   /**
@@ -175,11 +280,23 @@ export class PerfDataWriter {
     this.#write(bytes, this.#pos);
     this.#pos += bytes.length;
     this.records++;
+    this.#recordsSinceRound++;
   }
 
-  /** Writes the features and the header, and closes the file. */
+  /**
+   * File mode: writes the features and the header, and closes the file. Pipe
+   * mode: ends the last round; the fd stays open (it is the caller's).
+   */
   close(): void {
     if (this.#fd < 0) return;
+    if (this.#pipe) {
+      try {
+        this.finishedRound();
+      } finally {
+        this.#fd = -1;
+      }
+      return;
+    }
     try {
       this.#finish();
     } finally {
@@ -188,7 +305,8 @@ export class PerfDataWriter {
     }
   }
 
-  #finish(): void {
+  /** The feature sections' bodies, by HEADER_* id. */
+  #features(): Map<number, Uint8Array> {
     const o = this.#options;
     const features = new Map<number, Uint8Array>();
     const str = (s: string) => new ByteWriter().string(s).result();
@@ -216,7 +334,11 @@ export class PerfDataWriter {
       for (const id of a.ids) desc.u64(id);
     }
     features.set(f.HEADER_EVENT_DESC, desc.result());
+    return features;
+  }
 
+  #finish(): void {
+    const features = this.#features();
     const ids = [...features.keys()].sort((a, b) => a - b);
     const dataSize = this.#pos - this.#dataOffset;
     const tableAt = this.#pos;
