@@ -2,6 +2,7 @@
 export const PROT_NONE = 0;
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
 
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;

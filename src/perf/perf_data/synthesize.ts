@@ -13,12 +13,9 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import * as pe from "../../../ffi/perf_event.ts";
-import { MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../../ffi/mman.ts";
+import { MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from "../../../ffi/mman.ts";
 import { type LayoutAttr, type RecordLayout, recordLayout } from "../record_layout.ts";
 import { ByteWriter, PerfDataError } from "./features.ts";
-
-/** <sys/mman.h> PROT_EXEC (not in ffi/mman.ts, which holds what libc calls need). */
-const PROT_EXEC = 4;
 
 /** What the synthesized records' trailers carry. */
 export interface SynthesisTrailer {
