@@ -132,7 +132,7 @@ test("startReader: a Worker drains a one-page ring while the main thread is busy
     touch(m, 2000); // 2000 samples of 40 bytes: 20 one-page rings' worth, on a busy main thread
     ev.disable();
     const counted = ev.read().value; // every fault the event counted made a sample (period 1)
-    let samples = 0, inRange = 0, lostRecords = 0n, quiet = 0, throttled = 0;
+    let samples = 0, inRange = 0, lostRecords = 0n, quiet = 0;
     // Take what the Worker queues; flush() makes it drain what sits below the watermark.
     while (quiet < 2) {
       await reader.flush();
@@ -141,7 +141,6 @@ test("startReader: a Worker drains a one-page ring while the main thread is busy
           samples++;
           if (r.addr! >= m.address && r.addr! < m.address + BigInt(2000 * PAGE)) inRange++;
         } else if (r.kind === "lost") lostRecords += r.lost;
-        else if (r.kind === "throttle") throttled++;
       });
       quiet = n === 0 ? quiet + 1 : 0;
     }
@@ -154,7 +153,7 @@ test("startReader: a Worker drains a one-page ring while the main thread is busy
     const c = ev.read();
     assert.equal(BigInt(samples) + c.lost, counted, `${samples} samples + ${c.lost} lost`);
     assert.ok(lostRecords <= c.lost, `LOST records ${lostRecords} > the kernel's count ${c.lost}`);
-    if (throttled === 0) assert.ok(c.lost > 0n, "a one-page ring on a busy thread loses some");
+    // (Whether anything is lost depends on how fast the Worker is: on Node it often keeps up.)
     assert.equal(Number(lostRecords), reader.lost, "the reader's count is the LOST records' sum");
   } finally {
     await ev.close();
@@ -230,6 +229,7 @@ test(
         file,
         "--",
         "ls",
+        "-d",
         "/usr/lib",
       ]);
       assert.equal(rc, 0);
