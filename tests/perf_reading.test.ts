@@ -318,3 +318,48 @@ test("PerfEventBuilder: the same event as PerfEvent.open, each setter checked wh
   assert.throws(() => new PerfEventBuilder(null as never), UmmuArgumentError);
   await ownedBackTo(before);
 });
+
+test("output: two events write into one ring (SET_OUTPUT) and are told apart by id; closing the owner closes both", async () => {
+  const before = owned();
+  const m = Mapping.create(16 * PAGE);
+  const sampleType = pe.PERF_SAMPLE_IDENTIFIER | pe.PERF_SAMPLE_TID | pe.PERF_SAMPLE_ADDR;
+  const faults = PerfEvent.open("page-faults", {
+    attr: { samplePeriod: 1n, sampleType },
+    ring: { pages: 16 },
+  });
+  // A different software event: two of the same share the kernel's sample data (Linux 6.18).
+  const minor = PerfEvent.open("minor-faults", {
+    output: faults,
+    attr: { samplePeriod: 1n, sampleType: sampleType | pe.PERF_SAMPLE_TIME },
+  });
+  try {
+    assert.equal(minor.rings.length, 0, "it has no ring of its own");
+    assert.throws(
+      () => PerfEvent.open("page-faults", { output: faults, ring: {} }),
+      UmmuArgumentError,
+    );
+    assert.throws(() => PerfEvent.open("page-faults", { output: minor }), /ring/);
+    faults.enable();
+    minor.enable();
+    touch(m, 16);
+    faults.disable();
+    minor.disable();
+    const [fid] = faults.ids(), [mid] = minor.ids();
+    const byId = new Map<bigint, number>();
+    let timed = 0;
+    faults.readRecords((r) => {
+      if (r.kind !== "sample") return;
+      if (r.addr! < m.address || r.addr! >= m.address + BigInt(16 * PAGE)) return;
+      byId.set(r.identifier!, (byId.get(r.identifier!) ?? 0) + 1);
+      if (r.identifier === mid && typeof r.time === "bigint") timed++; // its own layout
+    });
+    assert.equal(byId.get(fid), 16, "page-faults: every page");
+    assert.equal(byId.get(mid), 16, "minor-faults, through the same ring: every page");
+    assert.equal(timed, 16, "minor-faults samples decoded with minor-faults' layout (TIME)");
+  } finally {
+    await faults.close();
+    m.close();
+  }
+  assert.equal(minor.closed, true, "closing the owner closed the event writing into it");
+  await ownedBackTo(before);
+});

@@ -60,6 +60,13 @@ export interface PerfEventOptions {
   name?: string;
   /** Attr fields set over those of an event name (samplePeriod, sampleType, ...). */
   attr?: PerfEventAttr;
+  /**
+   * Write records into this event's rings (PERF_EVENT_IOC_SET_OUTPUT), on
+   * its target, without joining a group: several events, one stream, read
+   * (and decoded, told apart by id) through the ring's owner. Closing the
+   * owner closes the events that write into it.
+   */
+  output?: PerfEvent;
 }
 
 /**
@@ -88,6 +95,9 @@ export class PerfEvent {
   readonly #slots: readonly OpenSlot[];
   readonly #records: EventRecords;
   readonly #members: PerfEvent[] = [];
+  /** Events that write into this one's rings (options.output), and the one this writes into. */
+  readonly #sharers: PerfEvent[] = [];
+  #outputOf: PerfEvent | null = null;
   #decoder: RecordDecoder | null = null;
   #closed = false;
 
@@ -156,6 +166,25 @@ export class PerfEvent {
         );
       }
     }
+    const output = options.output ?? null;
+    if (output !== null) {
+      if (!(output instanceof PerfEvent)) {
+        invalid("PerfEvent.open output", output, "a PerfEvent with a ring");
+      }
+      if (output.#closed) throw new ClosedError("PerfEvent (the output event)");
+      if (output.#records.rings.length === 0) {
+        invalid("PerfEvent.open output", output, "an event opened with ring: {}");
+      }
+      if (leader !== null || options.target !== undefined || options.ring !== undefined) {
+        invalid(
+          "PerfEvent.open output",
+          output,
+          "given without group, target or ring (the output event has them)",
+        );
+      }
+      // The kernel requires one direction for events that share a ring.
+      a.writeBackward = output.#records.rings[0].overwrite || undefined;
+    }
     const ringOpts = options.ring;
     let pages = 0;
     if (ringOpts !== undefined) {
@@ -177,9 +206,11 @@ export class PerfEvent {
 
     const sampling = ringOpts !== undefined ||
       (leader !== null && leader.#records.rings.length > 0);
-    const resolved = leader === null ? resolveTarget(options.target, sampling) : null;
-    // A member's pid and cpu are its leader's: the kernel builds the group on the leader's context.
-    const slots = resolved ? resolved.slots : leader!.#slots;
+    const inheritsFrom = leader ?? output;
+    const resolved = inheritsFrom === null ? resolveTarget(options.target, sampling) : null;
+    // A member's pid and cpu are its leader's: the kernel builds the group on the leader's
+    // context; an event that writes into another's rings must be on the same CPU or task.
+    const slots = resolved ? resolved.slots : inheritsFrom!.#slots;
     if (resolved?.inherit && a.inherit === undefined) a.inherit = true;
     const controls: FdControl[] = [];
     const rings: PerfRing[] = [];
@@ -205,7 +236,8 @@ export class PerfEvent {
         }
         opened.push(true);
         controls.push(FdControl.create(fd));
-        if (leader !== null && leader.#records.rings.length > 0) {
+        if (output !== null) setOutput(fd, output.#ringFdOf(i));
+        else if (leader !== null && leader.#records.rings.length > 0) {
           // A member's records go to its leader's ring of the same slot.
           setOutput(fd, leader.#ringFdOf(i));
         } else if (ringOpts !== undefined) {
@@ -229,7 +261,7 @@ export class PerfEvent {
     }
     const ev = new PerfEvent(
       a,
-      leader?.target ?? resolved!.label,
+      inheritsFrom?.target ?? resolved!.label,
       leader,
       name,
       controls,
@@ -239,6 +271,11 @@ export class PerfEvent {
     if (leader) {
       leader.#members.push(ev);
       leader.#decoder = null; // the next decoder knows the new member's id
+    }
+    if (output) {
+      output.#sharers.push(ev);
+      ev.#outputOf = output;
+      output.#decoder = null;
     }
     return ev;
   }
@@ -423,7 +460,7 @@ export class PerfEvent {
   get decoder(): RecordDecoder {
     this.#check("decoder");
     if (this.#decoder === null) {
-      const group = [this as PerfEvent, ...this.#members];
+      const group = [this as PerfEvent, ...this.#members, ...this.#sharers];
       this.#decoder = new RecordDecoder(
         group.map((e) => ({ attr: decodeAttr(encodeAttr(e.attr)), ids: e.ids() })),
       );
@@ -504,7 +541,7 @@ export class PerfEvent {
   #closeSync(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const m of [...this.#members]) m.#closeSync(); // each removes itself
+    for (const m of [...this.#members, ...this.#sharers]) m.#closeSync(); // each removes itself
     // Waiters first, then the fds (close waits for a Worker's call in flight), then the
     // mappings: a Worker that reads the rings never reads one that is gone.
     const wake = () => this.#records.wake();
@@ -514,6 +551,10 @@ export class PerfEvent {
     if (this.leader) {
       const i = this.leader.#members.indexOf(this);
       if (i >= 0) this.leader.#members.splice(i, 1);
+    }
+    if (this.#outputOf) {
+      const i = this.#outputOf.#sharers.indexOf(this);
+      if (i >= 0) this.#outputOf.#sharers.splice(i, 1);
     }
   }
 }
