@@ -72,6 +72,27 @@ function userEvents(): "passed" | "skipped" {
   return "passed";
 }
 
+/**
+ * Runs a perf example (top-level code) as a child of this runtime: "passed",
+ * or "skipped" where this process may not use perf events (the line says why).
+ */
+function perfExample(name: string): () => "passed" | "skipped" {
+  return () => {
+    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    const file = fileURLToPath(new URL(`./${name}${ext}`, import.meta.url));
+    const r = spawnSync(commandFor(file)[0], commandFor(file).slice(1), { encoding: "utf8" });
+    process.stdout.write(r.stdout);
+    if (r.status === 0) return "passed";
+    if (/EACCES|EPERM/.test(r.stderr)) {
+      console.log(
+        `${name}: skipped: ${r.stderr.trim().split("\n").find((l) => /EACCES|EPERM/.test(l))}`,
+      );
+      return "skipped";
+    }
+    throw new Error(`${name} exited ${r.status}: ${r.stderr}`);
+  };
+}
+
 console.log(`ummu demo (${runtime})`);
 const count = { passed: 0, failed: 0, skipped: 0 };
 const examples: [string, () => unknown][] = [
@@ -79,6 +100,8 @@ const examples: [string, () => unknown][] = [
   ["live snapshot", liveSnapshot],
   ["dirty tracking", dirtyTracking],
   ["registration cache", registrationCache],
+  ["perf: page faults", perfExample("perf_page_faults")],
+  ["perf: watchpoint", perfExample("perf_watchpoint")],
   ["user_events", userEvents],
 ];
 for (const [name, run] of examples) {
