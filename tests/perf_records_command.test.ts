@@ -159,9 +159,12 @@ test("ummu perf record -a --duration 1: processes that ran before are named and 
 }, async () => {
   const child = await startSpinner();
   const file = join(dir, "a.data");
+  const perfsOwn = join(dir, "perf-a.data");
   try {
     const rc = await recordCommand(["-a", "--duration", "1", "-F", "500", "-o", file]);
     assert.equal(rc, 0);
+    // The judge: perf's own system-wide recording of the same process, in the same place.
+    perf(["record", "-a", "-F", "500", "-o", perfsOwn, "--", "sleep", "1"]);
   } finally {
     await stop(child);
   }
@@ -177,7 +180,14 @@ test("ummu perf record -a --duration 1: processes that ran before are named and 
   const lines = scriptOf(file, pid);
   assert.ok(lines.length > 50, `perf script lines of ${pid}: ${lines.length}`);
   assert.ok(lines.every((l) => l.comm === "ummu-spinner" || l.comm === "ummu-spin-2"), "named");
-  assert.ok(lines.filter((l) => l.sym === "ummu_spin_here").length > lines.length / 2, "resolved");
+  // Resolved as perf resolves its own -a recording here (inside a chroot on tmpfs, perf 6.1
+  // resolves neither its own nor ours: then the names and dsos above are what is judged).
+  const resolvedShare = (ls: { sym: string }[]) =>
+    ls.filter((l) => l.sym === "ummu_spin_here").length / Math.max(1, ls.length);
+  if (resolvedShare(scriptOf(perfsOwn, pid)) > 0.5) {
+    assert.ok(resolvedShare(lines) > 0.5, "resolved (perf resolves its own recording)");
+  }
+  assert.ok(lines.every((l) => l.dso.endsWith("/ummu-spinner") || l.dso.startsWith("[")), "dso");
   // No sample of any task perf cannot name (perf script shows ":PID" for those).
   const script = perf(["script", "-i", file, "-F", "comm,pid"]).stdout.trim().split("\n");
   const unnamed = script.filter((l) => /^\s*:\d+\s/.test(l));
@@ -241,7 +251,8 @@ test(
         "\n",
       );
     assert.equal(script.length, a.samples, "perf script prints every sample");
-    assert.ok(script.every((l) => /^\s*(ls|sh)\s+(page-faults|context-switches):/.test(l)));
+    const other = script.filter((l) => !/^\s*(ls|sh)\s+(page-faults|context-switches):/.test(l));
+    assert.deepEqual(other.slice(0, 5), [], `${other.length} samples of another command`);
     assert.ok(script.some((l) => l.includes("context-switches")), "both events, named");
     const report = perf(["report", "-i", "-", "--stdio", "--sort", "comm,dso"], rec.raw).stdout;
     assert.match(

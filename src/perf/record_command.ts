@@ -197,16 +197,21 @@ async function record(plan: RecordPlan): Promise<number> {
   const emit = (r: Uint8Array) => (writer.writeRecord(r), written++);
   const kernel = kernelTextRange();
   if (kernel) emit(synth.kernelMmap(kernel.start, kernel.end));
-  /** Writes what an event's rings hold; in pipe mode the batch is a round (perf sorts it). */
-  const drainOne = (ev: PerfEvent) => {
-    ev.drain((bytes, off, size) => {
-      writer.writeRecord(bytes.subarray(off, off + size));
-      written++;
-    });
-    writer.finishedRound();
-  };
+  /**
+   * One pass over every event's rings, then a FINISHED_ROUND (pipe mode): perf sorts each
+   * round by time and assumes a round holds everything written before it, in every ring,
+   * as perf record's own pass does. (A round per ring let a sample of one event reach perf
+   * before the COMM in another event's ring that names its task.)
+   */
   const drainAll = () => {
-    for (const ev of events) if (!ev.closed) drainOne(ev);
+    for (const ev of events) {
+      if (ev.closed) continue;
+      ev.drain((bytes, off, size) => {
+        writer.writeRecord(bytes.subarray(off, off + size));
+        written++;
+      });
+    }
+    writer.finishedRound();
   };
   // Stopping (a signal, the duration): stop counting, take what the rings hold, close
   // (which ends the waits below).
@@ -237,19 +242,31 @@ async function record(plan: RecordPlan): Promise<number> {
       else synthesizeAllProcesses(synth, emit);
       writer.finishedRound();
     }
-    await Promise.all(events.map(async (ev) => {
-      for (let more = true;;) {
-        if (ev.closed) return;
-        drainOne(ev);
-        if (!more) return; // every task of the command exited, the ring is empty
-        try {
-          more = await ev.readable();
-        } catch (e) {
-          if (e instanceof ClosedError) return;
-          throw e;
+    // Wait for any event's rings; each wakeup is one pass over all of them. An event is done
+    // when every task it watches has exited (readable() says false) or it was closed (stop).
+    const live = new Set(events);
+    const waits = new Map<PerfEvent, Promise<[PerfEvent, boolean]>>();
+    for (;;) {
+      drainAll();
+      if (live.size === 0 || stopping !== null) break;
+      for (const ev of live) {
+        if (!waits.has(ev)) {
+          waits.set(
+            ev,
+            ev.readable().then(
+              (more): [PerfEvent, boolean] => [ev, more],
+              (e): [PerfEvent, boolean] => {
+                if (e instanceof ClosedError) return [ev, false];
+                throw e;
+              },
+            ),
+          );
         }
       }
-    }));
+      const [ev, more] = await Promise.race(waits.values());
+      waits.delete(ev);
+      if (!more) live.delete(ev);
+    }
     lost = lostBefore();
   } finally {
     process.off("SIGINT", onSignal);
