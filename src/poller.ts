@@ -19,6 +19,8 @@ export interface PollerInit {
   shares: FdShare[];
   /** Also report "readable" once a second without POLLIN (a perf ring's records below its watermark). */
   tick?: boolean;
+  /** Stop polling an fd that reports POLLHUP/POLLERR without POLLIN, and count it (perf events). */
+  dropHungUp?: boolean;
   wakeFd: number;
   word: SharedArrayBuffer;
 }
@@ -48,7 +50,7 @@ export class FdReadiness {
    */
   static async start(
     fd: FdShare | number | readonly (FdShare | number)[],
-    options: { tick?: boolean } = {},
+    options: { tick?: boolean; dropHungUp?: boolean } = {},
   ): Promise<FdReadiness> {
     const shares = (Array.isArray(fd) ? fd : [fd]).map((f: FdShare | number) =>
       typeof f === "number" ? FdControl.create(f).share : f
@@ -66,6 +68,7 @@ export class FdReadiness {
     const init: PollerInit = {
       shares,
       tick: options.tick === true,
+      dropHungUp: options.dropHungUp === true,
       wakeFd,
       word: r.#word.buffer as SharedArrayBuffer,
     };
@@ -97,7 +100,7 @@ export class FdReadiness {
     return options.keepAlive ? keepAlive(this.#worker, wait) : wait();
   }
 
-  /** How many of the fds hung up (a perf event's task exited); readable() no longer waits for those. */
+  /** With dropHungUp: how many of the fds hung up (a perf event's task exited); they are polled no more. */
   get hungUp(): number {
     return Atomics.load(this.#word, 1);
   }

@@ -49,12 +49,14 @@ onWorkerMessage<PollerInit>((init) => {
     let ready = false;
     for (let i = 0; i < n; i++) {
       const ev = revents(i);
-      if (ev & POLLIN) ready = true;
-      else if (ev & (POLLHUP | POLLERR)) {
+      if (ev === 0) continue;
+      ready = true;
+      if (init.dropHungUp && !(ev & POLLIN) && ev & (POLLHUP | POLLERR)) {
         // Hung up (a perf event whose task exited): poll ignores a negative fd from now on.
+        // Only where the owner asked: a userfaultfd says POLLERR for other reasons (blocking
+        // mode, no API handshake yet) and its reader must still be woken every time.
         dv.setInt32(i * 8, -1, true);
         Atomics.add(word, 1, 1);
-        ready = true;
       }
     }
     if (ready && Atomics.compareExchange(word, 0, ARMED, READABLE) === ARMED) {

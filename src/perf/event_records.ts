@@ -114,7 +114,7 @@ export class EventRecords {
       // tick: records below the ring's watermark wake nobody; a wait ends at least once a second.
       this.#readinessStart ??= FdReadiness.start(
         this.rings.map((r) => this.#fds.controlOf(r.fd).share),
-        { tick: true },
+        { tick: true, dropHungUp: true },
       );
       const r = await this.#readinessStart;
       if (this.#isClosed()) {

@@ -11,7 +11,7 @@
  * memory is touched only while a handler serves it (or it is ordinary memory).
  */
 import fc from "fast-check";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import {
   ClosedError,
   DirtyTracker,
@@ -25,10 +25,18 @@ import {
   UserfaultFd,
 } from "../../mod.ts";
 import { libc } from "../../src/libc.ts";
-import { isMapped } from "../helpers.ts";
 import * as mm from "../../ffi/mman.ts";
 
 export const PAGE = 4096;
+
+/** The lines of /proc/self/maps that overlap [address, address + length). */
+function mapsLines(address: number, length: number): string[] {
+  const a = BigInt(address), b = a + BigInt(length);
+  return readFileSync("/proc/self/maps", "utf8").split("\n").filter((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(line);
+    return m !== null && BigInt("0x" + m[1]) < b && BigInt("0x" + m[2]) > a;
+  });
+}
 
 /** Values a hostile caller passes where something else is expected. */
 export const HOSTILE: readonly unknown[] = [
@@ -134,8 +142,13 @@ export class World {
    */
   async unmaps(mem: Mapping, close: () => void | Promise<void>): Promise<void> {
     const address = mem.base, length = mem.length;
+    // Our mapping's own lines of /proc/self/maps: after close, the same lines must be gone.
+    // Not "nothing is mapped there": the runtime's threads may map the freed range at once
+    // (count only what you own).
+    const ours = mapsLines(address, length);
     await close();
-    if (isMapped(address, length)) this.leakedMappings.push(`0x${address.toString(16)}+${length}`);
+    const still = mapsLines(address, length).filter((l) => ours.includes(l));
+    if (still.length) this.leakedMappings.push(`0x${address.toString(16)}+${length}: ${still[0]}`);
   }
 
   /** Closes everything, in the documented order. */
