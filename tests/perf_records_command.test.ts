@@ -211,11 +211,20 @@ test("ummu perf record -a --duration 1: processes that ran before are named and 
 
 const cliMain = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
 /** Runs `ummu perf ARGS` on this runtime in a child, stdin from `input`. */
-function ummuPerf(args: string[], input?: Uint8Array) {
+/**
+ * Runs `ummu perf ARGS`; `stdinFile`, through a pipe `cat` feeds, becomes its stdin (not
+ * spawnSync's `input`: Deno's spawnSync writes all the input before it reads any output, and
+ * a child that answers as it reads, as `decode -` does, would fill its stdout and wait forever).
+ */
+function ummuPerf(args: string[], stdinFile?: string) {
   const argv = "Deno" in globalThis
     ? ["run", "-A", "--no-check", cliMain, ...args]
     : [cliMain, ...args];
-  const r = spawnSync(process.execPath, argv, { input, maxBuffer: 1 << 30 });
+  const r = stdinFile === undefined
+    ? spawnSync(process.execPath, argv, { maxBuffer: 1 << 30 })
+    : spawnSync("sh", ["-c", 'cat "$0" | exec "$@"', stdinFile, process.execPath, ...argv], {
+      maxBuffer: 1 << 30,
+    });
   return { status: r.status, raw: new Uint8Array(r.stdout), stderr: r.stderr.toString() };
 }
 
@@ -275,7 +284,7 @@ test(
       "perf report resolves dsos",
     );
     // And ummu perf decode - reads it back: one line per record.
-    const dec = ummuPerf(["decode", "-"], rec.raw);
+    const dec = ummuPerf(["decode", "-"], file); // the stream, on its stdin
     assert.equal(dec.status, 0, dec.stderr);
     const lines = new TextDecoder().decode(dec.raw).trim().split("\n").map((l) => JSON.parse(l));
     assert.equal(lines.length, [...kinds.values()].reduce((x, y) => x + y, 0));
