@@ -406,8 +406,12 @@ class RawMemory implements Cmd {
     } else if (this.op === "dontneed") {
       libc.madvise(addr, PAGE, mm.MADV_DONTNEED);
     } else if (p === pages - 1 && pages > 1) {
-      // Shrink from the end only, so Mapping.close() still unmaps exactly what remains.
-      libc.munmap(addr, PAGE);
+      // Shrink from the end through the Mapping (mremap in place: its handler follows the
+      // UNMAP event), so that close() unmaps what remains and nothing else. A raw munmap
+      // here left close() to unmap the freed page too, after a new mapping had taken it: one
+      // registered for EVENT_UNMAP with no reader, whose munmap waits for its reader forever
+      // (the kernel's non-cooperative contract). Found on Node, whose allocator reused the hole.
+      r.mem.resize(r.mem.length - PAGE);
     }
     return Promise.resolve();
   }
