@@ -117,9 +117,9 @@ export class FdReadiness {
     }
   }
 
-  /** Tells the Worker to stop polling now (close() joins it). */
+  /** Tells the Worker to stop polling now (close() joins it); nothing after close(). */
   stop(): void {
-    this.#stop();
+    if (!this.#closed) this.#stop();
   }
 
   #stop(): void {
