@@ -33,6 +33,26 @@ export function isMapped(address: number | bigint, length: number): boolean {
   return false;
 }
 
+/**
+ * The lines of /proc/self/maps that overlap [address, address+length): a
+ * mapping's own lines, taken before it is closed. After the close, check that
+ * these exact lines are gone (`stillMapped`), not that nothing is mapped at
+ * the address: a runtime thread may map the freed range at once.
+ */
+export function mapsLines(address: number | bigint, length: number): string[] {
+  const a = BigInt(address), b = a + BigInt(length);
+  return readFileSync("/proc/self/maps", "utf8").split("\n").filter((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(line);
+    return m !== null && BigInt("0x" + m[1]) < b && BigInt("0x" + m[2]) > a;
+  });
+}
+
+/** Which of these maps lines (from mapsLines before a close) are still there. */
+export function stillMapped(lines: readonly string[]): string[] {
+  const now = new Set(readFileSync("/proc/self/maps", "utf8").split("\n"));
+  return lines.filter((l) => now.has(l));
+}
+
 /** Polls `cond` every 10 ms until true or `ms` passed; returns its last value. */
 export async function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
   const end = Date.now() + ms;
