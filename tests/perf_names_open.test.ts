@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { parseEvent } from "../src/perf/event_names.ts";
 import { PerfEvent } from "../src/perf/event.ts";
-import type { PerfEventAttr } from "../src/perf/attr.ts";
 import { pmuNames } from "../src/perf/pmu.ts";
 import { runtime } from "../ffi/platform.ts";
 import { mmap, munmap, PAGE_SIZE } from "../src/libc.ts";
@@ -19,20 +18,9 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
-import { perfFds } from "./fixtures/perf_common.ts";
+import { countOnThisThread, perfFds } from "./fixtures/perf_common.ts";
 
-
-async function count(attr: PerfEventAttr, work: () => void): Promise<bigint> {
-  const ev = PerfEvent.open(attr);
-  try {
-    ev.enable();
-    work();
-    ev.disable();
-    return ev.read().value;
-  } finally {
-    await ev.close();
-  }
-}
+const count = countOnThisThread;
 
 const CALLS = 40;
 const getpids = () => {

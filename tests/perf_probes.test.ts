@@ -13,19 +13,17 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { kprobe, uprobe } from "../src/perf/probes.ts";
 import { fileOffsetOf, readElfSymbols, symbolFileOffset } from "../src/perf/elf.ts";
-import { PerfEvent } from "../src/perf/event.ts";
 import { pmuNames } from "../src/perf/pmu.ts";
 import { parseEvent } from "../src/perf/event_names.ts";
 import { UmmuArgumentError } from "../src/errors.ts";
 import { runtime } from "../ffi/platform.ts";
-import { perfFds } from "./fixtures/perf_common.ts";
+import { countOnThisThread, perfFds } from "./fixtures/perf_common.ts";
 
 const argError = (re: RegExp) => (e: unknown) => {
   assert.ok(e instanceof UmmuArgumentError, `expected UmmuArgumentError, got ${e}`);
   assert.match((e as Error).message, re);
   return true;
 };
-
 
 /** The libc.so.6 this process maps (its path as /proc/self/maps shows it). */
 const LIBC = readFileSync("/proc/self/maps", "utf8").split("\n").map((l) => l.split(/\s+/)[5])
@@ -41,20 +39,6 @@ const noKprobe = PMUS.includes("kprobe")
   : "no kprobe PMU here (this kernel is built without CONFIG_KPROBES/CONFIG_KPROBE_EVENTS; the test VM's has it)";
 
 /** Opens `attr` on this thread, runs `work`, returns the count; closes the event. */
-async function countOnThisThread(
-  attr: Parameters<typeof PerfEvent.open>[0],
-  work: () => void,
-): Promise<bigint> {
-  const ev = PerfEvent.open(attr);
-  try {
-    ev.enable();
-    work();
-    ev.disable();
-    return ev.read().value;
-  } finally {
-    await ev.close();
-  }
-}
 
 const CALLS = 50;
 const callGetpid = () => {
