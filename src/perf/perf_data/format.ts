@@ -109,6 +109,11 @@ export const PERF_RECORD_ID_INDEX = 69;
 export const PERF_RECORD_AUXTRACE_INFO = 70;
 export const PERF_RECORD_AUXTRACE = 71;
 export const PERF_RECORD_AUXTRACE_ERROR = 72;
+/** struct perf_record_auxtrace: header, size, offset, reference, idx, tid, cpu, reserved (the data follows). */
+export const AUXTRACE_RECORD_SIZE = 48;
+/** enum auxtrace_type (tools/perf/util/auxtrace.h). */
+export const PERF_AUXTRACE_INTEL_PT = 1;
+export const PERF_AUXTRACE_INTEL_BTS = 2;
 export const PERF_RECORD_THREAD_MAP = 73;
 export const PERF_RECORD_CPU_MAP = 74;
 export const PERF_RECORD_STAT_CONFIG = 75;

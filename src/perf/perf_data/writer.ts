@@ -284,6 +284,32 @@ export class PerfDataWriter {
   }
 
   /**
+   * Appends a PERF_RECORD_AUXTRACE and the AUX data it carries (as perf
+   * record does when it copies an AUX area out): `data` padded with zeros to
+   * a multiple of 8 bytes, the padded size in the record. `offset` is where
+   * the data began in the AUX stream, `reference` what orders it (perf uses a
+   * TSC or a counter), `idx` the AUX buffer's index (one per ring).
+   */
+  writeAuxtrace(
+    data: Uint8Array,
+    where: { offset?: bigint; reference?: bigint; idx?: number; tid?: number; cpu?: number } = {},
+  ): void {
+    if (this.#fd < 0) throw new ClosedError("PerfDataWriter");
+    if (!(data instanceof Uint8Array)) {
+      invalid("PerfDataWriter.writeAuxtrace: data", data, "a Uint8Array of AUX data");
+    }
+    const padded = (data.length + 7) & ~7;
+    const w = new ByteWriter().u32(f.PERF_RECORD_AUXTRACE).u16(0).u16(f.AUXTRACE_RECORD_SIZE);
+    w.u64(BigInt(padded)).u64(where.offset ?? 0n).u64(where.reference ?? 0n);
+    w.u32(where.idx ?? 0).u32(where.tid ?? 0xffffffff).u32(where.cpu ?? 0xffffffff).u32(0);
+    w.bytes(data).zeros(padded - data.length);
+    this.#write(w.result(), this.#pos);
+    this.#pos += f.AUXTRACE_RECORD_SIZE + padded;
+    this.records++;
+    this.#recordsSinceRound++;
+  }
+
+  /**
    * File mode: writes the features and the header, and closes the file. Pipe
    * mode: ends the last round; the fd stays open (it is the caller's).
    */
