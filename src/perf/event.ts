@@ -35,6 +35,7 @@ import {
 } from "./counts.ts";
 import { type OpenSlot, perfEventOpen } from "./open.ts";
 import { PerfRing, type RecordCallback } from "./ring.ts";
+import type { PerfAuxArea, PerfAuxOptions } from "./aux_area.ts";
 import { type PerfTarget, releaseTarget, resolveTarget } from "./target.ts";
 
 /** How the ring buffers of a sampling event are made. */
@@ -46,6 +47,11 @@ export interface PerfRingOptions {
    * (attr.writeBackward) and snapshot() reads the newest. Default false.
    */
   overwrite?: boolean;
+  /**
+   * Also map an AUX area beside each ring, for a PMU that traces into one
+   * (intel_pt, intel_bts): `{ pages?, snapshot? }`, see PerfAuxArea.
+   */
+  aux?: PerfAuxOptions;
 }
 
 /** How PerfEvent.open attaches. */
@@ -187,6 +193,7 @@ export class PerfEvent {
     }
     const ringOpts = options.ring;
     let pages = 0;
+    let auxPages = 0;
     if (ringOpts !== undefined) {
       if (ringOpts === null || typeof ringOpts !== "object") {
         invalid("PerfEvent.open ring", ringOpts, "an object { pages?, overwrite? }");
@@ -197,6 +204,17 @@ export class PerfEvent {
         invalid("ring.overwrite", ringOpts.overwrite, "a boolean");
       }
       if (ringOpts.overwrite) a.writeBackward = true;
+      if (ringOpts.aux !== undefined) {
+        const ax = ringOpts.aux;
+        if (ax === null || typeof ax !== "object") {
+          invalid("ring.aux", ax, "an object { pages?, snapshot? }");
+        }
+        auxPages = integer("ring.aux.pages", ax.pages ?? 64, 1, 1 << 20);
+        if (auxPages & (auxPages - 1)) invalid("ring.aux.pages", ax.pages, "a power of two");
+        if (ax.snapshot !== undefined && typeof ax.snapshot !== "boolean") {
+          invalid("ring.aux.snapshot", ax.snapshot, "a boolean");
+        }
+      }
     }
     const name = options.name ?? (parsed.name || `type ${a.type ?? 0} config ${a.config ?? 0n}`);
     if (typeof name !== "string") invalid("PerfEvent.open name", name, "a string");
@@ -247,6 +265,7 @@ export class PerfEvent {
           else {
             const ring = new PerfRing(fd, pages, ringOpts.overwrite === true);
             rings.push(ring);
+            if (auxPages) ring.mapAux(auxPages, ringOpts.aux?.snapshot === true);
             if (slot.cpu >= 0) ringOfCpu.set(slot.cpu, ring);
           }
         }
@@ -300,6 +319,11 @@ export class PerfEvent {
   /** True after close(). */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The AUX areas (ring.aux): one per ring, in the rings' order; none without `ring.aux`. */
+  get auxAreas(): readonly PerfAuxArea[] {
+    return this.#records.rings.flatMap((r) => r.aux ? [r.aux] : []);
   }
 
   /** The ring buffers (one per CPU for per-CPU targets; none without `ring`). */

@@ -28,6 +28,7 @@ import * as pe from "../../ffi/perf_event.ts";
 import * as m from "../../ffi/mman.ts";
 import { check, libc, PAGE_SIZE } from "../libc.ts";
 import { UmmuError } from "../errors.ts";
+import { PerfAuxArea } from "./aux_area.ts";
 
 const HEAD = pe.PERF_MMAP_PAGE_OFF.data_head / 8;
 const TAIL = pe.PERF_MMAP_PAGE_OFF.data_tail / 8;
@@ -67,6 +68,8 @@ export class PerfRing {
   #unmapped = false;
   /** Records the kernel reported dropped (PERF_RECORD_LOST), summed. */
   lost = 0;
+  /** The AUX area beside this ring, once mapAux() mapped it. */
+  aux: PerfAuxArea | null = null;
 
   readonly #dataPages: number;
   /** Whether this object mapped the ring (and unmaps it) or views another's mapping. */
@@ -222,10 +225,24 @@ export class PerfRing {
     return s;
   }
 
-  /** Unmaps the ring (the fd stays open: its event owns it); a viewer only stops reading. Idempotent. */
+  /**
+   * Maps the AUX area of this ring's event (a tracing PMU's data: Intel PT,
+   * BTS), `pages` a power of two, read-only in snapshot mode. See aux_area.ts.
+   */
+  mapAux(pages: number, snapshot: boolean): PerfAuxArea {
+    if (this.#unmapped || !this.#owner) {
+      throw new UmmuError("PerfRing.mapAux", 22, "the ring is unmapped, or a view of another's");
+    }
+    if (this.aux) throw new UmmuError("PerfRing.mapAux", 17, "this ring's AUX area is mapped");
+    this.aux = new PerfAuxArea(this.fd, this.#ctl, this.#len, pages, snapshot);
+    return this.aux;
+  }
+
+  /** Unmaps the ring and its AUX area (the fd stays open: its event owns it); a viewer only stops reading. Idempotent. */
   unmap(): void {
     if (this.#unmapped) return;
     this.#unmapped = true;
+    this.aux?.unmap();
     if (this.#owner) libc.munmap(this.#addr, this.#len);
   }
 }
