@@ -1,0 +1,268 @@
+/**
+ * A dynamic EventHeader event builder: what eventheader_dynamic's EventBuilder
+ * (microsoft/LinuxTracepoints-Rust) is to the Rust exporters. The OpenTelemetry
+ * layouts depend on each record (which attributes, of which types, whether a
+ * trace context is there), so the metadata is written per event, beside the
+ * values, into buffers reused for every event: no object per field, no
+ * string per value (strings are UTF-8 encoded straight into the buffer).
+ *
+ * The bytes, as eventheader_dynamic writes them:
+ *
+ *     eventheader { u8 flags = 0x07; u8 version = 0; u16 id = 0; u16 tag = 0; u8 opcode; u8 level }
+ *     extension { u16 size = meta length; u16 kind = Metadata (1) }
+ *     meta: event name NUL, then per field: name NUL, encoding byte
+ *           (| 0x80 when a format byte follows, which it does when the format is not 0), format byte
+ *           (a struct: encoding Struct | 0x80, then its member count in the format byte)
+ *     data: the values, in field order (strings: u16 byte length + UTF-8 bytes, at most 65535)
+ *
+ * Value sizes follow Rust's types: bool is Value8, i16 Value16, i32/u32 Value32,
+ * i64/f64 Value64.
+ */
+import { GrowableBuffer } from "../user_events/buffer.ts";
+import { FieldEncoding, FieldFormat } from "../user_events/eventheader_types.ts";
+
+/** eventheader_dynamic's write() refuses meta + data above this (ERANGE): 64 KiB minus headers. */
+export const EVENTHEADER_MAX_META_AND_DATA = 65535 - (52 + 16);
+
+/** Header (8) + Metadata extension header (4): where the metadata starts. */
+const META_START = 12;
+
+/**
+ * UTF-8 bytes of `s` written at `pos` in `g` (growing it); returns the end. Lone
+ * surrogates become U+FFFD, as TextEncoder writes them.
+ */
+function writeUtf8(g: GrowableBuffer, pos: number, s: string): number {
+  g.ensure(pos + s.length * 3);
+  const b = g.buf;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      b[pos++] = c;
+    } else if (c < 0x800) {
+      b[pos++] = 0xc0 | (c >> 6);
+      b[pos++] = 0x80 | (c & 0x3f);
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+          b[pos++] = 0xf0 | (c >> 18);
+          b[pos++] = 0x80 | ((c >> 12) & 0x3f);
+          b[pos++] = 0x80 | ((c >> 6) & 0x3f);
+          b[pos++] = 0x80 | (c & 0x3f);
+          continue;
+        }
+        c = 0xfffd;
+      }
+      b[pos++] = 0xe0 | (c >> 12);
+      b[pos++] = 0x80 | ((c >> 6) & 0x3f);
+      b[pos++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return pos;
+}
+
+/**
+ * Builds one event at a time: reset(), then add*() in field order, then
+ * finish() gives the length of the event in `out.buf` (header, metadata,
+ * data), ready for an Emitter that points the kernel at `out`.
+ */
+export class EventHeaderBuilder {
+  /** The finished event (header + metadata extension + data): what the Emitter writes. */
+  readonly out = new GrowableBuffer(1024);
+  /** The values, copied after the metadata by finish(). */
+  readonly #data = new GrowableBuffer(1024);
+  #meta = META_START;
+  #pos = 0;
+  #opcode = 0;
+  #level = 0;
+
+  /** Starts an event named `name` (ASCII or UTF-8, no NUL) at `level` with `opcode`. */
+  reset(name: string, level: number, opcode = 0): this {
+    this.#level = level;
+    this.#opcode = opcode;
+    this.#pos = 0;
+    const end = writeUtf8(this.out, META_START, name);
+    this.out.ensure(end + 1);
+    this.out.buf[end] = 0;
+    this.#meta = end + 1;
+    return this;
+  }
+
+  #field(name: string, encoding: number, format: number): void {
+    let m = writeUtf8(this.out, this.#meta, name);
+    this.out.ensure(m + 3);
+    const b = this.out.buf;
+    b[m++] = 0;
+    if (format !== 0) {
+      b[m++] = encoding | FieldEncoding.ChainFlag;
+      b[m++] = format;
+    } else {
+      b[m++] = encoding;
+    }
+    this.#meta = m;
+  }
+
+  /**
+   * A struct of `count` members (1..127); returns a bookmark for
+   * setStructCount when the count is known only after the members.
+   */
+  addStruct(name: string, count: number): number {
+    this.#field(name, FieldEncoding.Struct, count);
+    return this.#meta - 1;
+  }
+
+  /** Sets the member count of the struct at `bookmark` (1..127). */
+  setStructCount(bookmark: number, count: number): void {
+    this.out.buf[bookmark] = count;
+  }
+
+  /** A string (StringLength16Char8, UTF-8, format Default): u16 byte length + bytes, cut at 65535. */
+  addStr(name: string, value: string): void {
+    this.#field(name, FieldEncoding.StringLength16Char8, FieldFormat.Default);
+    const start = this.#pos;
+    let end = writeUtf8(this.#data, start + 2, value);
+    if (end - start - 2 > 0xffff) end = start + 2 + 0xffff; // eventheader_dynamic's cut
+    this.#data.dv.setUint16(start, end - start - 2, true);
+    this.#pos = end;
+  }
+
+  /** Reserves `n` data bytes; returns where they start. */
+  #reserve(n: number): number {
+    const p = this.#pos;
+    this.#data.ensure(p + n);
+    this.#pos = p + n;
+    return p;
+  }
+
+  /** bool: Value8, format Boolean. */
+  addBool(name: string, value: boolean): void {
+    this.#field(name, FieldEncoding.Value8, FieldFormat.Boolean);
+    this.#data.buf[this.#reserve(1)] = value ? 1 : 0;
+  }
+
+  /** i16: Value16, format SignedInt. */
+  addI16(name: string, value: number): void {
+    this.#field(name, FieldEncoding.Value16, FieldFormat.SignedInt);
+    this.#data.dv.setInt16(this.#reserve(2), value, true);
+  }
+
+  /** u32 (or a Rust i32 literal given format UnsignedInt): Value32, format UnsignedInt. */
+  addU32(name: string, value: number): void {
+    this.#field(name, FieldEncoding.Value32, FieldFormat.UnsignedInt);
+    this.#data.dv.setUint32(this.#reserve(4), value, true);
+  }
+
+  /** i64: Value64, format SignedInt. `value` is an integer (a safe number) or a bigint. */
+  addI64(name: string, value: number | bigint): void {
+    this.#field(name, FieldEncoding.Value64, FieldFormat.SignedInt);
+    const p = this.#reserve(8);
+    if (typeof value === "bigint") {
+      this.#data.dv.setBigInt64(p, value, true);
+    } else {
+      // Two 32-bit halves: no BigInt made per value.
+      const lo = value % 0x100000000;
+      const hi = Math.floor(value / 0x100000000);
+      this.#data.dv.setUint32(p, lo < 0 ? lo + 0x100000000 : lo, true);
+      this.#data.dv.setInt32(p + 4, hi, true);
+    }
+  }
+
+  /** f64: Value64, format Float. */
+  addF64(name: string, value: number): void {
+    this.#field(name, FieldEncoding.Value64, FieldFormat.Float);
+    this.#data.dv.setFloat64(this.#reserve(8), value, true);
+  }
+
+  /**
+   * A time as chrono's DateTime<Utc>::to_rfc3339 prints it, written without a
+   * string: "YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]+00:00" (the
+   * fraction in the fewest of 0, 3, 6 or 9 digits that holds it exactly).
+   * `seconds` since the epoch, `nanos` 0..999999999.
+   */
+  addTime(name: string, seconds: number, nanos: number): void {
+    this.#field(name, FieldEncoding.StringLength16Char8, FieldFormat.Default);
+    const digits = nanos === 0 ? 0 : nanos % 1000000 === 0 ? 3 : nanos % 1000 === 0 ? 6 : 9;
+    const len = 19 + (digits ? digits + 1 : 0) + 6;
+    const p = this.#reserve(2 + len);
+    const b = this.#data.buf;
+    this.#data.dv.setUint16(p, len, true);
+    let days = Math.floor(seconds / 86400);
+    let secs = seconds - days * 86400;
+    // Howard Hinnant's civil_from_days.
+    days += 719468;
+    const era = Math.floor(days / 146097);
+    const doe = days - era * 146097;
+    const yoe = Math.floor(
+      (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) -
+        Math.floor(doe / 146096)) / 365,
+    );
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153);
+    const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+    const month = mp < 10 ? mp + 3 : mp - 9;
+    const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    const hour = Math.floor(secs / 3600);
+    secs -= hour * 3600;
+    const minute = Math.floor(secs / 60);
+    secs -= minute * 60;
+    let q = p + 2;
+    const put = (v: number, n: number) => {
+      for (let i = n - 1; i >= 0; i--) {
+        b[q + i] = 0x30 + (v % 10);
+        v = Math.floor(v / 10);
+      }
+      q += n;
+    };
+    put(year, 4);
+    b[q++] = 0x2d;
+    put(month, 2);
+    b[q++] = 0x2d;
+    put(day, 2);
+    b[q++] = 0x54; // T
+    put(hour, 2);
+    b[q++] = 0x3a;
+    put(minute, 2);
+    b[q++] = 0x3a;
+    put(secs, 2);
+    if (digits) {
+      b[q++] = 0x2e;
+      put(Math.floor(nanos / 10 ** (9 - digits)), digits);
+    }
+    b[q++] = 0x2b; // +00:00
+    put(0, 2);
+    b[q++] = 0x3a;
+    put(0, 2);
+  }
+
+  /** Metadata + data bytes so far: above EVENTHEADER_MAX_META_AND_DATA the event is refused (ERANGE). */
+  get size(): number {
+    return this.#meta - META_START + this.#pos;
+  }
+
+  /** Writes the header and the Metadata extension header, copies the data after the metadata; returns the event's length. */
+  finish(): number {
+    const out = this.out;
+    const metaLen = this.#meta - META_START;
+    const total = this.#meta + this.#pos;
+    out.ensure(total);
+    const b = out.buf;
+    b[0] = 0x07; // Pointer64 | LittleEndian | Extension (eventheader_dynamic's DefaultWithExtension)
+    b[1] = 0;
+    b[2] =
+      b[3] =
+      b[4] =
+      b[5] =
+        0; // id, tag
+    b[6] = this.#opcode;
+    b[7] = this.#level;
+    out.dv.setUint16(8, metaLen, true);
+    out.dv.setUint16(10, 1, true); // ExtensionKind.Metadata, no chain
+    const d = this.#data.buf;
+    const n = this.#pos;
+    let o = this.#meta;
+    for (let i = 0; i < n; i++) b[o++] = d[i];
+    return total;
+  }
+}
