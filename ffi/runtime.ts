@@ -50,6 +50,14 @@ export interface Libc {
     riovcnt: Num,
     flags: Num,
   ): number;
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Uint8Array, addrlen: number): number;
+  listen(fd: number, backlog: number): number;
+  accept4(fd: number, addr: Uint8Array, addrlen: Uint8Array, flags: number): number;
+  connect(fd: number, addr: Uint8Array, addrlen: number): number;
+  sendmsg(fd: number, msg: Uint8Array, flags: number): number;
+  recvmsg(fd: number, msg: Uint8Array, flags: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
 }
 
 // Compile-time check that the interface names exactly the symbols of the table.

@@ -52,6 +52,16 @@ export const libcSymbols = {
     parameters: ["i32", "buffer", "u64", "buffer", "u64", "u64"],
     result: "i32",
   },
+  /** Unix sockets (src/unix_socket/): addresses and messages are buffers; sendmsg/recvmsg byte counts are i32, as read/write. */
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** The msghdr points at its iovecs and control buffer by address (runtime.addressOf). */
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LibcSymbols = typeof libcSymbols;

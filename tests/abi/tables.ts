@@ -14,6 +14,7 @@ import { USER_EVENTS } from "./user_events.ts";
 import { PERF_EVENT } from "./perf_event.ts";
 import { UMMUNOTIFY } from "./ummunotify.ts";
 import { STAT, UIO } from "./stat_uio.ts";
+import { SOCKET } from "./socket.ts";
 
 /** One entry per ffi/ module with ABI numbers. */
 export const TABLES: ModuleSpec[] = [
@@ -27,6 +28,7 @@ export const TABLES: ModuleSpec[] = [
   UMMUNOTIFY,
   STAT,
   UIO,
+  SOCKET,
 ];
 
 /** ffi/*.ts files that hold no ABI numbers (the runtime boundary). */
