@@ -320,6 +320,12 @@ for (const [sub, f] of Object.entries(entries)) exportsMap[sub] = { types: dts(f
 exportsMap["./package.json"] = "./package.json";
 if (binFile) chmodSync(join(npmDir, js(binFile)), 0o755);
 
+// ummu/otel's OpenTelemetry packages: optional peers (only that entry imports
+// them), at the ranges the repository develops and tests against.
+const otelPeers = Object.fromEntries(
+  Object.entries(pkg.devDependencies ?? {}).filter(([p]) => p.startsWith("@opentelemetry/")),
+);
+
 const manifest = {
   name: NAME,
   version: VERSION,
@@ -356,8 +362,10 @@ const manifest = {
   engines: { node: ">=20" },
   os: ["linux"],
   cpu: ["x64", "arm64"],
-  peerDependencies: { koffi: "^3.3.0" },
-  peerDependenciesMeta: { koffi: { optional: true } },
+  peerDependencies: { koffi: "^3.3.0", ...otelPeers },
+  peerDependenciesMeta: Object.fromEntries(
+    ["koffi", ...Object.keys(otelPeers)].map((p) => [p, { optional: true }]),
+  ),
 };
 writeFileSync(join(npmDir, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
 for (const f of ["README.md", "CHANGELOG.md", "LICENSE"]) {
