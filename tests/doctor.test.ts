@@ -5,6 +5,7 @@
  * in: tracefs unmounted (a fresh machine) and mounted, each in a private mount
  * namespace; an unprivileged user; Deno without permission to look.
  */
+import { probeBranchTracing } from "../src/perf/branch_support.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -340,7 +341,18 @@ test("doctor: perf without a hardware PMU says so (no cycles, BTS or LBR)", asyn
       assert.equal(p.status, "limited");
     }
     assert.ok(p.details.some((d) => /hardware PMU: none/.test(d)));
-    assert.ok(p.details.some((d) => /LBR: unavailable/.test(d)));
+    assert.ok(p.details.some((d) => /^LBR \(branch stacks\): unavailable \(E[A-Z]+\)/.test(d)));
+  }
+  // Branch tracing comes from the branch tracer's own probe: the same outcome per method.
+  const probe = probeBranchTracing();
+  assert.deepEqual(p.facts.branchTracing, {
+    lbr: probe.lbr.outcome,
+    bts: probe.bts.outcome,
+    pt: probe.pt.outcome,
+  });
+  for (const [m, label] of [["bts", "BTS (intel_bts)"], ["pt", "Intel PT (intel_pt)"]] as const) {
+    const line = p.details.find((d) => d.startsWith(label + ": "));
+    assert.ok(line?.includes(probe[m].detail), `${label}: ${line}`);
   }
   assertParanoidFixesLower(p);
   assert.equal(

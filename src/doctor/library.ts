@@ -20,6 +20,7 @@ export async function loadLibrary() {
   const { paranoidMeaning, perfEventParanoid, rawOpen } = await import("../perf/open.ts");
   const { pmuNames } = await import("../perf/pmu.ts");
   const { encodeAttr } = await import("../perf/attr.ts");
+  const { probeBranchTracing } = await import("../perf/branch_support.ts");
   const files: LibcFiles = {
     open: (path, flags) => libc.open(cstring(path), flags | m.O_CLOEXEC, 0),
     close: (fd) => void libc.close(fd),
@@ -38,7 +39,14 @@ export async function loadLibrary() {
     FEATURE_BITS,
     Ummunotify,
     diagnoseUserEvents,
-    perf: { rawOpen, encodeAttr, paranoidMeaning, perfEventParanoid, pmuNames },
+    perf: {
+      rawOpen,
+      encodeAttr,
+      paranoidMeaning,
+      perfEventParanoid,
+      pmuNames,
+      probeBranchTracing,
+    },
   };
 }
 

@@ -123,20 +123,25 @@ export function checkPerf(ctx: DoctorContext): DoctorCheck {
     `software events (task-clock) and tracepoints: ${software === "ok" ? "usable" : software}`,
     `hardware breakpoints (watchpoints): ${breakpoint === "ok" ? "usable" : breakpoint}`,
   );
-  if (pmuList !== null) {
-    details.push(
-      `BTS (intel_bts): ${pmuList.includes("intel_bts") ? "available" : "absent"}${
-        pmuList.includes("intel_pt") ? "; Intel PT: available" : ""
-      }`,
-      `LBR: ${
-        branches !== null
-          ? `${branches} entries (caps/branches)`
-          : hw?.length
-          ? `not reported by ${hw.join(" ")}`
-          : "unavailable (needs a hardware PMU)"
-      }${archLbr ? "; CPU flag arch_lbr" : ""}`,
-    );
-  }
+  // Branch tracing: the branch tracer's own probe (src/perf/branch_support.ts), so that the
+  // doctor says "usable" exactly when BranchTracer.open({ via }) would open.
+  const branch = lib.perf.probeBranchTracing();
+  facts.branchTracing = {
+    lbr: branch.lbr.outcome,
+    bts: branch.bts.outcome,
+    pt: branch.pt.outcome,
+  };
+  const said = (m: "lbr" | "bts" | "pt") =>
+    branch[m].available
+      ? `usable: ${branch[m].detail}`
+      : `unavailable (${branch[m].outcome}): ${branch[m].detail}`;
+  details.push(
+    `LBR (branch stacks): ${said("lbr")}${
+      branches !== null ? `; ${branches} entries (caps/branches)` : ""
+    }${archLbr ? "; CPU flag arch_lbr" : ""}`,
+    `BTS (intel_bts): ${said("bts")}`,
+    `Intel PT (intel_pt): ${said("pt")}`,
+  );
   const fixes: string[] = [];
   let status: DoctorStatus = "ok";
   let summary = "hardware and software events usable";

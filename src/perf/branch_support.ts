@@ -27,7 +27,7 @@ export interface BranchMethodSupport {
   method: BranchMethod;
   /** perf_event_open accepted it. */
   available: boolean;
-  /** "ok", the errno name perf_event_open gave, or "absent" when the PMU is not in sysfs. */
+  /** "ok", the errno name perf_event_open gave, "absent" when the PMU is not in sysfs, "unknown" when sysfs could not be read. */
   outcome: string;
   /** One sentence: why not, or what it gives. */
   detail: string;
@@ -38,8 +38,10 @@ export interface BranchSupport {
   lbr: BranchMethodSupport;
   bts: BranchMethodSupport;
   pt: BranchMethodSupport;
-  /** The PMUs in sysfs. */
+  /** The PMUs in sysfs (empty when the list could not be read: see `pmusUnknown`). */
   pmus: string[];
+  /** Why the PMU list could not be read (e.g. Deno without --allow-read), or null. */
+  pmusUnknown: string | null;
   /** kernel.perf_event_paranoid (null: unreadable or no perf events). */
   paranoid: number | null;
   /** /proc/cpuinfo says the CPU runs under a hypervisor (which usually hides the PMU). */
@@ -117,7 +119,13 @@ function refusal(method: BranchMethod, outcome: string, paranoid: number | null)
 
 /** Probes the three methods on this thread. Never throws for a refusal: it reports it. */
 export function probeBranchTracing(root: string = PMU_ROOT): BranchSupport {
-  const pmus = pmuNames(root);
+  let pmus: string[] = [];
+  let pmusUnknown: string | null = null;
+  try {
+    pmus = pmuNames(root);
+  } catch (e) {
+    pmusUnknown = (e as Error).message;
+  }
   const paranoid = perfEventParanoid();
   let hypervisor = false;
   try {
@@ -125,6 +133,14 @@ export function probeBranchTracing(root: string = PMU_ROOT): BranchSupport {
   } catch { /* no /proc/cpuinfo: unknown, said as false */ }
   const one = (method: BranchMethod): BranchMethodSupport => {
     const attr = branchMethodAttr(method, (n) => pmus.includes(n) ? pmuType(n, root) : null);
+    if (attr === null && pmusUnknown !== null) {
+      return {
+        method,
+        available: false,
+        outcome: "unknown",
+        detail: `the PMU list could not be read: ${pmusUnknown}`,
+      };
+    }
     if (attr === null) {
       const pmu = method === "bts" ? "intel_bts" : "intel_pt";
       return {
@@ -144,5 +160,13 @@ export function probeBranchTracing(root: string = PMU_ROOT): BranchSupport {
       detail: outcome === "ok" ? GIVES[method] : refusal(method, outcome, paranoid),
     };
   };
-  return { lbr: one("lbr"), bts: one("bts"), pt: one("pt"), pmus, paranoid, hypervisor };
+  return {
+    lbr: one("lbr"),
+    bts: one("bts"),
+    pt: one("pt"),
+    pmus,
+    pmusUnknown,
+    paranoid,
+    hypervisor,
+  };
 }
