@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -71,3 +71,64 @@ test("ummu perf: usage errors exit 2, an unreadable file exits 1 with the reason
   assert.equal(notPerf.status, 1);
   assert.match(notPerf.stderr, /not a perf\.data file/);
 });
+
+const GOLDEN = new URL("../../shared/perf-golden/", import.meta.url).pathname;
+
+test(
+  "ummu perf decode on Intel PT from real hardware: every packet line says what perf report -D says",
+  {
+    skip: perfSkip ||
+      (!existsSync(GOLDEN + "perf.data.intel_pt-4.14") && "no ../shared/perf-golden"),
+  },
+  () => {
+    const f = GOLDEN + "perf.data.intel_pt-4.14";
+    const out = ummuPerf(["decode", "--hex", f]);
+    assert.equal(out.status, 0, out.stderr);
+    const lines = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    // perf's packet lines: ".  OFFSET:  BYTES  TEXT" inside each "Intel Processor Trace data" dump.
+    const theirs = [
+      ...perf(["report", "-D", "-i", f]).stdout.matchAll(
+        /^\.\s+([0-9a-f]{8}):\s+(?:[0-9a-f]{2} )+\s*(.*?)\s*$/gm,
+      ),
+    ].map((m) => `${parseInt(m[1], 16)} ${m[2]}`);
+    const mine = lines.filter((l) => l.kind === "ptPacket").map((l) => `${l.offset} ${l.packet}`);
+    assert.ok(mine.length > 10000, `${mine.length} packets`);
+    assert.deepEqual(mine, theirs);
+    // The AUXTRACE lines carry no hex payload (decoded instead) unless --raw-aux.
+    const aux = lines.filter((l) => l.kind === "auxtrace");
+    assert.equal(aux.length, 2);
+    for (const a of aux) assert.equal(a.payload, undefined);
+    const tip = lines.find((l) => l.kind === "ptPacket" && l.packet === "TIP.PGE 0xffffb960d302");
+    assert.equal(tip?.ip, "0xffffffffb960d302", "the full IP, sign-extended from 48 bits");
+    const raw = ummuPerf(["decode", "--raw-aux", f]).stdout.trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.equal(raw.filter((l) => l.kind === "ptPacket").length, 0);
+    assert.match(raw.find((l) => l.kind === "auxtrace").payload, /^02820282/);
+  },
+);
+
+test(
+  "ummu perf decode prints the branch stack entries perf script -F brstack prints",
+  {
+    skip: perfSkip || (!existsSync(GOLDEN + "perf.data.branch-4.14") && "no ../shared/perf-golden"),
+  },
+  () => {
+    const f = GOLDEN + "perf.data.branch-4.14";
+    const out = ummuPerf(["decode", "--hex", f]);
+    assert.equal(out.status, 0, out.stderr);
+    const samples = out.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((l) => l.kind === "sample")
+      .sort((a, b) => Number(BigInt(a.time) - BigInt(b.time)));
+    const theirs = perf(["script", "-i", f, "-F", "brstack"]).stdout.trim().split("\n")
+      .map((l) => l.trim().split(/\s+/).map((e) => e.split("/").slice(0, 2).join("/")));
+    assert.equal(samples.length, theirs.length);
+    samples.forEach((s, i) => {
+      assert.deepEqual(
+        s.branchStack.entries.map((e: { from: string; to: string }) => `${e.from}/${e.to}`),
+        theirs[i],
+        `sample ${i}`,
+      );
+    });
+  },
+);

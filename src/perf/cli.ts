@@ -14,13 +14,17 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import { PerfDataReader } from "./perf_data/reader.ts";
 import * as pe from "../../ffi/perf_event.ts";
+import * as f from "./perf_data/format.ts";
+import { decodeBts } from "./bts.ts";
+import { PtPacketDecoder } from "./intel_pt/packets.ts";
+import { formatPtPacket } from "./intel_pt/format.ts";
 import {
   decodeEventHeader,
   fieldValues,
   parseTracepointName,
 } from "../user_events/eventheader_decode.ts";
 
-const USAGE = `usage: ummu perf decode [--hex] [--header] FILE
+const USAGE = `usage: ummu perf decode [--hex] [--header] [--raw-aux] FILE
        ummu perf record [-e EVENT,...] [-c N | -F HZ] [-g] [-d] [-o FILE] (-p PID | -a | -- CMD...)
        ummu perf --help
 
@@ -28,8 +32,16 @@ decode   print every record of a perf.data file (file or pipe mode; "-" reads
          stdin) as one JSON line: {"offset", "event", "kind", ...fields}.
          Samples of EventHeader user_events tracepoints get an "eventheader"
          member with the decoded event (provider, name, level, keyword, fields).
+         Samples with branch stacks carry every entry (branchStack.entries).
+         The AUX data of AUXTRACE records is decoded after the record's line:
+         Intel PT as one {"kind":"ptPacket"} line per packet (perf report
+         -D's text, and the full IP where the packet has one), Intel BTS as
+         one {"kind":"btsBranch"} line per branch ("offset" is then the
+         packet's or branch's offset in the payload; the AUXTRACE record's
+         own offset field is "auxtraceOffset").
   --hex     64-bit values as "0x..." strings (default: decimal strings)
   --header  first print one line with the file's attrs and features
+  --raw-aux print AUXTRACE payloads as hex instead of decoding them
 record   record events into a perf.data file that perf and ummu perf decode
          read (ummu perf record --help says more)
 `;
@@ -87,7 +99,37 @@ function eventHeaderOf(name: string, raw: Uint8Array | undefined): unknown {
   }
 }
 
-function decode(file: string, hexBigints: boolean, header: boolean): number {
+/** One line per Intel PT packet or BTS branch of an AUXTRACE payload. */
+function writeAux(
+  auxtraceType: number,
+  payload: Uint8Array,
+  replacer: (k: string, v: unknown) => unknown,
+): void {
+  if (auxtraceType === f.PERF_AUXTRACE_INTEL_PT) {
+    // perf's listing: after a bad byte, decode from the next one.
+    const d = new PtPacketDecoder(payload, { resync: "byte" });
+    for (let p = d.next(); p !== undefined; p = d.next()) {
+      write(JSON.stringify({
+        kind: "ptPacket",
+        offset: p.offset,
+        packet: formatPtPacket(p),
+        ...(p.ip !== undefined ? { ip: p.ip } : {}),
+      }, replacer));
+    }
+  } else if (auxtraceType === f.PERF_AUXTRACE_INTEL_BTS) {
+    decodeBts(payload, (b) => {
+      write(JSON.stringify({
+        kind: "btsBranch",
+        offset: b.offset,
+        from: b.from,
+        to: b.to,
+        predicted: b.predicted,
+      }, replacer));
+    });
+  }
+}
+
+function decode(file: string, hexBigints: boolean, header: boolean, rawAux = false): number {
   const reader = PerfDataReader.open(file === "-" ? 0 : file);
   const replacer = jsonReplacer(hexBigints);
   try {
@@ -100,16 +142,27 @@ function decode(file: string, hexBigints: boolean, header: boolean): number {
         features: reader.features,
       }, replacer));
     if (header && reader.mode === "file") headerLine();
+    let auxtraceType = -1;
     for (const e of reader.entries()) {
       const r = e.record;
       const out: Record<string, unknown> = { offset: e.offset };
       if (r.type < 64 && r.kind !== "unknown") out.event = reader.eventName(e.attrIndex);
       Object.assign(out, r);
+      if (r.kind === "auxtrace") {
+        // The record's own offset (where its data begins in the AUX stream) is not the line's.
+        out.auxtraceOffset = r.offset;
+        out.offset = e.offset;
+      }
+      if (r.kind === "auxtraceInfo") auxtraceType = r.auxtraceType;
+      const auxDecoded = !rawAux && r.kind === "auxtrace" && r.payload !== undefined &&
+        (auxtraceType === f.PERF_AUXTRACE_INTEL_PT || auxtraceType === f.PERF_AUXTRACE_INTEL_BTS);
+      if (auxDecoded) delete out.payload;
       if (r.kind === "sample" && reader.attrs[e.attrIndex]?.attr.type === pe.PERF_TYPE_TRACEPOINT) {
         const eh = eventHeaderOf(reader.eventName(e.attrIndex), r.raw);
         if (eh) out.eventheader = eh;
       }
       write(JSON.stringify(out, replacer));
+      if (auxDecoded) writeAux(auxtraceType, (r as { payload: Uint8Array }).payload, replacer);
     }
     if (header && reader.mode === "pipe") headerLine();
   } finally {
@@ -135,6 +188,7 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
         hex: { type: "boolean" },
         header: { type: "boolean" },
+        "raw-aux": { type: "boolean" },
       },
     });
   } catch (e) {
@@ -159,7 +213,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return decode(rest[0], parsed.values.hex === true, parsed.values.header === true);
+    return decode(
+      rest[0],
+      parsed.values.hex === true,
+      parsed.values.header === true,
+      parsed.values["raw-aux"] === true,
+    );
   } catch (e) {
     process.stderr.write(`ummu perf decode: ${e instanceof Error ? e.message : e}\n`);
     return 1;
