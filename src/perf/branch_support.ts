@@ -24,6 +24,7 @@ export type BranchMethod = "lbr" | "bts" | "pt";
 
 /** The probe's answer for one method. */
 export interface BranchMethodSupport {
+  /** The method probed. */
   method: BranchMethod;
   /** perf_event_open accepted it. */
   available: boolean;
@@ -35,8 +36,11 @@ export interface BranchMethodSupport {
 
 /** What the probe found. */
 export interface BranchSupport {
+  /** Branch stacks in samples. */
   lbr: BranchMethodSupport;
+  /** Intel BTS. */
   bts: BranchMethodSupport;
+  /** Intel PT. */
   pt: BranchMethodSupport;
   /** The PMUs in sysfs (empty when the list could not be read: see `pmusUnknown`). */
   pmus: string[];

@@ -69,27 +69,37 @@ export interface BranchTracerOptions {
 
 /** A branch (LBR entry or BTS record). */
 export interface BranchEvent extends BranchEntry {
+  /** Always "branch". */
   kind: "branch";
+  /** Where it came from. */
   via: "lbr" | "bts";
-  /** LBR: the sample's task and time (entries of one sample share them). */
+  /** LBR: the sample's process (entries of one sample share it). */
   pid?: number;
+  /** LBR: the sample's thread. */
   tid?: number;
+  /** LBR: the sample's time (perf clock, ns). */
   time?: bigint;
-  /** BTS: tracing began (from = 0) or ended (to = 0) here. */
+  /** BTS: tracing began here (from = 0). */
   traceBegin?: boolean;
+  /** BTS: tracing ended here (to = 0). */
   traceEnd?: boolean;
 }
 
 /** An Intel PT packet (an owning copy). */
 export interface PtPacketEvent {
+  /** Always "pt". */
   kind: "pt";
+  /** The packet (an owning copy). */
   packet: PtPacket;
 }
 
 /** A PERF_RECORD_AUX that reports trouble, or the stream position of new data. */
 export interface AuxEvent {
+  /** Always "aux". */
   kind: "aux";
+  /** Where the data the record reports begins in the AUX stream. */
   offset: bigint;
+  /** Its size. */
   size: bigint;
   /** The AUX area was full: data after `offset + size` was dropped. */
   truncated: boolean;
@@ -103,7 +113,9 @@ export interface AuxEvent {
 
 /** Ring records the kernel dropped (the reader was too slow). */
 export interface LostEvent {
+  /** Always "lost". */
   kind: "lost";
+  /** How many records. */
   lost: bigint;
 }
 
@@ -112,9 +124,11 @@ export type BranchTraceEvent = BranchEvent | PtPacketEvent | AuxEvent | LostEven
 
 /** No method of recording branches is available (or the one asked for is not). */
 export class BranchTracingUnavailableError extends UmmuError {
+  /** Always "BranchTracingUnavailableError". */
   override name = "BranchTracingUnavailableError";
   /** What the probe found, method by method. */
   readonly support: BranchSupport;
+  /** The error for the method `asked` (or every method, for "auto"), from what the probe found. */
   constructor(asked: BranchMethod | "auto", support: BranchSupport) {
     const methods = asked === "auto" ? (["pt", "lbr", "bts"] as const) : [asked];
     const why = methods.map((m) => `${m}: ${support[m].detail}`).join("; ");

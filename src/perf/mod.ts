@@ -2,7 +2,9 @@
  * perf_event: the kernel's event stream. Events of every type opened on a
  * thread, a process, CPUs or a cgroup; counters and groups read with their
  * times; ring buffers read with Atomics (forward, or as a flight recorder);
- * the records decoded into one typed union; perf.data read and written.
+ * the records decoded into one typed union; perf.data read and written;
+ * branches (LBR branch stacks, Intel BTS, Intel PT packets) through
+ * BranchTracer, the AUX area and the decoders.
  *
  * @example
  * ```ts
@@ -45,12 +47,12 @@ export {
   type StreamAttr,
 } from "./record_decoder.ts";
 export {
-  PerfDataError,
   type PerfDataAttr,
   type PerfDataEntry,
-  type PerfDataRecord,
+  PerfDataError,
   PerfDataReader,
   type PerfDataReaderOptions,
+  type PerfDataRecord,
 } from "./perf_data/reader.ts";
 export {
   PerfDataWriter,
@@ -72,4 +74,41 @@ export { listPmus, type Pmu, type PmuFormat, pmuNames, readPmu } from "./pmu.ts"
 export { tracepointId } from "./tracepoint_id.ts";
 export type * from "./records.ts";
 export { onlineCpus, type PerfTarget, threadsOf } from "./target.ts";
+export { type AuxChunkCallback, PerfAuxArea, type PerfAuxOptions } from "./aux_area.ts";
+export {
+  BRANCH_FILTERS,
+  type BranchFilterName,
+  branchFilterNames,
+  branchPrivName,
+  branchSampleType,
+  branchSpecName,
+  branchTypeName,
+} from "./branch_filter.ts";
+export {
+  type BranchMethod,
+  type BranchMethodSupport,
+  type BranchSupport,
+  pmuType,
+  probeBranchTracing,
+} from "./branch_support.ts";
+export {
+  type AuxEvent,
+  type BranchEvent,
+  type BranchTraceEvent,
+  BranchTracer,
+  type BranchTracerOptions,
+  BranchTracingUnavailableError,
+  type LostEvent,
+  type PtPacketEvent,
+} from "./branch_tracer.ts";
+export {
+  BTS_FLAG_PREDICTED,
+  BTS_RECORD_SIZE,
+  type BtsBranch,
+  btsBranches,
+  type BtsDecodeSummary,
+  decodeBts,
+  encodeBts,
+} from "./bts.ts";
+export * from "./intel_pt/mod.ts";
 export * from "../../ffi/perf_event.ts";
