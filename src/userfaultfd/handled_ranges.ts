@@ -22,6 +22,8 @@ export interface Piece {
   resolved: Uint8Array;
   /** Snapshot ranges: 1 once the page's original bytes are in the snapshot. */
   copied: Uint8Array;
+  /** Ranges with afterRemove "zero": 1 once REMOVE dropped the page (its next fault gets zeros). */
+  removed: Uint8Array;
 }
 
 /** The pieces being served, with lookups by address. */
@@ -36,6 +38,7 @@ export class HandledRanges {
       spec,
       resolved: new Uint8Array(spec.length / spec.pageSize),
       copied: new Uint8Array(spec.snapshot ? spec.length / spec.pageSize : 0),
+      removed: new Uint8Array(spec.afterRemove === "zero" ? spec.length / spec.pageSize : 0),
     }));
   }
 
@@ -49,13 +52,18 @@ export class HandledRanges {
     return null;
   }
 
-  /** REMOVE (madvise DONTNEED/REMOVE): pages of [start, end) are gone and will fault again. */
+  /**
+   * REMOVE (madvise DONTNEED/REMOVE): pages of [start, end) are gone and will
+   * fault again; in an afterRemove "zero" range, to be zero-filled then.
+   */
   remove(start: number, end: number): void {
     for (const p of this.pieces) {
       const a = Math.max(start, p.start), b = Math.min(end, p.end);
       if (a < b) {
         const ps = p.spec.pageSize;
-        p.resolved.fill(0, Math.floor((a - p.start) / ps), Math.ceil((b - p.start) / ps));
+        const first = Math.floor((a - p.start) / ps), last = Math.ceil((b - p.start) / ps);
+        p.resolved.fill(0, first, last);
+        if (p.removed.length) p.removed.fill(1, first, last);
       }
     }
   }
@@ -111,5 +119,6 @@ function slice(p: Piece, a: number, b: number): Piece {
     spec: p.spec,
     resolved: p.resolved.slice(first, last),
     copied: p.copied.length ? p.copied.slice(first, last) : p.copied,
+    removed: p.removed.length ? p.removed.slice(first, last) : p.removed,
   };
 }

@@ -16,6 +16,7 @@ import * as mm from "../../ffi/mman.ts";
 import * as st from "../../ffi/stat.ts";
 import {
   closeEventfd,
+  errno,
   eventfd,
   libc,
   mmap,
@@ -24,7 +25,8 @@ import {
   signalEventfd,
   statFd,
 } from "../libc.ts";
-import { ClosedError, UmmuArgumentError } from "../errors.ts";
+import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
+import { __NR_pidfd_open } from "../../ffi/socket.ts";
 import {
   atProcessExit,
   idleWorker,
@@ -52,6 +54,9 @@ import type { SourceWorkerInit, SourceWorkerMessage } from "./source_worker.ts";
 import { hugePageSizes } from "./huge_pages.ts";
 
 export type { FaultHandlerOptions, HandledRange } from "./handler_options.ts";
+
+/** Why a handler ended (see {@link FaultHandler.ended}). */
+export type HandlerEnd = "closed" | "peer-exited" | "failed";
 
 /** Counters of a running handler. */
 export interface FaultHandlerStats {
@@ -115,6 +120,13 @@ export class FaultHandler {
   readonly #unhook: () => void;
   readonly #waker: () => void;
   #closed = false;
+  #endedResolve!: (reason: HandlerEnd) => void;
+  /**
+   * Resolves once the handler has stopped and released everything: "closed"
+   * (close() was called), "peer-exited" (the `peer` process exited: the
+   * handler closed itself), "failed" (closed after the Worker failed).
+   */
+  readonly ended: Promise<HandlerEnd> = new Promise((res) => (this.#endedResolve = res));
   /** The errors the handler met (source errors, a fatal Worker error); newest last. */
   readonly errors: Error[] = [];
 
@@ -226,6 +238,7 @@ export class FaultHandler {
         snapshot: r.snapshot,
         alias: r.alias,
         writeProtect: r.writeProtect,
+        afterRemove: r.afterRemove,
       };
     });
     const staging = mmap(
@@ -246,9 +259,18 @@ export class FaultHandler {
     const wakeFd = eventfd();
     held.fds.push(wakeFd);
     held.wakeFd = wakeFd;
+    // A peer is watched through a pidfd: readable once it exited (ESRCH: it already did).
+    let peer: HandlerInit["peer"] = null;
+    if (opts.peer) {
+      const pidfd = Number(libc.syscall(__NR_pidfd_open, opts.peer.pid, 0, 0, 0, 0));
+      if (pidfd < 0) throw new UmmuError(`pidfd_open(${opts.peer.pid})`, errno());
+      held.fds.push(pidfd);
+      peer = { pid: opts.peer.pid, exitFd: pidfd };
+    }
 
     const errors: Error[] = [];
     let handler: FaultHandler | null = null;
+    let peerExitedEarly = false;
     const report = (err: Error) => {
       const list = handler ? handler.errors : errors;
       list.push(err);
@@ -334,6 +356,11 @@ export class FaultHandler {
           return;
         case "error":
           return report(new Error(msg.message));
+        case "peer-exited":
+          // Everything is released by close(), here and now: nobody else will call it in time.
+          if (handler) void handler.#close("peer-exited");
+          else peerExitedEarly = true;
+          return;
         case "fatal": {
           const err = new Error(`fault handler failed: ${msg.message}`);
           report(err);
@@ -387,6 +414,7 @@ export class FaultHandler {
       source: source?.link ?? null,
       deferred,
       closeForkFds: opts.onEvent === undefined,
+      peer,
     };
     await keepAlive(worker, async () => {
       worker.postMessage(init);
@@ -397,6 +425,7 @@ export class FaultHandler {
     handler = new FaultHandler(uffd, worker, source, status, wakeFd, opts.ownsUffd, held, stopped);
     handler.errors.push(...errors);
     for (const ev of early) deliver(ev);
+    if (peerExitedEarly) void handler.#close("peer-exited");
     return handler;
   }
 
@@ -464,8 +493,17 @@ export class FaultHandler {
    * blocked on a fault wakes and faults normally. Releases the eventfd, the
    * staging memory, the files and the Workers. Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    return this.#close(this.failed ? "failed" : "closed");
+  }
+
+  #closing: Promise<void> | null = null;
+  #close(reason: HandlerEnd): Promise<void> {
+    this.#closing ??= this.#release().then(() => this.#endedResolve(reason));
+    return this.#closing;
+  }
+
+  async #release(): Promise<void> {
     this.#closed = true;
     this.#unhook();
     const internals = uffdInternals.get(this.#uffd)!;

@@ -35,6 +35,13 @@ export interface HandledRange {
    * any other (the range must be registered in "wp" mode too).
    */
   writeProtect?: boolean;
+  /**
+   * A page that REMOVE dropped (`madvise(MADV_DONTNEED)`, a balloon device)
+   * faults again: "refill" serves it from the source again, "zero" with
+   * zeros (what the process that dropped it expects of anonymous memory).
+   * Default "refill", and "zero" for a `peer`'s ranges.
+   */
+  afterRemove?: "refill" | "zero";
 }
 
 /** Options of {@link FaultHandler.start}. */
@@ -69,6 +76,18 @@ export interface FaultHandlerOptions {
    * policy.
    */
   sourceTimeoutMs?: number;
+  /**
+   * The ranges are addresses of another process, whose userfaultfd this is
+   * (received over a unix socket, UserfaultFd.fromFd): the handler resolves
+   * its faults with UFFDIO_COPY/ZEROPAGE/WAKE, which work across address
+   * spaces, and never reads those addresses itself. `pid` is that process:
+   * the handler watches it through a pidfd and, when it exits, stops,
+   * releases everything and resolves `ended` with "peer-exited". Ranges are
+   * trusted as given (this process cannot see the peer's mappings): give
+   * `pageSize` for huge pages; snapshot and alias need our own memory and
+   * are refused.
+   */
+  peer?: { pid: number };
 }
 
 /** A range as checked: numbers, its real page size and its VMAs. */
@@ -81,6 +100,7 @@ export interface CheckedRange {
   snapshot?: SharedArrayBuffer;
   alias?: number;
   writeProtect: boolean;
+  afterRemove: "refill" | "zero";
 }
 
 export interface CheckedOptions {
@@ -90,6 +110,7 @@ export interface CheckedOptions {
   onEvent?: (event: UffdEvent) => void;
   ownsUffd: boolean;
   sourceTimeoutMs: number;
+  peer: { pid: number } | null;
 }
 
 const POLICIES: readonly SourceErrorPolicy[] = ["zero", "poison"];
@@ -99,10 +120,16 @@ const hex = (n: number) => `0x${n.toString(16)}`;
 export function checkOptions(options: unknown): CheckedOptions {
   const o = v.options<FaultHandlerOptions>("FaultHandler options", options);
   if (o.ranges === undefined) v.invalid("options.ranges", undefined, "an array of ranges");
+  let peer: { pid: number } | null = null;
+  if (o.peer !== undefined) {
+    const p = v.options<{ pid: number }>("options.peer", o.peer);
+    peer = { pid: v.integer("options.peer.pid", p.pid, 1, 2 ** 31 - 1) };
+  }
   const ranges = v.list(
     "options.ranges",
     o.ranges,
-    (r, i) => checkRange(r, `options.ranges[${i}]`),
+    (r, i) =>
+      peer ? checkPeerRange(r, `options.ranges[${i}]`) : checkRange(r, `options.ranges[${i}]`),
   );
   if (ranges.length === 0) v.invalid("options.ranges", o.ranges, "at least one range");
   const sorted = [...ranges].sort((a, b) => a.start - b.start);
@@ -127,6 +154,40 @@ export function checkOptions(options: unknown): CheckedOptions {
     onEvent: v.optionalFunction("options.onEvent", o.onEvent),
     ownsUffd: v.boolean("options.ownsUffd", o.ownsUffd, true),
     sourceTimeoutMs: v.milliseconds("options.sourceTimeoutMs", o.sourceTimeoutMs, 10_000),
+    peer,
+  };
+}
+
+const AFTER_REMOVE = ["refill", "zero"] as const;
+
+/**
+ * A range of another process: what can be checked without its maps
+ * (alignment to the page size given, the source), nothing that would make
+ * the handler read or write those addresses.
+ */
+function checkPeerRange(value: unknown, what: string): CheckedRange {
+  const r = v.options<HandledRange>(what, value);
+  const pageSize = r.pageSize === undefined
+    ? PAGE_SIZE
+    : v.integer(`${what}.pageSize`, r.pageSize, PAGE_SIZE, 2 ** 34);
+  if ((pageSize & (pageSize - 1)) !== 0) v.invalid(`${what}.pageSize`, r.pageSize, "a power of 2");
+  const start = v.address(`${what}.address`, r.address, pageSize);
+  const length = v.byteLength(`${what}.length`, r.length, pageSize);
+  if (r.snapshot !== undefined || r.alias !== undefined) {
+    throw new UmmuArgumentError(
+      `${what}: a peer's range cannot have a snapshot or an alias (both are memory of this process)`,
+    );
+  }
+  return {
+    start,
+    length,
+    pageSize,
+    source: checkSource(`${what}.source`, r.source),
+    readahead: r.readahead === undefined ? 1 : v.integer(`${what}.readahead`, r.readahead, 1, 512),
+    writeProtect: v.boolean(`${what}.writeProtect`, r.writeProtect, false),
+    afterRemove: r.afterRemove === undefined
+      ? "zero"
+      : v.oneOf(`${what}.afterRemove`, r.afterRemove, AFTER_REMOVE),
   };
 }
 
@@ -204,7 +265,20 @@ function checkRange(value: unknown, what: string): CheckedRange {
     }
     checkAlias(`${what}.alias`, alias, start, length, vmas);
   }
-  return { start, length, pageSize, source, readahead, snapshot: r.snapshot, alias, writeProtect };
+  const afterRemove = r.afterRemove === undefined
+    ? "refill"
+    : v.oneOf(`${what}.afterRemove`, r.afterRemove, AFTER_REMOVE);
+  return {
+    start,
+    length,
+    pageSize,
+    source,
+    readahead,
+    snapshot: r.snapshot,
+    alias,
+    writeProtect,
+    afterRemove,
+  };
 }
 
 /** The userfaultfd modes every VMA of the range is registered in ("um", "uw", "ui"), or null if some VMA is not. */

@@ -13,7 +13,7 @@ import process from "node:process";
 import * as u from "../../ffi/userfaultfd.ts";
 import * as m from "../../ffi/mman.ts";
 import { runtime } from "../../ffi/platform.ts";
-import { cstring, errno, libc, pollPair, sched } from "../libc.ts";
+import { cstring, errno, libc, pollFds, pollPair, sched } from "../libc.ts";
 import { vmaAt } from "../maps.ts";
 import { ProcessMemory } from "../process_memory.ts";
 import { decodeEvent } from "./events.ts";
@@ -91,7 +91,11 @@ function main(init: HandlerInit): void {
   const staging = new Uint8Array(runtime.view(stagingAddr, init.stagingLength));
   const msgs = new Uint8Array(MSG * BATCH);
   const mdv = new DataView(msgs.buffer);
-  const pollfds = pollPair(control.fd, wakeFd);
+  const exitFd = init.peer?.exitFd ?? -1;
+  const pollfds = exitFd >= 0
+    ? pollFds([control.fd, wakeFd, exitFd])
+    : pollPair(control.fd, wakeFd);
+  const nfds = exitFd >= 0 ? 3n : NFDS;
   const pdv = new DataView(pollfds.buffer);
   const eventBuf = new Uint8Array(8);
 
@@ -179,10 +183,22 @@ function main(init: HandlerInit): void {
     const spec = p.spec;
     const pageSize = spec.pageSize;
     const first = (page - p.start) / pageSize;
-    // Readahead stops at the piece end and at the first page already resolved.
+    const removed = p.removed;
+    if (removed.length && removed[first]) {
+      // Dropped by REMOVE in an afterRemove "zero" range: zeros, never the source again.
+      bump(STATUS.pages, 1);
+      if (zeroFill(page, pageSize, pageSize, spec.writeProtect)) p.resolved[first] = 1;
+      else bump(STATUS.pages, -1);
+      return;
+    }
+    // Readahead stops at the piece end and at the first page already resolved (or removed).
     let count = 1;
     const limit = Math.min(spec.readahead, p.resolved.length - first);
-    while (count < limit && p.resolved[first + count] === 0) count++;
+    if (removed.length) {
+      while (count < limit && p.resolved[first + count] === 0 && removed[first + count] === 0) {
+        count++;
+      }
+    } else while (count < limit && p.resolved[first + count] === 0) count++;
     const len = count * pageSize;
     const offset = p.rangeOffset + (page - p.start);
     const s = spec.source;
@@ -332,7 +348,10 @@ function main(init: HandlerInit): void {
       : -EINVAL;
     if (base > 0 || base === -ENOENT || base === -ESRCH) return;
     if (base === -EBADF) throw new Closed();
-    pageSize = vmaAt(addr)?.pageSize ?? init.pageSize;
+    // Another process's address means nothing in our maps: its ranges' largest page size.
+    pageSize = init.peer
+      ? Math.max(init.pageSize, ...init.ranges.map((r) => r.pageSize))
+      : vmaAt(addr)?.pageSize ?? init.pageSize;
     const page = align(pageSize);
     if (flags & u.UFFD_PAGEFAULT_FLAG_WP) unprotect(page, pageSize);
     else if (flags & u.UFFD_PAGEFAULT_FLAG_MINOR) {
@@ -452,10 +471,15 @@ function main(init: HandlerInit): void {
       }
     }
     if (!control.enter()) return;
-    const r = libc.poll(pollfds, NFDS, POLL_MS);
+    const r = libc.poll(pollfds, nfds, POLL_MS);
     const e = r < 0 ? errno() : 0;
     control.leave();
     if (r < 0 && e !== EINTR) throw new Error(`poll failed: errno ${e}`);
+    if (exitFd >= 0 && pdv.getInt16(22, true) !== 0) {
+      // The peer exited: its address space is gone, nothing is left to serve.
+      post({ type: "peer-exited" });
+      return;
+    }
     if (pdv.getInt16(14, true) !== 0) {
       // The eventfd: a command, or stop.
       libc.read(wakeFd, eventBuf, EIGHT);

@@ -55,6 +55,8 @@ export interface RangeSpec {
   alias?: number;
   /** Resolve MISSING and MINOR faults write-protected (COPY/CONTINUE with MODE_WP). */
   writeProtect: boolean;
+  /** After REMOVE: "refill" from the source at the next fault, or "zero" (a balloon's pages, Firecracker). */
+  afterRemove: "refill" | "zero";
 }
 
 /** A page fault the handle read before the handler started (served first). */
@@ -86,6 +88,12 @@ export interface HandlerInit {
   deferred: DeferredFault[];
   /** No onEvent: the Worker closes a FORK event's new fd at once (nobody else would). */
   closeForkFds: boolean;
+  /**
+   * The ranges are another process's addresses: the Worker never looks them
+   * up in this process's maps. `exitFd` (a pidfd of that process, or -1) is
+   * polled too: readable once the process exited, and the Worker stops.
+   */
+  peer: { pid: number; exitFd: number } | null;
 }
 
 /** Messages from the Worker. */
@@ -96,4 +104,5 @@ export type HandlerMessage =
   | { type: "error"; message: string }
   | { type: "source-dead"; message: string }
   | { type: "fatal"; message: string }
+  | { type: "peer-exited" }
   | { type: "event"; event: unknown };
