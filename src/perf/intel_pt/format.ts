@@ -11,9 +11,18 @@ function hex64(lo: number, hi: number): string {
   return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, "0");
 }
 
-/** %02x */
+/** %02x of every byte, made once (the listing formats every byte of a trace). */
+const HEX2: readonly string[] = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
+/** " %02x" of every byte. */
+const SPACED: readonly string[] = HEX2.map((h) => " " + h);
+/** perf's blank columns after a packet of n < 16 bytes. */
+const BLANK: readonly string[] = Array.from({ length: 17 }, (_, n) => "   ".repeat(16 - n));
+
 function hex2(n: number): string {
-  return n < 16 ? "0" + n.toString(16) : n.toString(16);
+  return HEX2[n];
 }
 
 /**
@@ -107,8 +116,9 @@ export function formatPtDumpLine(p: PtPacket, bytes: Uint8Array): string {
     invalid("bytes", `${bytes.length} bytes`, `the bytes packet at ${p.offset} was decoded from`);
   }
   let s = ".  " + p.offset.toString(16).padStart(8, "0") + ": ";
-  for (let i = 0; i < 16; i++) s += i < n ? " " + hex2(bytes[p.offset + i]) : "   ";
-  // perf prints a packet of more than 16 bytes whole (none is: PSB, the longest, is 16).
-  for (let i = 16; i < n; i++) s += " " + hex2(bytes[p.offset + i]);
+  // perf prints a packet of more than 16 bytes whole (none is: PSB, the longest, is 16; a
+  // "bad" run of bytes up to a PSB can be).
+  for (let i = 0; i < n; i++) s += SPACED[bytes[p.offset + i]];
+  if (n < 16) s += BLANK[n];
   return s + " " + formatPtPacket(p);
 }
