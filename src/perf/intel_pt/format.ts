@@ -4,7 +4,7 @@
  * line for line.
  */
 import { invalid } from "../../validate.ts";
-import { PtPacket } from "./packets.ts";
+import { PtPacket } from "./packet.ts";
 
 /** A u64 from two u32 halves in hex, no leading zeros (C's %llx). */
 function hex64(lo: number, hi: number): string {

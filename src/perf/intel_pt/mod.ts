@@ -5,14 +5,16 @@
  * packet ({@linkcode formatPtPacket}, {@linkcode formatPtDumpLine}).
  */
 export {
-  decodePtPackets,
   isIpKind,
   type PtBadReason,
-  type PtDecodeOptions,
   type PtIpState,
   PtPacket,
-  PtPacketDecoder,
   type PtPacketKind,
+} from "./packet.ts";
+export {
+  decodePtPackets,
+  type PtDecodeOptions,
+  PtPacketDecoder,
   ptPackets,
   type PtResync,
 } from "./packets.ts";
