@@ -195,9 +195,14 @@ writeFileSync(
         koffi: versionOf("koffi"),
       },
       // fast-check: the property-based campaign (tests/campaign/) runs from the package too.
+      // The OpenTelemetry packages: ummu/otel's optional peers, which its tests load.
       devDependencies: {
         "@types/node": versionOf("@types/node"),
         "fast-check": versionOf("fast-check"),
+        ...Object.fromEntries(
+          Object.keys(manifest.peerDependencies ?? {}).filter((p) => p.startsWith("@opentelemetry/"))
+            .map((p) => [p, versionOf(p)]),
+        ),
       },
     },
     null,

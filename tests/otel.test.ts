@@ -10,7 +10,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { diag, DiagLogLevel } from "@opentelemetry/api";
 import { LoggerProvider } from "@opentelemetry/sdk-logs";
@@ -176,8 +177,10 @@ test("RFC 3339 as chrono's to_rfc3339 prints UTC: 0, 3, 6 or 9 fraction digits, 
   }
 });
 
-const DENO = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
+// Paths joined, not `new URL("../x")`: the npm build rewrites those to point into the package.
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, "..");
+const DENO = join(ROOT, "node_modules", ".bin", "deno");
 
 test("no other entry loads an OpenTelemetry module (deno info: each entry's module graph)", {
   skip: existsSync(DENO) ? false : `no deno at ${DENO}`,
@@ -203,4 +206,54 @@ test("no other entry loads an OpenTelemetry module (deno info: each entry's modu
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /opentelemetry/); // the check above can see them
+});
+
+/**
+ * The compiled package (the installed one when this test runs from the npm
+ * package's tests, else the repository's npm/ build): the static import graph
+ * of every entry but ./otel, read from the JavaScript, names no OpenTelemetry
+ * module. What Node and Bun load is that graph.
+ */
+const ESM = [join(HERE, "..", "node_modules", "ummu", "esm"), join(HERE, "..", "npm", "esm")]
+  .find((d) => existsSync(join(d, "mod.js")));
+
+test("the compiled entries' import graphs name no OpenTelemetry module (but ./otel's does)", {
+  skip: ESM ? false : "no compiled package here (node scripts/build_npm.mjs builds npm/)",
+}, () => {
+  // Static imports and re-exports at the start of a line, and import("..."): not strings in comments.
+  const IMPORT =
+    /^\s*(?:import|export)\b[^'"`;]*?(?:from\s*|import\s*)["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
+  const graph = (entry: string) => {
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const todo = [join(ESM!, entry)];
+    while (todo.length) {
+      const f = todo.pop()!;
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const m of readFileSync(f, "utf8").matchAll(IMPORT)) {
+        const spec = m[1] ?? m[2];
+        if (!spec.startsWith(".")) bare.add(spec);
+        else if (existsSync(resolve(dirname(f), spec))) todo.push(resolve(dirname(f), spec));
+      }
+    }
+    return { files: [...seen], bare: [...bare] };
+  };
+  for (
+    const e of [
+      "mod.js",
+      "src/user_events/mod.js",
+      "src/ummunotify/mod.js",
+      "src/perf/mod.js",
+      "src/doctor.js",
+    ]
+  ) {
+    if (!existsSync(join(ESM!, e))) continue;
+    const g = graph(e);
+    assert.ok(g.files.length > 5, `${e}: ${g.files.length} modules`);
+    assert.deepEqual(g.bare.filter((b) => b.includes("opentelemetry")), [], e);
+    assert.deepEqual(g.files.filter((f) => f.includes("/src/otel/")), [], e);
+  }
+  const otel = graph("src/otel/mod.js");
+  assert.ok(otel.bare.includes("@opentelemetry/api"), otel.bare.join(" "));
 });
