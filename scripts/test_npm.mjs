@@ -200,7 +200,9 @@ writeFileSync(
         "@types/node": versionOf("@types/node"),
         "fast-check": versionOf("fast-check"),
         ...Object.fromEntries(
-          Object.keys(manifest.peerDependencies ?? {}).filter((p) => p.startsWith("@opentelemetry/"))
+          Object.keys(manifest.peerDependencies ?? {}).filter((p) =>
+            p.startsWith("@opentelemetry/")
+          )
             .map((p) => [p, versionOf(p)]),
         ),
       },
