@@ -213,5 +213,5 @@ export class OnceReporter {
 /** What to tell the user when user_events cannot be opened or a tracepoint registered. */
 export function unavailableHint(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
-  return `user_events is not usable here (${msg}); nothing will be written. It needs Linux 6.4+ with CONFIG_USER_EVENTS, tracefs mounted (mount -t tracefs nodev /sys/kernel/tracing) and write access to user_events_data (root, or a group given access); \`ummu doctor\` says which is missing`;
+  return `user_events is not usable here, so nothing will be written (the instrumented code runs the same): ${msg}. \`ummu doctor\` says what is missing`;
 }
