@@ -393,11 +393,15 @@ export class UnixListener {
   }
 }
 
-/** Re-arms and waits; a poller closed under the wait (the socket's close()) is the socket's ClosedError. */
+/**
+ * Re-arms and waits; a poller closed under the wait (the socket's close()) is
+ * the socket's ClosedError. The wait keeps the process alive, as a pending
+ * accept or read of a Node socket does: a server that listens must not exit.
+ */
 async function waitReadable(readiness: FdReadiness, what: string): Promise<void> {
   readiness.rearm();
   try {
-    await readiness.readable();
+    await readiness.readable({ keepAlive: true });
   } catch (e) {
     if (e instanceof ClosedError) throw new ClosedError(what);
     throw e;
