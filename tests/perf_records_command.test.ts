@@ -288,3 +288,22 @@ test(
     assert.equal(lines.filter((l) => l.kind === "sample").length, a.samples);
   },
 );
+
+test("ummu perf record -j: perf's branch filter words; a PMU without branch stacks is named as the refusal", () => {
+  const cli = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
+  const run = (args: string[]) => {
+    const argv = "Deno" in globalThis
+      ? ["run", "-A", "--no-check", cli, "record", ...args]
+      : [cli, "record", ...args];
+    const r = spawnSync(process.execPath, argv, { cwd: dir });
+    return { status: r.status, stderr: r.stderr.toString() };
+  };
+  const bad = run(["-j", "any,sideways", "-o", join(dir, "j.data"), "--", "true"]);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /-j: .*got "sideways"/);
+  // cpu-clock (a software event) has no branch stack: the error names branchSampleType, not
+  // sampling as a whole, since the same attr without the branch stack opens.
+  const r = run(["-j", "any,u", "-o", join(dir, "j.data"), "--", "true"]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /EOPNOTSUPP.*the PMU refused branchSampleType \(branch stacks/);
+});

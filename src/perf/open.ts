@@ -86,19 +86,11 @@ export function paranoidMeaning(level: number): string {
   return "everything";
 }
 
-/** Optional attr settings a PMU may refuse, each with how to drop it for a probe. */
+/**
+ * Optional attr settings a PMU may refuse, each with how to drop it for a probe:
+ * the specific ones first, sampling as a whole last (dropping it drops them all).
+ */
 const REFUSABLE: [string, (a: PerfEventAttr) => boolean, (a: PerfEventAttr) => PerfEventAttr][] = [
-  [
-    "sampling (samplePeriod/sampleFreq): this PMU or event counts only",
-    (a) => !!(a.samplePeriod || a.sampleFreq),
-    (a) => ({
-      ...a,
-      samplePeriod: undefined,
-      sampleFreq: undefined,
-      freq: undefined,
-      sampleType: undefined,
-    }),
-  ],
   ["preciseIp", (a) => !!a.preciseIp, (a) => ({ ...a, preciseIp: 0 })],
   [
     "branchSampleType (branch stacks: LBR or its equivalent)",
@@ -183,6 +175,17 @@ const REFUSABLE: [string, (a: PerfEventAttr) => boolean, (a: PerfEventAttr) => P
     "config1/config2/config3 (PMU format terms)",
     (a) => !!(a.config1 || a.config2 || a.config3),
     (a) => ({ ...a, config1: 0n, config2: 0n, config3: 0n }),
+  ],
+  [
+    "sampling (samplePeriod/sampleFreq): this PMU or event counts only",
+    (a) => !!(a.samplePeriod || a.sampleFreq),
+    (a) => ({
+      ...a,
+      samplePeriod: undefined,
+      sampleFreq: undefined,
+      freq: undefined,
+      sampleType: undefined,
+    }),
   ],
 ];
 

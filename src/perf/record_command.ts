@@ -19,6 +19,7 @@ import * as pe from "../../ffi/perf_event.ts";
 import { ClosedError, UmmuArgumentError } from "../errors.ts";
 import { PerfEvent } from "./event.ts";
 import { parseEventList } from "./event_names.ts";
+import { branchSampleType } from "./branch_filter.ts";
 import { PerfDataWriter } from "./perf_data/writer.ts";
 import {
   kernelTextRange,
@@ -29,7 +30,7 @@ import {
 import type { PerfTarget } from "./target.ts";
 
 export const RECORD_USAGE =
-  `usage: ummu perf record [-e EVENT[,EVENT...]] [-c PERIOD | -F FREQ] [-g] [-d]
+  `usage: ummu perf record [-e EVENT[,EVENT...]] [-c PERIOD | -F FREQ] [-g] [-d] [-j FILTER]
                         [-o FILE] [--duration SECONDS] (-p PID | -a | -- CMD [ARGS...])
 
   -e, --event      events to record (default cpu-clock): perf's names, SYSTEM:TRACEPOINT,
@@ -38,6 +39,9 @@ export const RECORD_USAGE =
   -F, --freq       samples per second
   -g               record callchains
   -d, --data       record sample addresses (PERF_SAMPLE_ADDR)
+  -j, --branch-filter  record branch stacks (LBR), perf's filter words: any, any_call,
+                   any_ret, ind_call, ind_jmp, call, cond, call_stack, u, k, hv, in_tx,
+                   no_tx, abort_tx, save_type, priv (needs a PMU with branch stacks)
   -o, --output     the perf.data file (default perf.data); - writes pipe mode to stdout
                    (the command's stdout then goes to stderr, as perf does)
   -p, --pid        record an existing process (all its threads) until SIGINT
@@ -59,6 +63,7 @@ export async function recordCommand(argv: string[]): Promise<number> {
         freq: { type: "string", short: "F" },
         g: { type: "boolean", short: "g" },
         data: { type: "boolean", short: "d" },
+        "branch-filter": { type: "string", short: "j" },
         output: { type: "string", short: "o" },
         pid: { type: "string", short: "p" },
         "all-cpus": { type: "boolean", short: "a" },
@@ -105,6 +110,14 @@ export async function recordCommand(argv: string[]): Promise<number> {
     return usage((e as Error).message);
   }
   if (period !== undefined && freq !== undefined) return usage("-c and -F exclude each other");
+  let branchFilter: number | undefined;
+  try {
+    branchFilter = v["branch-filter"] === undefined
+      ? undefined
+      : branchSampleType(v["branch-filter"]);
+  } catch (e) {
+    return usage(`-j: ${(e as Error).message}`);
+  }
   const output = v.output ?? "perf.data";
   try {
     return await record({
@@ -113,6 +126,7 @@ export async function recordCommand(argv: string[]): Promise<number> {
       freq,
       callchain: v.g === true,
       addresses: v.data === true,
+      branchFilter,
       output,
       pid,
       allCpus: v["all-cpus"] === true,
@@ -131,6 +145,8 @@ interface RecordPlan {
   freq?: number;
   callchain: boolean;
   addresses: boolean;
+  /** branch_sample_type: record branch stacks. */
+  branchFilter?: number;
   output: string;
   pid?: number;
   allCpus: boolean;
@@ -144,6 +160,7 @@ async function record(plan: RecordPlan): Promise<number> {
     pe.PERF_SAMPLE_PERIOD | pe.PERF_SAMPLE_CPU | pe.PERF_SAMPLE_IDENTIFIER;
   if (plan.callchain) sampleType |= pe.PERF_SAMPLE_CALLCHAIN;
   if (plan.addresses) sampleType |= pe.PERF_SAMPLE_ADDR;
+  if (plan.branchFilter !== undefined) sampleType |= pe.PERF_SAMPLE_BRANCH_STACK;
   // The child: a shell that waits for a line on its stdin, then execs the command (same pid).
   const child = plan.command.length
     ? spawn("/bin/sh", ["-c", 'read _ && exec "$@"', "sh", ...plan.command], {
@@ -172,6 +189,7 @@ async function record(plan: RecordPlan): Promise<number> {
             ? { sampleFreq: BigInt(freq) }
             : { samplePeriod: BigInt(plan.period ?? 1) }),
           sampleType,
+          ...(plan.branchFilter !== undefined ? { branchSampleType: plan.branchFilter } : {}),
           sampleIdAll: true,
           // The first event also records what a report needs to name code: mmaps, comms, tasks.
           ...(i === 0 ? { mmap: true, mmap2: true, comm: true, commExec: true, task: true } : {}),
