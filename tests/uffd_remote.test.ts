@@ -18,7 +18,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { FirecrackerHandler, type FirecrackerSessionEnd } from "../src/userfaultfd/firecracker.ts";
-import { openSocketFds } from "../src/unix_socket/mod.ts";
+import { openSocketFds, Pidfd, UnixListener } from "../src/unix_socket/mod.ts";
+import { UserfaultFd } from "../src/userfaultfd/uffd.ts";
+import { FaultHandler } from "../src/userfaultfd/handler.ts";
+import { sources } from "../src/userfaultfd/sources.ts";
+import * as u from "../ffi/userfaultfd.ts";
+import { errno, libc } from "../src/libc.ts";
+import { UmmuArgumentError } from "../src/errors.ts";
 import { liveWorkers } from "../src/worker.ts";
 import { openUserfaultfds, reserveHugePages, waitFor } from "./helpers.ts";
 
@@ -208,3 +214,118 @@ for (const [variant, message, options] of refusals) {
     },
   );
 }
+
+test(
+  "a received userfaultfd: features from the kernel, UFFDIO_API refused, a zero region and a module region served in the peer",
+  {
+    skip,
+  },
+  async () => {
+    const before = owned();
+    // The snapshot the guest checks against: region 0 zeros, region 1 what source_module.ts makes.
+    const bytes = new Uint8Array(1 << 20);
+    for (let p = 0; p < 128; p++) bytes.fill((p + 7) & 255, (128 + p) * 4096, (129 + p) * 4096);
+    const snap = join(dir, "snap-sources");
+    writeFileSync(snap, bytes);
+    const path = join(dir, "received.sock");
+    const listener = UnixListener.listen(path);
+    const guestRun = runGuest([path, snap, "anon", "2"]);
+    const conn = await listener.accept();
+    let handler: FaultHandler | null = null;
+    try {
+      const msg = await conn.receive();
+      assert.equal(msg.fds.length, 1, "the uffd came with the JSON");
+      const regions = JSON.parse(new TextDecoder().decode(msg.bytes)) as {
+        base_host_virt_addr: number;
+        size: number;
+      }[];
+      const uffd = UserfaultFd.fromFd(msg.fds[0]);
+      assert.deepEqual(
+        [...uffd.features],
+        ["EVENT_REMOVE"],
+        "what the guest asked, read from fdinfo",
+      );
+      for (const ioctl of ["COPY", "ZEROPAGE", "WAKE"] as const) assert.ok(uffd.ioctls.has(ioctl));
+      // The handshake is the creator's: a second UFFDIO_API is refused by the kernel...
+      const api = new Uint8Array(u.SIZEOF_UFFDIO_API);
+      new DataView(api.buffer).setBigUint64(0, BigInt(u.UFFD_API), true);
+      assert.equal(libc.ioctl(uffd.fd, u.UFFDIO_API, api), -1);
+      assert.equal(errno(), 22, "EINVAL");
+      // ... and fromFd refuses other features before asking it.
+      const self = Pidfd.open(process.pid);
+      const dup = self.getFd(uffd.fd);
+      self.close();
+      assert.throws(
+        () => UserfaultFd.fromFd(dup, { features: ["THREAD_ID"] }),
+        (e: unknown) =>
+          e instanceof UmmuArgumentError && /already has features \[EVENT_REMOVE\]/.test(e.message),
+      );
+      libc.close(dup);
+      handler = await FaultHandler.start(uffd, {
+        peer: { pid: conn.peerCredentials().pid },
+        ranges: [
+          {
+            address: regions[0].base_host_virt_addr,
+            length: regions[0].size,
+            source: sources.zero(),
+          },
+          {
+            address: regions[1].base_host_virt_addr,
+            length: regions[1].size,
+            source: sources.module(new URL("./fixtures/source_module.ts", import.meta.url), {
+              seed: 7,
+            }),
+            readahead: 4,
+          },
+        ],
+      });
+      const run = await guestRun;
+      assert.equal(run.code, 0, `guest: ${run.stderr}`);
+      assert.match(run.stdout, /verified 256/);
+      assert.match(run.stdout, /zeros 16/);
+      assert.equal(await handler.ended, "peer-exited");
+      assert.deepEqual(handler.errors, []);
+      assert.equal(uffd.closed, true, "the handler closed the uffd it owned");
+    } finally {
+      await handler?.close();
+      await conn.close();
+      await listener.close();
+    }
+    await assertReleased(before);
+  },
+);
+
+test("peer ranges: what cannot be checked without the peer's maps is refused up front", async () => {
+  const uffd = UserfaultFd.open();
+  try {
+    const start = (opts: object) => FaultHandler.start(uffd, opts as never);
+    await assert.rejects(
+      start({ peer: { pid: 0 }, ranges: [{ address: 4096, length: 4096 }] }),
+      /options.peer.pid must be an integer in 1\.\./,
+    );
+    await assert.rejects(
+      start({ peer: { pid: 1 }, ranges: [{ address: 4096, length: 4096, pageSize: 3 << 20 }] }),
+      /pageSize must be a power of 2/,
+    );
+    await assert.rejects(
+      start({
+        peer: { pid: 1 },
+        ranges: [{ address: 1 << 20, length: 2 << 20, pageSize: 2 << 20 }],
+      }),
+      /address must be aligned to 2097152 bytes/,
+    );
+    await assert.rejects(
+      start({
+        peer: { pid: 1 },
+        ranges: [{ address: 4096, length: 4096, snapshot: new SharedArrayBuffer(4096) }],
+      }),
+      /cannot have a snapshot or an alias/,
+    );
+    await assert.rejects(
+      start({ peer: { pid: 1 }, ranges: [{ address: 4096, length: 4096, afterRemove: "keep" }] }),
+      /afterRemove must be one of "refill", "zero"/,
+    );
+  } finally {
+    uffd.close();
+  }
+});
