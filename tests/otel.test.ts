@@ -103,7 +103,12 @@ test("without user_events: one diag message per exporter, no throw, through the 
   });
   const ours = msgs.filter((m) => m.startsWith("ummu "));
   assert.equal(ours.length, 3, ours.join("\n"));
-  for (const m of ours) assert.match(m, /user_events is not usable here, so nothing will be written.*ENOENT.*ummu doctor/);
+  for (const m of ours) {
+    assert.match(
+      m,
+      /user_events is not usable here, so nothing will be written.*ENOENT.*ummu doctor/,
+    );
+  }
   assert.ok(ours.some((m) => m.includes("UserEventsLogExporter ummu_test")));
   assert.ok(ours.some((m) => m.includes("UserEventsSpanExporter ummu_test")));
   assert.ok(ours.some((m) => m.includes("UserEventsMetricExporter")));
@@ -124,8 +129,7 @@ test("the builder's bytes: eventheader_dynamic's encodings, decoded field by fie
   eb.addF64("f", 1.5);
   eb.addStr("utf", "héllo 🙂");
   eb.setStructCount(b, 5);
-  const len = eb.finish();
-  const d = decodeEventHeader(eb.out.buf.slice(0, len));
+  const d = decodeEventHeader(eb.bytes());
   assert.deepEqual([d.flags, d.version, d.id, d.tag, d.opcode, d.level, d.name], [
     7,
     0,
@@ -170,7 +174,7 @@ test("RFC 3339 as chrono's to_rfc3339 prints UTC: 0, 3, 6 or 9 fraction digits, 
   for (const [s, ns, want] of cases) {
     eb.reset("E", 5);
     eb.addTime("t", s, ns);
-    const d = decodeEventHeader(eb.out.buf.slice(0, eb.finish()));
+    const d = decodeEventHeader(eb.bytes());
     assert.equal(d.fields[0].value, want);
     // The same instant as JavaScript reads it (milliseconds).
     assert.equal(Date.parse(want), s * 1000 + Math.floor(ns / 1e6));
@@ -256,4 +260,59 @@ test("the compiled entries' import graphs name no OpenTelemetry module (but ./ot
   }
   const otel = graph("src/otel/mod.js");
   assert.ok(otel.bare.includes("@opentelemetry/api"), otel.bare.join(" "));
+});
+
+test("the builder reuses the previous event's metadata only while the fields match", () => {
+  // Events of changing shapes, each built by one reused builder and by a fresh one: same bytes.
+  type Step = (eb: EventHeaderBuilder) => void;
+  const shapes: Step[] = [
+    (eb) => {
+      eb.reset("Log", 4);
+      eb.addStr("a", "x");
+      eb.addI64("b", 1);
+    },
+    (eb) => {
+      eb.reset("Log", 4);
+      eb.addStr("a", "yy");
+      eb.addI64("b", 2);
+      eb.addBool("c", true);
+    },
+    (eb) => {
+      eb.reset("Log", 4);
+      eb.addStr("a", "z"); // fewer fields: the data goes where c's metadata was
+    },
+    (eb) => {
+      eb.reset("Log", 4);
+      eb.addStr("a", "z");
+      eb.addF64("b", 1.5); // same name, another type
+    },
+    (eb) => {
+      eb.reset("Span", 4);
+      const s = eb.addStruct("PartB", 1);
+      eb.addStr("a", "é");
+      eb.setStructCount(s, 1);
+    },
+    (eb) => {
+      eb.reset("Span", 4);
+      eb.addStruct("PartB", 2); // the count set by addStruct, no setStructCount
+      eb.addStr("a", "é");
+      eb.addStr("b", "");
+    },
+    (eb) => {
+      eb.reset("Log", 2);
+      eb.addStr("a", "x");
+      eb.addI64("b", 1);
+    },
+  ];
+  const reused = new EventHeaderBuilder();
+  for (let round = 0; round < 3; round++) {
+    for (const [i, step] of shapes.entries()) {
+      step(reused);
+      const fresh = new EventHeaderBuilder();
+      step(fresh);
+      const want = fresh.bytes();
+      assert.deepEqual(reused.bytes(), want, `round ${round}, shape ${i}`);
+      assert.doesNotThrow(() => decodeEventHeader(want));
+    }
+  }
 });

@@ -150,11 +150,15 @@ export interface CloudRole {
 
 const roles = new WeakMap<object, CloudRole>();
 
+let lastResource: object | null = null;
+let lastRole: CloudRole | null = null;
+
 /** Rust's set_resource(): the attribute's string form (Value::to_string), when present. */
 export function cloudRole(
   resource: { attributes: Record<string, unknown> } | undefined,
 ): CloudRole {
   if (resource === undefined || resource === null) return NO_ROLE;
+  if (resource === lastResource) return lastRole!; // a service has one resource: no lookup
   let r = roles.get(resource);
   if (r === undefined) {
     const a = resource.attributes ?? {};
@@ -162,6 +166,8 @@ export function cloudRole(
     r = { role: s(a["service.name"]), roleInstance: s(a["service.instance.id"]) };
     roles.set(resource, r);
   }
+  lastResource = resource;
+  lastRole = r;
   return r;
 }
 

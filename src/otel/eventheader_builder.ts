@@ -32,9 +32,17 @@ const META_START = 12;
  * surrogates become U+FFFD, as TextEncoder writes them.
  */
 function writeUtf8(g: GrowableBuffer, pos: number, s: string): number {
-  g.ensure(pos + s.length * 3);
+  const n = s.length;
+  if (pos + n * 3 > g.buf.length) g.ensure(pos + n * 3);
   const b = g.buf;
-  for (let i = 0; i < s.length; i++) {
+  let i = 0;
+  // ASCII first: most names and values are, and this loop is the whole cost then.
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    b[pos++] = c;
+  }
+  for (; i < n; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) {
       b[pos++] = c;
@@ -69,29 +77,59 @@ function writeUtf8(g: GrowableBuffer, pos: number, s: string): number {
  * data), ready for an Emitter that points the kernel at `out`.
  */
 export class EventHeaderBuilder {
-  /** The finished event (header + metadata extension + data): what the Emitter writes. */
+  /** The header and the metadata extension: the first part of the event the emitter writes. */
   readonly out = new GrowableBuffer(1024);
-  /** The values, copied after the metadata by finish(). */
-  readonly #data = new GrowableBuffer(1024);
+  /** The values: the second part, written from here (not copied behind the metadata). */
+  readonly data = new GrowableBuffer(1024);
   #meta = META_START;
   #pos = 0;
   #opcode = 0;
   #level = 0;
+  // The previous event's metadata, field by field: while an event's fields are the previous
+  // one's (the same name strings, encodings and formats, in the same order: records of one
+  // call site), their metadata bytes are already in `out` and are skipped, not written again.
+  #prevName = "";
+  #prevNameEnd = 0;
+  readonly #names: string[] = [];
+  #kinds = new Uint16Array(64);
+  #lens = new Uint16Array(64);
+  #prevCount = 0;
+  #count = 0;
+  #same = false;
 
   /** Starts an event named `name` (ASCII or UTF-8, no NUL) at `level` with `opcode`. */
   reset(name: string, level: number, opcode = 0): this {
     this.#level = level;
     this.#opcode = opcode;
     this.#pos = 0;
+    this.#count = 0;
+    if (name === this.#prevName && this.#prevNameEnd > 0) {
+      this.#meta = this.#prevNameEnd;
+      this.#same = true;
+      return this;
+    }
     const end = writeUtf8(this.out, META_START, name);
     this.out.ensure(end + 1);
     this.out.buf[end] = 0;
     this.#meta = end + 1;
+    this.#prevName = name;
+    this.#prevNameEnd = end + 1;
+    this.#prevCount = 0;
+    this.#same = false;
     return this;
   }
 
+  /** `kind`: encoding << 8 | format (a struct's format is its count, set by addStruct). */
   #field(name: string, encoding: number, format: number): void {
-    let m = writeUtf8(this.out, this.#meta, name);
+    const i = this.#count++;
+    const kind = (encoding << 8) | (encoding === FieldEncoding.Struct ? 0xff : format);
+    if (this.#same && i < this.#prevCount && this.#names[i] === name && this.#kinds[i] === kind) {
+      this.#meta += this.#lens[i];
+      return;
+    }
+    this.#same = false;
+    const start = this.#meta;
+    let m = writeUtf8(this.out, start, name);
     this.out.ensure(m + 3);
     const b = this.out.buf;
     b[m++] = 0;
@@ -102,6 +140,19 @@ export class EventHeaderBuilder {
       b[m++] = encoding;
     }
     this.#meta = m;
+    if (i >= this.#kinds.length) {
+      const grow = (a: Uint16Array) => {
+        const g = new Uint16Array(a.length * 2);
+        g.set(a);
+        return g;
+      };
+      this.#kinds = grow(this.#kinds);
+      this.#lens = grow(this.#lens);
+    }
+    this.#names[i] = name;
+    this.#kinds[i] = kind;
+    this.#lens[i] = m - start;
+    this.#prevCount = i + 1;
   }
 
   /**
@@ -110,6 +161,7 @@ export class EventHeaderBuilder {
    */
   addStruct(name: string, count: number): number {
     this.#field(name, FieldEncoding.Struct, count);
+    this.out.buf[this.#meta - 1] = count;
     return this.#meta - 1;
   }
 
@@ -122,16 +174,16 @@ export class EventHeaderBuilder {
   addStr(name: string, value: string): void {
     this.#field(name, FieldEncoding.StringLength16Char8, FieldFormat.Default);
     const start = this.#pos;
-    let end = writeUtf8(this.#data, start + 2, value);
+    let end = writeUtf8(this.data, start + 2, value);
     if (end - start - 2 > 0xffff) end = start + 2 + 0xffff; // eventheader_dynamic's cut
-    this.#data.dv.setUint16(start, end - start - 2, true);
+    this.data.dv.setUint16(start, end - start - 2, true);
     this.#pos = end;
   }
 
   /** Reserves `n` data bytes; returns where they start. */
   #reserve(n: number): number {
     const p = this.#pos;
-    this.#data.ensure(p + n);
+    this.data.ensure(p + n);
     this.#pos = p + n;
     return p;
   }
@@ -139,19 +191,19 @@ export class EventHeaderBuilder {
   /** bool: Value8, format Boolean. */
   addBool(name: string, value: boolean): void {
     this.#field(name, FieldEncoding.Value8, FieldFormat.Boolean);
-    this.#data.buf[this.#reserve(1)] = value ? 1 : 0;
+    this.data.buf[this.#reserve(1)] = value ? 1 : 0;
   }
 
   /** i16: Value16, format SignedInt. */
   addI16(name: string, value: number): void {
     this.#field(name, FieldEncoding.Value16, FieldFormat.SignedInt);
-    this.#data.dv.setInt16(this.#reserve(2), value, true);
+    this.data.dv.setInt16(this.#reserve(2), value, true);
   }
 
   /** u32 (or a Rust i32 literal given format UnsignedInt): Value32, format UnsignedInt. */
   addU32(name: string, value: number): void {
     this.#field(name, FieldEncoding.Value32, FieldFormat.UnsignedInt);
-    this.#data.dv.setUint32(this.#reserve(4), value, true);
+    this.data.dv.setUint32(this.#reserve(4), value, true);
   }
 
   /** i64: Value64, format SignedInt. `value` is an integer (a safe number) or a bigint. */
@@ -159,20 +211,20 @@ export class EventHeaderBuilder {
     this.#field(name, FieldEncoding.Value64, FieldFormat.SignedInt);
     const p = this.#reserve(8);
     if (typeof value === "bigint") {
-      this.#data.dv.setBigInt64(p, value, true);
+      this.data.dv.setBigInt64(p, value, true);
     } else {
       // Two 32-bit halves: no BigInt made per value.
       const lo = value % 0x100000000;
       const hi = Math.floor(value / 0x100000000);
-      this.#data.dv.setUint32(p, lo < 0 ? lo + 0x100000000 : lo, true);
-      this.#data.dv.setInt32(p + 4, hi, true);
+      this.data.dv.setUint32(p, lo < 0 ? lo + 0x100000000 : lo, true);
+      this.data.dv.setInt32(p + 4, hi, true);
     }
   }
 
   /** f64: Value64, format Float. */
   addF64(name: string, value: number): void {
     this.#field(name, FieldEncoding.Value64, FieldFormat.Float);
-    this.#data.dv.setFloat64(this.#reserve(8), value, true);
+    this.data.dv.setFloat64(this.#reserve(8), value, true);
   }
 
   /**
@@ -186,8 +238,38 @@ export class EventHeaderBuilder {
     const digits = nanos === 0 ? 0 : nanos % 1000000 === 0 ? 3 : nanos % 1000 === 0 ? 6 : 9;
     const len = 19 + (digits ? digits + 1 : 0) + 6;
     const p = this.#reserve(2 + len);
-    const b = this.#data.buf;
-    this.#data.dv.setUint16(p, len, true);
+    const b = this.data.buf;
+    this.data.dv.setUint16(p, len, true);
+    // "YYYY-MM-DDTHH:MM:SS" changes once a second: made once per second, copied otherwise.
+    if (seconds !== this.#second) this.#formatSecond(seconds);
+    const sec = this.#secondBytes;
+    let q = p + 2;
+    for (let i = 0; i < 19; i++) b[q++] = sec[i];
+    if (digits) {
+      b[q++] = 0x2e; // .
+      let v = Math.floor(nanos / (digits === 3 ? 1000000 : digits === 6 ? 1000 : 1));
+      for (let i = digits - 1; i >= 0; i--) {
+        b[q + i] = 0x30 + (v % 10);
+        v = (v - (v % 10)) / 10;
+      }
+      q += digits;
+    }
+    b[q] = 0x2b; // +00:00
+    b[q + 1] =
+      b[q + 2] =
+      b[q + 4] =
+      b[q + 5] =
+        0x30;
+    b[q + 3] = 0x3a;
+  }
+
+  /** The second `#secondBytes` holds (NaN: none yet). */
+  #second = NaN;
+  /** "YYYY-MM-DDTHH:MM:SS" of `#second`, UTC. */
+  readonly #secondBytes = new Uint8Array(19);
+
+  #formatSecond(seconds: number): void {
+    this.#second = seconds;
     let days = Math.floor(seconds / 86400);
     let secs = seconds - days * 86400;
     // Howard Hinnant's civil_from_days.
@@ -195,8 +277,7 @@ export class EventHeaderBuilder {
     const era = Math.floor(days / 146097);
     const doe = days - era * 146097;
     const yoe = Math.floor(
-      (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) -
-        Math.floor(doe / 146096)) / 365,
+      (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
     );
     const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
     const mp = Math.floor((5 * doy + 2) / 153);
@@ -207,33 +288,22 @@ export class EventHeaderBuilder {
     secs -= hour * 3600;
     const minute = Math.floor(secs / 60);
     secs -= minute * 60;
-    let q = p + 2;
-    const put = (v: number, n: number) => {
+    const b = this.#secondBytes;
+    const put = (at: number, v: number, n: number) => {
       for (let i = n - 1; i >= 0; i--) {
-        b[q + i] = 0x30 + (v % 10);
+        b[at + i] = 0x30 + (v % 10);
         v = Math.floor(v / 10);
       }
-      q += n;
     };
-    put(year, 4);
-    b[q++] = 0x2d;
-    put(month, 2);
-    b[q++] = 0x2d;
-    put(day, 2);
-    b[q++] = 0x54; // T
-    put(hour, 2);
-    b[q++] = 0x3a;
-    put(minute, 2);
-    b[q++] = 0x3a;
-    put(secs, 2);
-    if (digits) {
-      b[q++] = 0x2e;
-      put(Math.floor(nanos / 10 ** (9 - digits)), digits);
-    }
-    b[q++] = 0x2b; // +00:00
-    put(0, 2);
-    b[q++] = 0x3a;
-    put(0, 2);
+    put(0, year, 4);
+    b[4] = b[7] = 0x2d; // -
+    put(5, month, 2);
+    put(8, day, 2);
+    b[10] = 0x54; // T
+    put(11, hour, 2);
+    b[13] = b[16] = 0x3a; // :
+    put(14, minute, 2);
+    put(17, secs, 2);
   }
 
   /** Metadata + data bytes so far: above EVENTHEADER_MAX_META_AND_DATA the event is refused (ERANGE). */
@@ -241,12 +311,20 @@ export class EventHeaderBuilder {
     return this.#meta - META_START + this.#pos;
   }
 
-  /** Writes the header and the Metadata extension header, copies the data after the metadata; returns the event's length. */
+  /** Bytes of values so far: the second part of the event. */
+  get dataLength(): number {
+    return this.#pos;
+  }
+
+  /**
+   * Writes the header and the Metadata extension header; returns the length
+   * of the first part (header + metadata) in `out`. The event is those bytes
+   * followed by the first `dataLength` bytes of `data`.
+   */
   finish(): number {
     const out = this.out;
-    const metaLen = this.#meta - META_START;
-    const total = this.#meta + this.#pos;
-    out.ensure(total);
+    this.#prevCount = this.#count; // the next event may reuse these fields' metadata
+    out.ensure(this.#meta);
     const b = out.buf;
     b[0] = 0x07; // Pointer64 | LittleEndian | Extension (eventheader_dynamic's DefaultWithExtension)
     b[1] = 0;
@@ -257,12 +335,17 @@ export class EventHeaderBuilder {
         0; // id, tag
     b[6] = this.#opcode;
     b[7] = this.#level;
-    out.dv.setUint16(8, metaLen, true);
+    out.dv.setUint16(8, this.#meta - META_START, true);
     out.dv.setUint16(10, 1, true); // ExtensionKind.Metadata, no chain
-    const d = this.#data.buf;
-    const n = this.#pos;
-    let o = this.#meta;
-    for (let i = 0; i < n; i++) b[o++] = d[i];
-    return total;
+    return this.#meta;
+  }
+
+  /** A copy of the finished event, both parts together (for tests and other transports). */
+  bytes(): Uint8Array {
+    const head = this.finish();
+    const e = new Uint8Array(head + this.#pos);
+    e.set(this.out.buf.subarray(0, head));
+    e.set(this.data.buf.subarray(0, this.#pos), head);
+    return e;
   }
 }

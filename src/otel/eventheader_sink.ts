@@ -2,14 +2,14 @@
  * The tracepoints an exporter writes to: an EventHeaderProvider's
  * `<provider>_L<level>K1` tracepoints, registered at construction as Rust's
  * register_set() does, each with its enable word and an Emitter that points
- * the kernel at the one EventHeaderBuilder's buffer (so an event is written
+ * the kernel at the one EventHeaderBuilder's buffers (so an event is written
  * where it was built: no copy, no allocation). When user_events cannot be
  * opened or a tracepoint cannot be registered, the sink says so once through
  * diag and every level stays disabled: nothing is built, nothing is thrown.
  */
 import { EventHeaderProvider } from "../user_events/eventheader.ts";
 import type { Tracepoint } from "../user_events/tracepoint.ts";
-import { Emitter } from "../user_events/emitter.ts";
+import { EventHeaderEmitter } from "./eventheader_emitter.ts";
 import { EBADF } from "../user_events/diagnose.ts";
 import { UmmuError } from "../errors.ts";
 import { EVENTHEADER_MAX_META_AND_DATA, EventHeaderBuilder } from "./eventheader_builder.ts";
@@ -25,26 +25,46 @@ export class EventHeaderSink {
   readonly #words: (Int32Array | null)[] = [null, null, null, null, null, null];
   readonly #word = new Int32Array(6);
   readonly #mask = new Int32Array(6);
-  readonly #emitters: (Emitter | null)[] = [null, null, null, null, null, null];
+  readonly #emitters: (EventHeaderEmitter | null)[] = [null, null, null, null, null, null];
   readonly #tracepoints: (Tracepoint | null)[] = [null, null, null, null, null, null];
 
-  /** Registers `<name>_L<level>K1` for each of `levels`; `who` names the exporter in diag messages. */
-  constructor(name: string, levels: readonly number[], who: string) {
+  /**
+   * Registers `<name>_L<level>K1` for each of `levels`; `who` names the
+   * exporter in diag messages. `given` (benchmarks, tests): tracepoints made
+   * elsewhere, by level, used instead of registering any.
+   */
+  constructor(
+    name: string,
+    levels: readonly number[],
+    who: string,
+    given?: ReadonlyMap<number, Tracepoint>,
+  ) {
     this.report = new OnceReporter(who);
-    try {
-      this.#provider = new EventHeaderProvider(name);
-    } catch (e) {
-      this.report.warn("open", unavailableHint(e));
-      return;
+    if (given === undefined) {
+      try {
+        this.#provider = new EventHeaderProvider(name);
+      } catch (e) {
+        this.report.warn("open", unavailableHint(e));
+        return;
+      }
     }
     for (const level of levels) {
       try {
-        const tp = this.#provider.tracepoint(level, OTEL_KEYWORD);
+        const tp = given !== undefined
+          ? given.get(level)
+          : this.#provider!.tracepoint(level, OTEL_KEYWORD);
+        if (tp === undefined) continue;
         this.#tracepoints[level] = tp;
         this.#words[level] = tp.slab.words;
         this.#word[level] = tp.word;
         this.#mask[level] = 1 << tp.bit;
-        this.#emitters[level] = new Emitter(tp.fd, tp.writeIndex, this.builder.out, tp.name);
+        this.#emitters[level] = new EventHeaderEmitter(
+          tp.fd,
+          tp.writeIndex,
+          this.builder.out,
+          this.builder.data,
+          tp.name,
+        );
       } catch (e) {
         this.report.warn(`register${level}`, unavailableHint(e));
       }
@@ -78,9 +98,9 @@ export class EventHeaderSink {
       );
       return false;
     }
-    const len = this.builder.finish();
+    const head = this.builder.finish();
     try {
-      return em.write(len);
+      return em.write(head, this.builder.dataLength);
     } catch (e) {
       if (e instanceof UmmuError && e.errno === EBADF) return false;
       this.report.warn("write", `writing to ${em.fd} failed: ${(e as Error).message}`);

@@ -18,6 +18,7 @@ import {
   severityLevel,
 } from "./common_schema.ts";
 import { EventHeaderSink } from "./eventheader_sink.ts";
+import type { Tracepoint } from "../user_events/tracepoint.ts";
 
 /** What the log exporter and processor take besides the provider name. */
 export interface UserEventsLogOptions {
@@ -53,7 +54,12 @@ export class UserEventsLogExporter implements LogRecordExporter {
    * `providerName`: ASCII letters, digits and '_', under 234 characters (an
    * UmmuArgumentError otherwise: this is setup, not the hot path).
    */
-  constructor(providerName: string, options: UserEventsLogOptions = {}) {
+  constructor(
+    providerName: string,
+    options: UserEventsLogOptions = {},
+    /** @internal Tracepoints by level instead of registering (benchmarks). */
+    tracepoints?: ReadonlyMap<number, Tracepoint>,
+  ) {
     const what = "UserEventsLogExporter";
     this.providerName = checkProviderName(what, providerName);
     if (options === null || typeof options !== "object") {
@@ -85,7 +91,12 @@ export class UserEventsLogExporter implements LogRecordExporter {
     }
     this.#eventName = options.eventName;
     this.#resourceAttributes = [...ra];
-    this.#sink = new EventHeaderSink(providerName, LEVELS, `ummu ${what} ${providerName}`);
+    this.#sink = new EventHeaderSink(
+      providerName,
+      LEVELS,
+      `ummu ${what} ${providerName}`,
+      tracepoints,
+    );
   }
 
   /** True while a tracer listens to the tracepoint records of `severityNumber` go to. */

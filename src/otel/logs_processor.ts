@@ -7,6 +7,7 @@
  */
 import type { LogRecordProcessor, ReadWriteLogRecord } from "@opentelemetry/sdk-logs";
 import type { SeverityNumber } from "@opentelemetry/api";
+import type { Tracepoint } from "../user_events/tracepoint.ts";
 import { UserEventsLogExporter, type UserEventsLogOptions } from "./logs_exporter.ts";
 
 /**
@@ -19,8 +20,13 @@ export class UserEventsLogProcessor implements LogRecordProcessor {
   readonly exporter: UserEventsLogExporter;
 
   /** Same arguments as UserEventsLogExporter (the provider name is checked the same way). */
-  constructor(providerName: string, options: UserEventsLogOptions = {}) {
-    this.exporter = new UserEventsLogExporter(providerName, options);
+  constructor(
+    providerName: string,
+    options: UserEventsLogOptions = {},
+    /** @internal Tracepoints by level instead of registering (benchmarks). */
+    tracepoints?: ReadonlyMap<number, Tracepoint>,
+  ) {
+    this.exporter = new UserEventsLogExporter(providerName, options, tracepoints);
   }
 
   /** Writes the record when a tracer listens on its level. Never throws. */
