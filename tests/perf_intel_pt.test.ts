@@ -506,6 +506,21 @@ test("the decoder reuses one packet; ptPackets and copy() own theirs; arguments 
   assert.equal(d.next(), undefined);
   assert.equal(d.next(), undefined);
   assert.equal(decodePtPackets(new Uint8Array(0), () => assert.fail("no packet")), 0);
+  // resume(): the next piece of the same trace keeps the last IP.
+  const pieces = new PtPacketDecoder(new Uint8Array([...PSB, 0xcd, 1, 2, 3, 4, 5, 6, 7, 8, 0x2d]));
+  const kinds: string[] = [];
+  let cut = 0;
+  for (let p = pieces.next(); p !== undefined; p = pieces.next()) {
+    kinds.push(`${p.kind}${p.badReason ? `:${p.badReason}` : ""}`);
+    cut = p.offset;
+  }
+  assert.deepEqual(kinds, ["PSB", "TIP", "bad:truncated"]);
+  pieces.resume(new Uint8Array([0x2d, 0xcd, 0xab]));
+  const tip = pieces.next()!;
+  assert.equal(cut, 25);
+  assert.equal(tip.ip, 0x080706050403abcdn, "the last IP of the piece before");
+  assert.equal(pieces.next(), undefined);
+  assert.throws(() => pieces.resume("x" as unknown as Uint8Array), UmmuArgumentError);
   assert.throws(() => decodePtPackets([1, 2] as unknown as Uint8Array, () => {}), /bytes/);
   assert.throws(() => decodePtPackets(bytes, null as unknown as () => void), /onPacket/);
   assert.throws(

@@ -48,7 +48,7 @@ export type PtIpState =
   | "none"
   /** The full address is known. */
   | "valid"
-  /** A compressed IP with no last IP to complete it (before the first PSB, after a bad packet). */
+  /** A compressed IP with no last IP to complete it (before the first PSB or full IP). */
   | "unknown";
 
 const TWO32 = 4294967296;

@@ -16,6 +16,15 @@
 import { invalid, oneOf, options as optionsOf } from "../../validate.ts";
 import { BAD_TRUNCATED, BAD_UNKNOWN, IP_NONE, IP_UNKNOWN, IP_VALID, PtPacket } from "./packet.ts";
 
+// The packet, for importers of this module (the decoder hands it out).
+export {
+  isIpKind,
+  type PtBadReason,
+  type PtIpState,
+  PtPacket,
+  type PtPacketKind,
+} from "./packet.ts";
+
 /** What to do after a bad packet. */
 export type PtResync =
   /** Skip one byte and decode from the next one: `perf report -D`'s listing. */
@@ -67,6 +76,18 @@ export class PtPacketDecoder {
     this.#bytes = bytes;
   }
 
+  /**
+   * Decodes `bytes` next, from their offset 0, as the continuation of the
+   * trace so far: the last IP and the block context carry over (a trace read
+   * in pieces, e.g. an AUX area drained as it fills, with a packet cut at the
+   * end of one piece put at the start of the next).
+   */
+  resume(bytes: Uint8Array): void {
+    if (!(bytes instanceof Uint8Array)) invalid("bytes", bytes, "a Uint8Array");
+    this.#bytes = bytes;
+    this.#pos = 0;
+  }
+
   /** The offset of the next packet. */
   get position(): number {
     return this.#pos;
@@ -96,9 +117,12 @@ export class PtPacketDecoder {
         let i = at + 1;
         while (i < end && !isPsbAt(b, i, end)) i++;
         skip = i - at;
-        // The stream is lost until the PSB: its IP compression and block context too.
-        this.#lastKnown = false;
-        this.#ctx = CTX_NONE;
+        // The stream is lost until the PSB: its IP compression and block context too. (A
+        // packet cut by the end of the bytes is no loss: resume() may bring the rest.)
+        if (n !== -1) {
+          this.#lastKnown = false;
+          this.#ctx = CTX_NONE;
+        }
       }
       p.length = skip;
       this.#pos = at + skip;
