@@ -89,8 +89,10 @@ export interface BranchEvent extends BranchEntry {
 export interface PtPacketEvent {
   /** Always "pt". */
   kind: "pt";
-  /** The packet (an owning copy). */
+  /** The packet (an owning copy; its `offset` is within the piece read, see streamOffset). */
   packet: PtPacket;
+  /** Where the packet begins in the AUX area's stream since it was mapped. */
+  streamOffset: number;
 }
 
 /** A PERF_RECORD_AUX that reports trouble, or the stream position of new data. */
@@ -291,8 +293,12 @@ export class BranchTracer {
   *#readAux(s: AuxStream): Generator<BranchTraceEvent> {
     if (this.event.closed) return;
     const parts: Uint8Array[] = s.carry.length ? [s.carry] : [];
-    s.area.read((bytes) => parts.push(bytes.slice()));
-    if (parts.length === 0) return;
+    let base = -1;
+    s.area.read((bytes, offset) => {
+      if (base < 0) base = offset - s.carry.length;
+      parts.push(bytes.slice());
+    });
+    if (base < 0) return;
     const data = parts.length === 1 ? parts[0] : concat(parts);
     if (this.via === "bts") {
       const out: BranchEvent[] = [];
@@ -304,8 +310,10 @@ export class BranchTracer {
       yield* out;
       return;
     }
-    // PT: packets in order; a packet cut at the end of what was written waits for the rest.
-    const d = new PtPacketDecoder(data);
+    // PT: one decoder per area for the whole trace (resume() keeps the last IP and the block
+    // context across reads); a packet cut at the end of what was written waits for the rest.
+    const d = s.pt ??= new PtPacketDecoder(new Uint8Array(0));
+    d.resume(data);
     const out: PtPacketEvent[] = [];
     let keepFrom = data.length;
     for (let p = d.next(); p !== undefined; p = d.next()) {
@@ -313,7 +321,7 @@ export class BranchTracer {
         keepFrom = p.offset;
         break;
       }
-      out.push({ kind: "pt", packet: p.copy() });
+      out.push({ kind: "pt", packet: p.copy(), streamOffset: base + p.offset });
     }
     s.carry = data.slice(keepFrom);
     yield* out;
