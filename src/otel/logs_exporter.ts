@@ -5,8 +5,7 @@
  * batching); UserEventsLogProcessor (logs_processor.ts) writes each record
  * as it is emitted, as Rust's Processor does, and is the one to use.
  */
-import type { ExportResult } from "@opentelemetry/core";
-import type { LogRecordExporter, ReadableLogRecord } from "@opentelemetry/sdk-logs";
+import type { OtelExportResult, OtelLogRecord } from "./otel_types.ts";
 import { UmmuArgumentError } from "../errors.ts";
 import { describeValue } from "../user_events/values.ts";
 import {
@@ -26,7 +25,7 @@ export interface UserEventsLogOptions {
    * The EventHeader event name of a record (Rust's with_event_name_callback);
    * default "Log". Called only when a tracer listens.
    */
-  eventName?: (record: ReadableLogRecord) => string;
+  eventName?: (record: OtelLogRecord) => string;
   /**
    * Resource attributes to add to every record's PartC, after its own
    * attributes (an ummu option: the Rust source read writes none).
@@ -36,18 +35,18 @@ export interface UserEventsLogOptions {
 
 const LEVELS = [1, 2, 3, 4, 5] as const;
 const EVENT_ID = "event_id";
-const SUCCESS: ExportResult = { code: 0 };
+const SUCCESS: OtelExportResult = { code: 0 };
 
 /**
  * Writes log records to `<provider>_L<level>K1` (levels 1..5). Never throws
  * once constructed: without user_events it reports once through diag and
  * writes nothing.
  */
-export class UserEventsLogExporter implements LogRecordExporter {
+export class UserEventsLogExporter {
   /** The provider name: the prefix of the tracepoint names. */
   readonly providerName: string;
   readonly #sink: EventHeaderSink;
-  readonly #eventName: ((record: ReadableLogRecord) => string) | undefined;
+  readonly #eventName: ((record: OtelLogRecord) => string) | undefined;
   readonly #resourceAttributes: readonly string[];
 
   /**
@@ -113,7 +112,7 @@ export class UserEventsLogExporter implements LogRecordExporter {
    * Writes one record when its level's tracepoint is enabled (one check,
    * nothing built otherwise). Returns true when the kernel took it.
    */
-  writeRecord(record: ReadableLogRecord): boolean {
+  writeRecord(record: OtelLogRecord): boolean {
     const sink = this.#sink;
     const level = severityLevel(record.severityNumber);
     if (!sink.enabled(level)) return false;
@@ -128,7 +127,7 @@ export class UserEventsLogExporter implements LogRecordExporter {
     }
   }
 
-  #write(r: ReadableLogRecord, level: number): boolean {
+  #write(r: OtelLogRecord, level: number): boolean {
     const sink = this.#sink;
     const eb = sink.builder;
     let name = "Log";
@@ -212,7 +211,10 @@ export class UserEventsLogExporter implements LogRecordExporter {
   }
 
   /** LogRecordExporter.export: writes each record (those of unlistened levels cost one check). */
-  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
+  export(
+    logs: readonly OtelLogRecord[],
+    resultCallback: (result: OtelExportResult) => void,
+  ): void {
     for (let i = 0; i < logs.length; i++) this.writeRecord(logs[i]);
     resultCallback(SUCCESS);
   }

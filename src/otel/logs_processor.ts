@@ -5,8 +5,7 @@
  * copies the event during the write). When nobody listens on the record's
  * level, onEmit costs one severity mapping and one Atomics.load.
  */
-import type { LogRecordProcessor, ReadWriteLogRecord } from "@opentelemetry/sdk-logs";
-import type { SeverityNumber } from "@opentelemetry/api";
+import type { OtelLogRecord } from "./otel_types.ts";
 import type { Tracepoint } from "../user_events/tracepoint.ts";
 import { UserEventsLogExporter, type UserEventsLogOptions } from "./logs_exporter.ts";
 
@@ -15,7 +14,7 @@ import { UserEventsLogExporter, type UserEventsLogOptions } from "./logs_exporte
  * `new LoggerProvider({ processors: [new UserEventsLogProcessor("myco_myapp")] })`.
  * Its tracepoints are `myco_myapp_L1K1` .. `myco_myapp_L5K1`.
  */
-export class UserEventsLogProcessor implements LogRecordProcessor {
+export class UserEventsLogProcessor {
   /** The exporter that encodes and writes the records. */
   readonly exporter: UserEventsLogExporter;
 
@@ -30,7 +29,7 @@ export class UserEventsLogProcessor implements LogRecordProcessor {
   }
 
   /** Writes the record when a tracer listens on its level. Never throws. */
-  onEmit(logRecord: ReadWriteLogRecord): void {
+  onEmit(logRecord: OtelLogRecord): void {
     this.exporter.writeRecord(logRecord);
   }
 
@@ -38,7 +37,7 @@ export class UserEventsLogProcessor implements LogRecordProcessor {
    * Logger.enabled(): whether a record of this severity would be written now
    * (a tracer listens on its level), so callers can skip building it.
    */
-  enabled(options: { severityNumber?: SeverityNumber }): boolean {
+  enabled(options: { severityNumber?: number }): boolean {
     return this.exporter.enabledFor(options?.severityNumber);
   }
 

@@ -8,13 +8,8 @@
  * PeriodicExportingMetricReader. When nobody listens, export() checks the
  * enable bit once and serializes nothing.
  */
-import type { ExportResult } from "@opentelemetry/core";
-import type {
-  MetricData,
-  PushMetricExporter,
-  ResourceMetrics,
-  ScopeMetrics,
-} from "@opentelemetry/sdk-metrics";
+import type { ResourceMetrics } from "@opentelemetry/sdk-metrics";
+import type { OtelExportResult, OtelResourceMetrics } from "./otel_types.ts";
 import { ProtobufMetricsSerializer } from "@opentelemetry/otlp-transformer";
 import { UserEvents } from "../user_events/user_events_data.ts";
 import type { Tracepoint } from "../user_events/tracepoint.ts";
@@ -31,14 +26,14 @@ export const OTLP_METRICS_VERSION = "v0.19.00";
 /** Rust's MAX_EVENT_SIZE: a larger encoded data point is dropped. */
 export const OTLP_METRICS_MAX_EVENT_SIZE = 65360;
 
-const SUCCESS: ExportResult = { code: 0 };
+const SUCCESS: OtelExportResult = { code: 0 };
 
 /**
  * `new PeriodicExportingMetricReader({ exporter: new UserEventsMetricExporter() })`.
  * Never throws once constructed: without user_events it reports once through
  * diag and exports nothing.
  */
-export class UserEventsMetricExporter implements PushMetricExporter {
+export class UserEventsMetricExporter {
   readonly #report = new OnceReporter("ummu UserEventsMetricExporter");
   #events: UserEvents | null = null;
   #tp: Tracepoint | null = null;
@@ -61,7 +56,10 @@ export class UserEventsMetricExporter implements PushMetricExporter {
   }
 
   /** PushMetricExporter.export: one event per data point, when someone listens. */
-  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+  export(
+    metrics: OtelResourceMetrics,
+    resultCallback: (result: OtelExportResult) => void,
+  ): void {
     const tp = this.#tp;
     if (tp === null || !tp.enabled) {
       resultCallback(SUCCESS);
@@ -83,18 +81,18 @@ export class UserEventsMetricExporter implements PushMetricExporter {
 
   #writePoint(
     tp: Tracepoint,
-    metrics: ResourceMetrics,
-    scope: ScopeMetrics,
-    metric: MetricData,
+    metrics: OtelResourceMetrics,
+    scope: OtelResourceMetrics["scopeMetrics"][number],
+    metric: OtelResourceMetrics["scopeMetrics"][number]["metrics"][number],
     point: unknown,
   ): void {
     const one = {
       resource: metrics.resource,
       scopeMetrics: [{
         scope: scope.scope,
-        metrics: [{ ...metric, dataPoints: [point] } as MetricData],
+        metrics: [{ ...metric, dataPoints: [point] }],
       }],
-    } as ResourceMetrics;
+    } as unknown as ResourceMetrics; // the SDK's own objects, one point kept
     const bytes = ProtobufMetricsSerializer.serializeRequest(one);
     if (bytes === undefined) {
       this.#report.warn("serialize", `metric ${metric.descriptor.name} could not be serialized`);

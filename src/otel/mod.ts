@@ -37,3 +37,12 @@ export {
   UserEventsMetricExporter,
 } from "./metrics_exporter.ts";
 export { CS_VERSION, severityLevel } from "./common_schema.ts";
+export type {
+  OtelExportResult,
+  OtelLogRecord,
+  OtelResource,
+  OtelResourceMetrics,
+  OtelSpan,
+  OtelSpanIds,
+  OtelTime,
+} from "./otel_types.ts";

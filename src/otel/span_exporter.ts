@@ -5,8 +5,7 @@
  * UserEventsSpanProcessor writes each span in onEnd (Rust's processor);
  * UserEventsSpanExporter is the SDK's SpanExporter, for a BatchSpanProcessor.
  */
-import type { ExportResult } from "@opentelemetry/core";
-import type { ReadableSpan, SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace";
+import type { OtelExportResult, OtelSpan } from "./otel_types.ts";
 import {
   addAttribute,
   addCloudRole,
@@ -18,7 +17,7 @@ import { EventHeaderSink } from "./eventheader_sink.ts";
 
 /** Level 4 (Informational), as Rust registers its one event set. */
 const SPAN_LEVEL = 4;
-const SUCCESS: ExportResult = { code: 0 };
+const SUCCESS: OtelExportResult = { code: 0 };
 
 /** Rust's WELL_KNOWN_ATTRIBUTES: these go to PartB under the new name, in attribute order. */
 export const WELL_KNOWN_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({
@@ -38,7 +37,7 @@ const BASE_PARTB_FIELD_COUNT = 6;
 const STATUS_ERROR = 2;
 
 /** Writes ended spans to `<provider>_L4K1`. Never throws once constructed. */
-export class UserEventsSpanExporter implements SpanExporter {
+export class UserEventsSpanExporter {
   /** The provider name: the prefix of the tracepoint name. */
   readonly providerName: string;
   readonly #sink: EventHeaderSink;
@@ -64,7 +63,7 @@ export class UserEventsSpanExporter implements SpanExporter {
   }
 
   /** Writes one span when a tracer listens (one check, nothing built otherwise). */
-  writeSpan(span: ReadableSpan): boolean {
+  writeSpan(span: OtelSpan): boolean {
     if (!this.#sink.enabled(SPAN_LEVEL)) return false;
     try {
       return this.#write(span);
@@ -77,7 +76,7 @@ export class UserEventsSpanExporter implements SpanExporter {
     }
   }
 
-  #write(s: ReadableSpan): boolean {
+  #write(s: OtelSpan): boolean {
     const eb = this.#sink.builder;
     eb.reset("Span", SPAN_LEVEL, 0);
     eb.addU32("__csver__", CS_VERSION);
@@ -138,7 +137,7 @@ export class UserEventsSpanExporter implements SpanExporter {
   }
 
   /** SpanExporter.export: writes each span. */
-  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+  export(spans: readonly OtelSpan[], resultCallback: (result: OtelExportResult) => void): void {
     for (let i = 0; i < spans.length; i++) this.writeSpan(spans[i]);
     resultCallback(SUCCESS);
   }
@@ -159,7 +158,7 @@ export class UserEventsSpanExporter implements SpanExporter {
  * Writes each span as it ends, on the ending thread:
  * `new TracerProvider({ spanProcessors: [new UserEventsSpanProcessor("myco_myapp")] })`.
  */
-export class UserEventsSpanProcessor implements SpanProcessor {
+export class UserEventsSpanProcessor {
   /** The exporter that encodes and writes the spans. */
   readonly exporter: UserEventsSpanExporter;
 
@@ -172,7 +171,7 @@ export class UserEventsSpanProcessor implements SpanProcessor {
   onStart(): void {}
 
   /** Writes the span when a tracer listens. Never throws. */
-  onEnd(span: ReadableSpan): void {
+  onEnd(span: OtelSpan): void {
     this.exporter.writeSpan(span);
   }
 
