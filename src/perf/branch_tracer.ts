@@ -35,12 +35,17 @@ import {
   type BranchSupport,
   probeBranchTracing,
 } from "./branch_support.ts";
-import { decodeBts } from "./bts.ts";
 import { PerfEvent } from "./event.ts";
-import { PtPacketDecoder } from "./intel_pt/packets.ts";
-import type { PtPacket } from "./intel_pt/packets.ts";
 import type { PerfAuxArea } from "./aux_area.ts";
-import type { BranchEntry } from "./records.ts";
+import { AuxStreamDecoder } from "./aux_stream.ts";
+import type { BranchTraceEvent } from "./branch_events.ts";
+export type {
+  AuxEvent,
+  BranchEvent,
+  BranchTraceEvent,
+  LostEvent,
+  PtPacketEvent,
+} from "./branch_events.ts";
 import type { PerfTarget } from "./target.ts";
 
 /** What BranchTracer.open records. */
@@ -66,63 +71,6 @@ export interface BranchTracerOptions {
   /** PT/BTS: AUX area pages per ring (default 256: 1 MiB). */
   auxPages?: number;
 }
-
-/** A branch (LBR entry or BTS record). */
-export interface BranchEvent extends BranchEntry {
-  /** Always "branch". */
-  kind: "branch";
-  /** Where it came from. */
-  via: "lbr" | "bts";
-  /** LBR: the sample's process (entries of one sample share it). */
-  pid?: number;
-  /** LBR: the sample's thread. */
-  tid?: number;
-  /** LBR: the sample's time (perf clock, ns). */
-  time?: bigint;
-  /** BTS: tracing began here (from = 0). */
-  traceBegin?: boolean;
-  /** BTS: tracing ended here (to = 0). */
-  traceEnd?: boolean;
-}
-
-/** An Intel PT packet (an owning copy). */
-export interface PtPacketEvent {
-  /** Always "pt". */
-  kind: "pt";
-  /** The packet (an owning copy; its `offset` is within the piece read, see streamOffset). */
-  packet: PtPacket;
-  /** Where the packet begins in the AUX area's stream since it was mapped. */
-  streamOffset: number;
-}
-
-/** A PERF_RECORD_AUX that reports trouble, or the stream position of new data. */
-export interface AuxEvent {
-  /** Always "aux". */
-  kind: "aux";
-  /** Where the data the record reports begins in the AUX stream. */
-  offset: bigint;
-  /** Its size. */
-  size: bigint;
-  /** The AUX area was full: data after `offset + size` was dropped. */
-  truncated: boolean;
-  /** Snapshot mode data. */
-  overwrite: boolean;
-  /** The PMU stopped mid-record. */
-  partial: boolean;
-  /** The PMU's own sample collided with another (e.g. a PT PSB cut short). */
-  collision: boolean;
-}
-
-/** Ring records the kernel dropped (the reader was too slow). */
-export interface LostEvent {
-  /** Always "lost". */
-  kind: "lost";
-  /** How many records. */
-  lost: bigint;
-}
-
-/** What a branch tracer yields. */
-export type BranchTraceEvent = BranchEvent | PtPacketEvent | AuxEvent | LostEvent;
 
 /** No method of recording branches is available (or the one asked for is not). */
 export class BranchTracingUnavailableError extends UmmuError {
@@ -164,11 +112,10 @@ function chooseMethod(via: BranchMethod | "auto", support: BranchSupport): Branc
   throw new BranchTracingUnavailableError("auto", support);
 }
 
-/** Per AUX area: the bytes of an incomplete record or packet, kept for the next read. */
+/** Per AUX area: its decoder. */
 interface AuxStream {
   area: PerfAuxArea;
-  carry: Uint8Array;
-  pt: PtPacketDecoder | null;
+  decoder: AuxStreamDecoder;
 }
 
 /** A branch tracer on one target. */
@@ -187,8 +134,7 @@ export class BranchTracer {
     this.child = child;
     this.#streams = event.auxAreas.map((area) => ({
       area,
-      carry: new Uint8Array(0),
-      pt: null,
+      decoder: new AuxStreamDecoder(via === "bts" ? "bts" : "pt"),
     }));
   }
 
@@ -289,42 +235,16 @@ export class BranchTracer {
     for (const s of this.#streams) yield* this.#readAux(s);
   }
 
-  /** Reads what an AUX area holds past the last read and decodes it, keeping an incomplete tail. */
+  /** Reads what an AUX area holds past the last read and decodes it (see AuxStreamDecoder). */
   *#readAux(s: AuxStream): Generator<BranchTraceEvent> {
     if (this.event.closed) return;
-    const parts: Uint8Array[] = s.carry.length ? [s.carry] : [];
-    let base = -1;
-    s.area.read((bytes, offset) => {
-      if (base < 0) base = offset - s.carry.length;
-      parts.push(bytes.slice());
+    const pieces: Uint8Array[] = [];
+    let offset = -1;
+    s.area.read((bytes, at) => {
+      if (offset < 0) offset = at;
+      pieces.push(bytes.slice()); // out of the area before aux_tail releases it
     });
-    if (base < 0) return;
-    const data = parts.length === 1 ? parts[0] : concat(parts);
-    if (this.via === "bts") {
-      const out: BranchEvent[] = [];
-      const { trailingBytes } = decodeBts(data, (b) => {
-        const { offset: _, ...entry } = b;
-        out.push({ ...entry, kind: "branch", via: "bts" });
-      });
-      s.carry = data.slice(data.length - trailingBytes);
-      yield* out;
-      return;
-    }
-    // PT: one decoder per area for the whole trace (resume() keeps the last IP and the block
-    // context across reads); a packet cut at the end of what was written waits for the rest.
-    const d = s.pt ??= new PtPacketDecoder(new Uint8Array(0));
-    d.resume(data);
-    const out: PtPacketEvent[] = [];
-    let keepFrom = data.length;
-    for (let p = d.next(); p !== undefined; p = d.next()) {
-      if (p.kind === "bad" && p.badReason === "truncated") {
-        keepFrom = p.offset;
-        break;
-      }
-      out.push({ kind: "pt", packet: p.copy(), streamOffset: base + p.offset });
-    }
-    s.carry = data.slice(keepFrom);
-    yield* out;
+    if (offset >= 0) yield* s.decoder.push(pieces, offset);
   }
 
   /** Stops recording (the event stays open; events() still yields what was recorded). */
@@ -344,14 +264,4 @@ export class BranchTracer {
     }
     await this.event.close();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
