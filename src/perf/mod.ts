@@ -75,6 +75,7 @@ export { tracepointId } from "./tracepoint_id.ts";
 export type * from "./records.ts";
 export { onlineCpus, type PerfTarget, threadsOf } from "./target.ts";
 export { type AuxChunkCallback, PerfAuxArea, type PerfAuxOptions } from "./aux_area.ts";
+export { AuxStreamDecoder } from "./aux_stream.ts";
 export {
   BRANCH_FILTERS,
   type BranchFilterName,
