@@ -294,6 +294,46 @@ test("spans: parent, kind, status, links, events and well-known attributes, as R
   }
 });
 
+/** A protobuf message's fields: number -> values (varints as bigint, the rest as bytes). */
+function protoFields(buf: Uint8Array): Map<number, (Uint8Array | bigint)[]> {
+  const out = new Map<number, (Uint8Array | bigint)[]>();
+  let p = 0;
+  const varint = () => {
+    let v = 0n;
+    for (let shift = 0n;; shift += 7n) {
+      const b = buf[p++];
+      assert.ok(b !== undefined, "a truncated varint");
+      v |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+  };
+  while (p < buf.length) {
+    const key = Number(varint());
+    const wire = key & 7;
+    let v: Uint8Array | bigint;
+    if (wire === 0) v = varint();
+    else if (wire === 1) v = buf.subarray(p, p += 8);
+    else if (wire === 5) v = buf.subarray(p, p += 4);
+    else if (wire === 2) {
+      const n = Number(varint());
+      v = buf.subarray(p, p += n);
+    } else throw new Error(`wire type ${wire} at ${p}`);
+    assert.ok(p <= buf.length, "a field past the end");
+    const list = out.get(key >> 3) ?? [];
+    list.push(v);
+    out.set(key >> 3, list);
+  }
+  return out;
+}
+/** The one value of field `n` (asserting there is exactly one), as bytes. */
+function one(f: Map<number, (Uint8Array | bigint)[]>, n: number): Uint8Array {
+  const list = f.get(n) ?? [];
+  assert.equal(list.length, 1, `field ${n} once`);
+  return list[0] as Uint8Array;
+}
+const str = (b: Uint8Array) => new TextDecoder().decode(b);
+const fixed64 = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 8);
+
 test("metrics: one otlp_metrics event per data point (protocol 0, v0.19.00, OTLP protobuf)", {
   skip,
 }, async () => {
@@ -321,35 +361,52 @@ test("metrics: one otlp_metrics event per data point (protocol 0, v0.19.00, OTLP
 
     const layout = parseFields("u32 protocol;char[8] version;__rel_loc u8[] buffer");
     const got = perf.read().map((s) => decodePayload(layout, s.raw.subarray(8)));
-    const names = [
-      "requests",
-      "requests_b",
-      "in_flight",
-      "in_flight",
-      "latency_ms",
-      "temperature",
-      "queue_depth",
-      "bytes_total",
-      "workers",
+    // [metric, data field (5 gauge, 7 sum, 9 histogram), value] per data point.
+    const want: [string, number, number][] = [
+      ["requests", 7, 3],
+      ["requests_b", 7, 1],
+      ["in_flight", 7, 5],
+      ["in_flight", 7, -2],
+      ["latency_ms", 9, 12.5], // a histogram point: its sum
+      ["temperature", 5, 21.5],
+      ["queue_depth", 5, 7],
+      ["bytes_total", 7, 4096],
+      ["workers", 7, 3],
     ];
-    assert.equal(got.length, names.length); // one event per data point
-    const text = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
-    const seen: string[] = [];
+    assert.equal(got.length, want.length); // one event per data point
+    const seen: [string, number, number][] = [];
     for (const g of got) {
       assert.equal(g.protocol, 0);
       assert.equal(g.version, "v0.19.00");
       const buf = g.buffer as Uint8Array;
       assert.ok(buf.length > 0 && buf.length <= 65360);
-      const t = text(buf);
-      assert.ok(t.includes("checkout") && t.includes("pod-7"), "the resource in every event");
-      assert.ok(t.includes("checkout-meter"), "the scope in every event");
-      const name = names.find((n) =>
-        t.includes(n) && !names.some((m) => m !== n && m.startsWith(n) && t.includes(m))
-      );
-      assert.ok(name, `a known metric in ${t}`);
-      seen.push(name);
+      // ExportMetricsServiceRequest { resource_metrics = 1 }: exactly one of each level down.
+      const rm = one(protoFields(buf), 1);
+      const rmf = protoFields(rm);
+      const resource = protoFields(one(rmf, 1));
+      const attrs = new Map((resource.get(1) ?? []).map((kv) => {
+        const f = protoFields(kv as Uint8Array);
+        return [str(one(f, 1)), str(one(protoFields(one(f, 2)), 1))];
+      }));
+      assert.equal(attrs.get("service.name"), "checkout");
+      assert.equal(attrs.get("service.instance.id"), "pod-7");
+      const sm = protoFields(one(rmf, 2));
+      assert.equal(str(one(protoFields(one(sm, 1)), 1)), "checkout-meter", "the scope");
+      const metric = protoFields(one(sm, 2));
+      const name = str(one(metric, 1));
+      const kind = [5, 7, 9].find((k) => metric.has(k))!;
+      const point = protoFields(one(protoFields(one(metric, kind)), 1)); // one data point
+      let value: number;
+      if (kind === 9) {
+        assert.equal(fixed64(one(point, 4) as Uint8Array).getBigUint64(0, true), 1n, "count");
+        value = fixed64(one(point, 5) as Uint8Array).getFloat64(0, true);
+      } else if (point.has(4)) value = fixed64(one(point, 4) as Uint8Array).getFloat64(0, true);
+      else value = Number(fixed64(one(point, 6) as Uint8Array).getBigInt64(0, true));
+      seen.push([name, kind, value]);
     }
-    assert.deepEqual(seen.sort(), [...names].sort());
+    const order = (a: [string, number, number], b: [string, number, number]) =>
+      a[0] === b[0] ? a[2] - b[2] : a[0] < b[0] ? -1 : 1;
+    assert.deepEqual(seen.sort(order), [...want].sort(order));
   } finally {
     perf.close();
     await provider.shutdown();
