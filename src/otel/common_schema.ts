@@ -84,6 +84,8 @@ import { UmmuArgumentError } from "../errors.ts";
 import { describeValue } from "../user_events/values.ts";
 import type { EventHeaderBuilder } from "./eventheader_builder.ts";
 
+/** A struct's member count is 7 bits: attributes beyond it are dropped (and reported once). */
+export const MAX_STRUCT_FIELDS = 127;
 /** Common Schema version 4.0, written as `__csver__` by every Rust exporter. */
 export const CS_VERSION = 0x400;
 /** The keyword of every tracepoint the Rust exporters register. */

@@ -29,9 +29,10 @@ const META_START = 12;
 
 /**
  * UTF-8 bytes of `s` written at `pos` in `g` (growing it); returns the end. Lone
- * surrogates become U+FFFD, as TextEncoder writes them.
+ * surrogates become U+FFFD, as TextEncoder writes them; so does NUL when `name`
+ * (a name ends at its NUL in the metadata: one inside would shift every field after).
  */
-function writeUtf8(g: GrowableBuffer, pos: number, s: string): number {
+function writeUtf8(g: GrowableBuffer, pos: number, s: string, name = false): number {
   const n = s.length;
   if (pos + n * 3 > g.buf.length) g.ensure(pos + n * 3);
   const b = g.buf;
@@ -39,11 +40,12 @@ function writeUtf8(g: GrowableBuffer, pos: number, s: string): number {
   // ASCII first: most names and values are, and this loop is the whole cost then.
   for (; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 0x80) break;
+    if (c >= 0x80 || c === 0) break;
     b[pos++] = c;
   }
   for (; i < n; i++) {
     let c = s.charCodeAt(i);
+    if (c === 0 && name) c = 0xfffd;
     if (c < 0x80) {
       b[pos++] = c;
     } else if (c < 0x800) {
@@ -108,7 +110,7 @@ export class EventHeaderBuilder {
       this.#same = true;
       return this;
     }
-    const end = writeUtf8(this.out, META_START, name);
+    const end = writeUtf8(this.out, META_START, name, true);
     this.out.ensure(end + 1);
     this.out.buf[end] = 0;
     this.#meta = end + 1;
@@ -129,7 +131,7 @@ export class EventHeaderBuilder {
     }
     this.#same = false;
     const start = this.#meta;
-    let m = writeUtf8(this.out, start, name);
+    let m = writeUtf8(this.out, start, name, true);
     this.out.ensure(m + 3);
     const b = this.out.buf;
     b[m++] = 0;

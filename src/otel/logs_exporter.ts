@@ -14,6 +14,7 @@ import {
   checkProviderName,
   cloudRole,
   CS_VERSION,
+  MAX_STRUCT_FIELDS,
   severityLevel,
 } from "./common_schema.ts";
 import { EventHeaderSink } from "./eventheader_sink.ts";
@@ -166,6 +167,10 @@ export class UserEventsLogExporter {
         continue;
       }
       if (v === undefined) continue;
+      if (cCount === MAX_STRUCT_FIELDS) {
+        this.#tooMany();
+        break;
+      }
       if (c < 0) c = eb.addStruct("PartC", 1);
       addAttribute(eb, key, v);
       cCount++;
@@ -176,6 +181,10 @@ export class UserEventsLogExporter {
       for (let i = 0; i < ra.length; i++) {
         const v = res[ra[i]];
         if (v === undefined) continue;
+        if (cCount === MAX_STRUCT_FIELDS) {
+          this.#tooMany();
+          break;
+        }
         if (c < 0) c = eb.addStruct("PartC", 1);
         addAttribute(eb, ra[i], v);
         cCount++;
@@ -208,6 +217,13 @@ export class UserEventsLogExporter {
     }
     eb.setStructCount(b, bCount);
     return sink.write(level);
+  }
+
+  #tooMany(): void {
+    this.#sink.report.warn(
+      "attributes",
+      `a record has more than ${MAX_STRUCT_FIELDS} attributes (what an EventHeader struct holds): the rest were left out`,
+    );
   }
 
   /** LogRecordExporter.export: writes each record (those of unlistened levels cost one check). */

@@ -12,6 +12,7 @@ import {
   checkProviderName,
   cloudRole,
   CS_VERSION,
+  MAX_STRUCT_FIELDS,
 } from "./common_schema.ts";
 import { EventHeaderSink } from "./eventheader_sink.ts";
 
@@ -20,17 +21,20 @@ const SPAN_LEVEL = 4;
 const SUCCESS: OtelExportResult = { code: 0 };
 
 /** Rust's WELL_KNOWN_ATTRIBUTES: these go to PartB under the new name, in attribute order. */
-export const WELL_KNOWN_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({
-  "db.system": "dbSystem",
-  "db.name": "dbName",
-  "db.statement": "dbStatement",
-  "http.request.method": "httpMethod",
-  "url.full": "httpUrl",
-  "http.response.status_code": "httpStatusCode",
-  "messaging.system": "messagingSystem",
-  "messaging.destination": "messagingDestination",
-  "messaging.url": "messagingUrl",
-});
+export const WELL_KNOWN_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze(Object.assign(
+  Object.create(null), // no prototype: an attribute named "constructor" is not well known
+  {
+    "db.system": "dbSystem",
+    "db.name": "dbName",
+    "db.statement": "dbStatement",
+    "http.request.method": "httpMethod",
+    "url.full": "httpUrl",
+    "http.response.status_code": "httpStatusCode",
+    "messaging.system": "messagingSystem",
+    "messaging.destination": "messagingDestination",
+    "messaging.url": "messagingUrl",
+  },
+));
 
 /** The six fields PartB always has (Rust's BASE_PARTB_FIELD_COUNT). */
 const BASE_PARTB_FIELD_COUNT = 6;
@@ -105,8 +109,13 @@ export class UserEventsSpanExporter {
       if (wk !== undefined) {
         addAttribute(eb, wk, v);
         bCount++;
-      } else {
+      } else if (cCount < MAX_STRUCT_FIELDS) {
         cCount++;
+      } else {
+        this.#sink.report.warn(
+          "attributes",
+          `a span has more than ${MAX_STRUCT_FIELDS} attributes (what an EventHeader struct holds): the rest were left out`,
+        );
       }
     }
     if (s.status.code === STATUS_ERROR && s.status.message) {
@@ -127,10 +136,12 @@ export class UserEventsSpanExporter {
 
     if (cCount > 0) {
       eb.addStruct("PartC", cCount);
+      let left = cCount;
       for (const key in attrs) {
         const v = attrs[key];
         if (v === undefined || WELL_KNOWN_ATTRIBUTES[key] !== undefined) continue;
         addAttribute(eb, key, v);
+        if (--left === 0) break;
       }
     }
     return this.#sink.write(SPAN_LEVEL);

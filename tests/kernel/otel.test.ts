@@ -14,7 +14,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, diag, DiagLogLevel, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { LoggerProvider } from "@opentelemetry/sdk-logs";
 import { TracerProvider } from "@opentelemetry/sdk-trace";
@@ -444,5 +444,64 @@ test("no listener: nothing written, and the processor's heap stays flat over man
     perf.close();
     await processor.shutdown();
     await provider.shutdown();
+  }
+});
+
+test("edge records: over 127 attributes, a NUL in a key, keys named like Object's members", {
+  skip,
+}, async () => {
+  const said: string[] = [];
+  diag.setLogger({
+    error: (m) => said.push(m),
+    warn: (m) => said.push(m),
+    info: () => {},
+    debug: () => {},
+    verbose: () => {},
+  }, DiagLogLevel.WARN);
+  const logs = new LoggerProvider({
+    processors: [new UserEventsLogProcessor(PROVIDER)],
+    logRecordLimits: { attributeCountLimit: 1000 },
+  });
+  const traces = new TracerProvider({
+    spanProcessors: [new UserEventsSpanProcessor(PROVIDER)],
+    spanLimits: { attributeCountLimit: 1000 },
+  });
+  const perf = openPerf(`${PROVIDER}_L4K1`);
+  try {
+    const many: Record<string, number> = { "toString": 1, "a\0b": 2 };
+    for (let i = 0; i < 140; i++) many[`k${i}`] = i;
+    logs.getLogger("t").emit({ severityNumber: 9, body: "many", attributes: many });
+    logs.getLogger("t").emit({ severityNumber: 9, body: "many", attributes: many });
+    traces.getTracer("t").startSpan("s", { attributes: { constructor: "c", "db.system": "x" } })
+      .end();
+    const got = perf.read().map((s) => rows(decodeEventHeader(s.raw.subarray(8)).fields));
+    assert.equal(got.length, 3);
+    for (const ev of got.slice(0, 2)) {
+      const partC = ev.find((r) => r[0] === "PartC")!;
+      assert.equal(partC[2], 127, "PartC holds 127 attributes");
+      const names = (partC[3] as Row[]).map((r) => r[0]);
+      assert.deepEqual(names.slice(0, 3), ["toString", "a\uFFFDb", "k0"]);
+      assert.equal(names.length, 127);
+      const partB = ev.find((r) => r[0] === "PartB")!;
+      assert.deepEqual((partB[3] as Row[]).map((r) => r[0]), [
+        "_typeName",
+        "body",
+        "severityNumber",
+      ]);
+    }
+    const span = got[2];
+    const partB = span.find((r) => r[0] === "PartB")![3] as Row[];
+    assert.deepEqual(partB.at(-1), STR("dbSystem", "x"));
+    assert.deepEqual(
+      span.find((r) => r[0] === "PartC"),
+      STRUCT("PartC", [STR("constructor", "c")]),
+    );
+    const ours = said.filter((m) => m.includes("more than 127 attributes"));
+    assert.equal(ours.length, 1, said.join("\n"));
+  } finally {
+    perf.close();
+    diag.disable();
+    await logs.shutdown();
+    await traces.shutdown();
   }
 });
