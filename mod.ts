@@ -45,6 +45,23 @@ export {
 } from "./src/userfaultfd/sources.ts";
 export { type DirtyRange, DirtyTracker } from "./src/userfaultfd/dirty.ts";
 export { LazyMapping, type LazyMappingOptions, LiveSnapshot } from "./src/userfaultfd/lazy.ts";
+export {
+  FirecrackerHandler,
+  type FirecrackerHandlerOptions,
+  type FirecrackerSession,
+  type FirecrackerSessionEnd,
+  type GuestRegionUffdMapping,
+} from "./src/userfaultfd/firecracker.ts";
+export {
+  MAX_FDS_PER_MESSAGE,
+  type PeerCredentials,
+  Pidfd,
+  type ReceivedMessage,
+  UnixListener,
+  type UnixListenerOptions,
+  UnixSocket,
+  type UnixSocketType,
+} from "./src/unix_socket/mod.ts";
 export * from "./src/user_events/mod.ts";
 export {
   type BackendKind,
