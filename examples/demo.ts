@@ -93,6 +93,27 @@ function perfExample(name: string): () => "passed" | "skipped" {
   };
 }
 
+/**
+ * The OpenTelemetry example: its @opentelemetry packages are optional peers of
+ * ummu/otel, so an installed ummu may not have them: then it is skipped, saying so.
+ */
+async function otelService(): Promise<"passed" | "skipped"> {
+  let main: () => Promise<void>;
+  try {
+    ({ main } = await import("./otel_service.ts"));
+  } catch (e) {
+    if (/@opentelemetry/.test(String(e))) {
+      console.log(
+        "otel service: skipped: the OpenTelemetry packages are not installed (npm install @opentelemetry/api @opentelemetry/sdk-logs @opentelemetry/sdk-trace @opentelemetry/sdk-metrics @opentelemetry/resources @opentelemetry/core @opentelemetry/otlp-transformer)",
+      );
+      return "skipped";
+    }
+    throw e;
+  }
+  await main();
+  return "passed";
+}
+
 console.log(`ummu demo (${runtime})`);
 const count = { passed: 0, failed: 0, skipped: 0 };
 const examples: [string, () => unknown][] = [
@@ -103,6 +124,7 @@ const examples: [string, () => unknown][] = [
   ["perf: page faults", perfExample("perf_page_faults")],
   ["perf: watchpoint", perfExample("perf_watchpoint")],
   ["user_events", userEvents],
+  ["otel service", otelService],
 ];
 for (const [name, run] of examples) {
   try {
