@@ -129,8 +129,12 @@ function writeAux(
   }
 }
 
+const MAX_AUX_PAYLOAD = 1 << 30;
+
 function decode(file: string, hexBigints: boolean, header: boolean, rawAux = false): number {
-  const reader = PerfDataReader.open(file === "-" ? 0 : file);
+  // AUX payloads (Intel PT traces) are decoded in memory: up to 1 GiB each; a larger one is
+  // said to be left out (below), never skipped silently.
+  const reader = PerfDataReader.open(file === "-" ? 0 : file, { maxPayload: MAX_AUX_PAYLOAD });
   const replacer = jsonReplacer(hexBigints);
   try {
     // The header line: first in file mode; in pipe mode after the records that carry it.
@@ -157,6 +161,12 @@ function decode(file: string, hexBigints: boolean, header: boolean, rawAux = fal
       const auxDecoded = !rawAux && r.kind === "auxtrace" && r.payload !== undefined &&
         (auxtraceType === f.PERF_AUXTRACE_INTEL_PT || auxtraceType === f.PERF_AUXTRACE_INTEL_BTS);
       if (auxDecoded) delete out.payload;
+      if (r.kind === "auxtrace" && r.payload === undefined) {
+        out.payloadOmitted = true;
+        process.stderr.write(
+          `ummu perf decode: the AUXTRACE record at offset ${e.offset} carries ${r.payloadSize} bytes, more than ${MAX_AUX_PAYLOAD} decoded in memory: left out\n`,
+        );
+      }
       if (r.kind === "sample" && reader.attrs[e.attrIndex]?.attr.type === pe.PERF_TYPE_TRACEPOINT) {
         const eh = eventHeaderOf(reader.eventName(e.attrIndex), r.raw);
         if (eh) out.eventheader = eh;
