@@ -185,6 +185,25 @@ test(
   },
 );
 
+test(
+  "the guest moves a region before touching it (REMAP) and unmaps another (UNMAP): the handler follows",
+  {
+    skip,
+  },
+  async () => {
+    const before = owned();
+    const snap = snapshotFile("snap-remap", 1 << 20);
+    const { run, ends, errors } = await serveOne("anon", snap, "remap");
+    assert.equal(run.code, 0, `guest: ${run.stderr}`);
+    assert.match(run.stdout, /remapped 128/, "every moved page held region 1's bytes");
+    assert.deepEqual(errors, []);
+    assert.equal(ends[0]?.reason, "peer-exited");
+    assert.equal(ends[0].stats.outside, 0, "no fault fell outside the (moved) ranges");
+    assert.ok(ends[0].stats.events >= 2, `REMAP and UNMAP read: ${ends[0].stats.events} events`);
+    await assertReleased(before);
+  },
+);
+
 const refusals: [string, RegExp, { allowUids?: number[] }?][] = [
   ["garbage", /not JSON/],
   ["no-fd", /without a userfaultfd/],

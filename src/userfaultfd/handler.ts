@@ -420,7 +420,10 @@ export class FaultHandler {
       worker.postMessage(init);
       await ready;
     });
-    idleWorker(worker);
+    // Serving our own memory, the Worker never keeps the process alive (the faulting thread is
+    // ours). Serving a peer, it does, until the peer exits or close(): like a server's socket,
+    // it is what the program is for, and `ended` is awaited with nothing else pending.
+    if (!opts.peer) idleWorker(worker);
     if (source) idleWorker(source.worker);
     handler = new FaultHandler(uffd, worker, source, status, wakeFd, opts.ownsUffd, held, stopped);
     handler.errors.push(...errors);

@@ -82,7 +82,9 @@ export interface FaultHandlerOptions {
    * its faults with UFFDIO_COPY/ZEROPAGE/WAKE, which work across address
    * spaces, and never reads those addresses itself. `pid` is that process:
    * the handler watches it through a pidfd and, when it exits, stops,
-   * releases everything and resolves `ended` with "peer-exited". Ranges are
+   * releases everything and resolves `ended` with "peer-exited" (until
+   * then the handler keeps this process alive, as a server's socket does,
+   * unlike a handler of our own memory). Ranges are
    * trusted as given (this process cannot see the peer's mappings): give
    * `pageSize` for huge pages; snapshot and alias need our own memory and
    * are refused.
