@@ -65,11 +65,7 @@ function runGuest(args: string[]): Promise<GuestRun> {
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    // Deno lets its event loop end while a node:child_process child is still running after
-    // an earlier child ended (the test then fails as "pending"): a ref'd timer holds it.
-    const hold = setInterval(() => {}, 1000);
     child.on("close", (code) => {
-      clearInterval(hold);
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
