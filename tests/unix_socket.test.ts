@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import {
+  closeFd,
   openPidfds,
   openSocketFds,
   Pidfd,
@@ -96,7 +97,8 @@ test("fds pass both ways with a C peer, a message with no fd, the peer's pid and
     assert.equal(new TextDecoder().decode(hello.bytes), "hello");
     assert.equal(hello.fds.length, 1);
     assert.equal(contents(hello.fds[0]), "from the child");
-    assert.equal(libc.close(hello.fds[0]), 0);
+    closeFd(hello.fds[0]);
+    assert.throws(() => closeFd(hello.fds[0]), /close\(\d+\): EBADF/);
     conn.send("ack");
 
     const plain = await conn.receive();

@@ -1,5 +1,6 @@
 /** Unix sockets with fd passing, and pidfds. */
 export {
+  closeFd,
   MAX_FDS_PER_MESSAGE,
   openSocketFds,
   type PeerCredentials,

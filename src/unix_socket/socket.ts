@@ -50,6 +50,15 @@ export interface ReceivedMessage {
   eof: boolean;
 }
 
+/**
+ * Closes an fd received in a message (or taken with Pidfd.getFd): Deno's
+ * node:fs does not know fds it did not open, so this is libc's close(2).
+ * EBADF if it is not open.
+ */
+export function closeFd(fd: number): void {
+  check(libc.close(v.integer("fd", fd, 0, 2 ** 31 - 1)), `close(${fd})`);
+}
+
 const held = new Set<number>();
 /** How many socket fds the library holds open (tests count their own before and after). */
 export function openSocketFds(): number {
