@@ -15,8 +15,11 @@ import { fileURLToPath } from "node:url";
 import process from "node:process";
 
 const compiled = import.meta.url.endsWith(".js");
+// Compiled, the example is the installed package's, found from its package.json: the npm build
+// rewrites every literal URL starting with ./ or ../ in a test into the package's esm/ folder,
+// where examples/ is not (tests/perf_examples.test.ts meets the same rewrite).
 const example = compiled
-  ? new URL("../node_modules/ummu/examples/firecracker_handler.js", import.meta.url)
+  ? new URL("examples/firecracker_handler.js", import.meta.resolve("ummu/package.json"))
   : new URL("../examples/firecracker_handler.ts", import.meta.url);
 const CC = process.env.CC || "cc";
 const dir = mkdtempSync(join(tmpdir(), "ummu-fc-example-"));
