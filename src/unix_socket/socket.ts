@@ -36,13 +36,17 @@ const typeNumber = (t: UnixSocketType) => (t === "stream" ? s.SOCK_STREAM : s.SO
 
 /** Who is at the other end (SO_PEERCRED: as of connect/listen). */
 export interface PeerCredentials {
+  /** The peer's process id. */
   pid: number;
+  /** Its user id. */
   uid: number;
+  /** Its group id. */
   gid: number;
 }
 
 /** What receive() got: the bytes, the fds (yours to close) and whether the peer is gone. */
 export interface ReceivedMessage {
+  /** The data (empty at end of stream, or for a seqpacket message of fds only). */
   bytes: Uint8Array;
   /** Received fds, close-on-exec, owned by the caller from now on. */
   fds: number[];
@@ -92,6 +96,7 @@ const HINTS: Record<number, string> = {
 /** A connected unix socket. */
 export class UnixSocket {
   readonly #control: FdControl;
+  /** "stream" or "seqpacket". */
   readonly type: UnixSocketType;
   readonly #buffers = new MessageBuffers();
   #readiness: FdReadiness | null = null;
@@ -128,6 +133,7 @@ export class UnixSocket {
     return this.#control.fd;
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -296,6 +302,7 @@ export class UnixSocket {
 
 /** Options of {@link UnixListener.listen}. */
 export interface UnixListenerOptions {
+  /** "stream" (default) or "seqpacket". */
   type?: UnixSocketType;
   /** Pending connections the kernel queues (default 16). */
   backlog?: number;
@@ -306,7 +313,9 @@ export interface UnixListenerOptions {
 /** A listening unix socket at a filesystem path. */
 export class UnixListener {
   readonly #control: FdControl;
+  /** The path it listens at (removed by close()). */
   readonly path: string;
+  /** "stream" or "seqpacket": the type of the sockets it accepts. */
   readonly type: UnixSocketType;
   readonly #ino: bigint;
   #readiness: FdReadiness | null = null;
@@ -348,6 +357,7 @@ export class UnixListener {
     return this.#control.fd;
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closed;
   }

@@ -28,26 +28,37 @@ import { UserfaultFd } from "./uffd.ts";
 
 /** One region of guest memory, as Firecracker describes it. */
 export interface GuestRegionUffdMapping {
+  /** Where the region starts in Firecracker's address space. */
   base_host_virt_addr: number;
+  /** Its length in bytes. */
   size: number;
+  /** Where its bytes start in the memory file. */
   offset: number;
+  /** Its page size in bytes (4096, or a huge page's); from `page_size_kib` (bytes too) when older. */
   page_size: number;
 }
 
 /** A VM being served. */
 export interface FirecrackerSession {
-  /** Firecracker's pid and uid (SO_PEERCRED). */
+  /** Firecracker's pid (SO_PEERCRED). */
   pid: number;
+  /** Firecracker's uid (SO_PEERCRED). */
   uid: number;
+  /** Its guest memory, as its message said. */
   regions: GuestRegionUffdMapping[];
+  /** The handler serving it (stats, errors; it ends when the VM exits). */
   handler: FaultHandler;
 }
 
 /** How a session ended. */
 export interface FirecrackerSessionEnd {
+  /** Firecracker's pid. */
   pid: number;
+  /** "peer-exited" (the VM's process exited), "closed" (the handler was closed) or "failed". */
   reason: HandlerEnd;
+  /** The session's last counters. */
   stats: FaultHandlerStats;
+  /** What went wrong while serving (source errors, a fatal Worker error). */
   errors: Error[];
 }
 
@@ -63,7 +74,9 @@ export interface FirecrackerHandlerOptions {
   replace?: boolean;
   /** How long to wait for the region message and its fd after a connection (ms, default 5000). */
   messageTimeoutMs?: number;
+  /** A VM connected and is being served. */
   onSession?: (session: FirecrackerSession) => void;
+  /** A VM's session ended (its process exited, or close()). */
   onSessionEnd?: (end: FirecrackerSessionEnd) => void;
   /** A connection refused (bad message, no fd, a region the file cannot back, a uid not allowed). */
   onError?: (error: Error) => void;
