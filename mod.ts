@@ -30,6 +30,7 @@ export {
   type FaultHandlerOptions,
   type FaultHandlerStats,
   type HandledRange,
+  type HandlerEnd,
   type HandlerResources,
 } from "./src/userfaultfd/handler.ts";
 export type { SourceErrorPolicy } from "./src/userfaultfd/protocol.ts";
@@ -53,6 +54,7 @@ export {
   type GuestRegionUffdMapping,
 } from "./src/userfaultfd/firecracker.ts";
 export {
+  closeFd,
   MAX_FDS_PER_MESSAGE,
   type PeerCredentials,
   Pidfd,

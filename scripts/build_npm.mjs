@@ -405,6 +405,10 @@ if (withTests) {
     mkdirSync(dirname(dest), { recursive: true });
     writeFileSync(dest, text);
   }
+  // The C and C++ fixtures the tests compile at run time (peers, guests), beside the compiled tests.
+  for (const f of walk(join(repo, "tests", "fixtures"), (p) => /\.(c|cpp)$/.test(p))) {
+    cpSync(f, join(testsOut, "fixtures", relative(join(repo, "tests", "fixtures"), f)));
+  }
   log(
     `tests: ${walk(testsOut, (p) => p.endsWith(".test.js")).length} test files in ${
       toPosix(relative(repo, testsOut))
