@@ -217,7 +217,20 @@ export class FaultHandler {
             }`,
           );
         }
-        source = { kind: "file", path: r.source.path, offset: r.source.offset ?? 0, fd };
+        // A regular file is also mapped read-only, so a fault is one UFFDIO_COPY straight from
+        // the page cache (as Firecracker's own handler copies from its mapped memory file),
+        // not a pread into staging and then a copy. Past the mapped size, pread fills staging.
+        const size = type === st.S_IFREG ? Number(statFd(fd).size) : 0;
+        const map = size > 0 ? mmap(size, mm.PROT_READ, mm.MAP_SHARED, fd) : 0;
+        if (map) held.mappings.push({ address: map, length: size });
+        source = {
+          kind: "file",
+          path: r.source.path,
+          offset: r.source.offset ?? 0,
+          fd,
+          map,
+          mapLength: map ? size : 0,
+        };
         stagingLength = Math.max(stagingLength, bytes);
       } else if (r.source.kind === "module") {
         source = { kind: "module", url: r.source.url, index: modules.length };

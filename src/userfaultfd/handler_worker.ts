@@ -18,6 +18,8 @@ import { vmaAt } from "../maps.ts";
 import { ProcessMemory } from "../process_memory.ts";
 import { decodeEvent } from "./events.ts";
 import { EAGAIN, EBADF, EINTR, ENOENT, ESRCH, UffdCalls } from "./calls.ts";
+
+const EFAULT = 14;
 import { FdControl } from "../fd_control.ts";
 import { HandledRanges, type Piece } from "./handled_ranges.ts";
 import type { HandlerInit, HandlerMessage } from "./protocol.ts";
@@ -156,6 +158,24 @@ function main(init: HandlerInit): void {
     return true;
   }
 
+  // UFFDIO_COPY from the mapped file: as resolve(), or null when the kernel could not read
+  // the source (EFAULT: the file shrank under its mapping), for the pread path to take over.
+  function copyFromFileMap(
+    page: number,
+    len: number,
+    src: number,
+    mode: number,
+    pageSize: number,
+  ): boolean | null {
+    stalls = 0;
+    const r = calls.resolve(u.UFFDIO_COPY, page, len, src, mode, pageSize, onEagain);
+    if (r === -EFAULT) return null;
+    if (r >= 0) return true;
+    if (r === -EBADF) throw new Closed();
+    if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) return false;
+    throw new Error(`UFFDIO_COPY at 0x${page.toString(16)}+${len} failed: errno ${-r}`);
+  }
+
   // A file source's pages into staging[0, len): synchronous, allocates nothing.
   function fillFromFile(p: Piece, offset: number, len: number): void {
     const s = p.spec.source as { path: string; offset: number; fd: number };
@@ -226,8 +246,15 @@ function main(init: HandlerInit): void {
           ok = resolve(u.UFFDIO_COPY, page, len, stagingAddr, mode, pageSize);
         }
       } else if (s.kind === "file") {
-        fillFromFile(p, offset, len);
-        ok = resolve(u.UFFDIO_COPY, page, len, stagingAddr, mode, pageSize);
+        const at = s.offset + offset;
+        const copied = s.map && at + len <= s.mapLength
+          ? copyFromFileMap(page, len, s.map + at, mode, pageSize)
+          : null;
+        if (copied !== null) ok = copied;
+        else {
+          fillFromFile(p, offset, len);
+          ok = resolve(u.UFFDIO_COPY, page, len, stagingAddr, mode, pageSize);
+        }
       } else {
         fillFromModule(p, offset, len);
         ok = resolve(u.UFFDIO_COPY, page, len, sourceAddr, mode, pageSize);

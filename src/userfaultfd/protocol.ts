@@ -37,7 +37,15 @@ export type SourceErrorPolicy = "zero" | "poison";
 /** A page source as the Worker sees it (module sources run in the source Worker). */
 export type WorkerSource =
   | { kind: "zero" }
-  | { kind: "file"; path: string; offset: number; fd: number }
+  | {
+    kind: "file";
+    path: string;
+    offset: number;
+    fd: number;
+    /** The file mapped read-only (0: not mapped), and its mapped length. */
+    map: number;
+    mapLength: number;
+  }
   | { kind: "shared"; buffer: SharedArrayBuffer; offset: number }
   | { kind: "module"; url: string; index: number };
 
