@@ -253,3 +253,30 @@ test("RecordDecoder: malformed input throws PerfDecodeError naming the field", (
   e = expectTyped("size 0", () => d.decode(empty));
   assert.ok(e instanceof PerfDecodeError && e.field === "header.size", String(e));
 });
+
+test("a THREAD_MAP whose size is not 16 + 24n: its threads are counted, not divided into a fraction", () => {
+  const file = join(dir, "thread_map.data");
+  const w = PerfDataWriter.create(file, [{ attr: { type: 1, config: 0n }, name: "cpu-clock" }]);
+  // 16 + 24 + 8 bytes: room for one thread and 8 bytes more (a fuzzer's flip found nr checked
+  // against (size - 16) / 24 = 1.33, which BigInt() refused with an engine RangeError).
+  for (const nr of [1n, 2n]) {
+    const rec = new Uint8Array(48);
+    const dv = new DataView(rec.buffer);
+    dv.setUint32(0, 73, true); // PERF_RECORD_THREAD_MAP
+    dv.setUint16(6, 48, true);
+    dv.setBigUint64(8, nr, true);
+    dv.setBigUint64(16, 4242n, true);
+    w.writeRecord(rec);
+  }
+  w.close();
+  const r = PerfDataReader.open(file);
+  const it = r.records();
+  const first = it.next().value!;
+  assert.equal(first.kind, "threadMap");
+  assert.equal((first as { threads: { pid: bigint }[] }).threads[0].pid, 4242n);
+  assert.throws(
+    () => it.next(),
+    (e) => e instanceof PerfDecodeError && /2 threads of 24 bytes/.test(e.message),
+  );
+  r.close();
+});

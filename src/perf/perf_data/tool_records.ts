@@ -265,7 +265,7 @@ export function decodeToolRecord(rec: Uint8Array, offset: number): ToolRecord {
       };
     case f.PERF_RECORD_THREAD_MAP: {
       const nr = u64(8, "nr");
-      if (nr > BigInt((size - 16) / 24)) {
+      if (nr > BigInt(Math.floor((size - 16) / 24))) {
         throw new PerfDecodeError(
           type,
           offset,
