@@ -2,10 +2,10 @@
  * bench/branches.ts: ummu's decoders of recorded branches against perf's
  * dump of the same files, in the same run:
  * - Intel PT: every packet of every AUXTRACE payload of
- *   ../shared/perf-golden/perf.data.intel_pt-4.14 (PerfDataReader, then
+ *   tests/fixtures/perf-golden/perf.data.intel_pt-4.14 (PerfDataReader, then
  *   decodePtPackets: one reused packet, every IP reconstructed);
  * - branch stacks: every branch entry of every sample of
- *   ../shared/perf-golden/perf.data.branch_stack_spec (PerfDataReader's
+ *   tests/fixtures/perf-golden/perf.data.branch_stack_spec (PerfDataReader's
  *   records, each sample's branchStack; the reader has no reused-record path).
  * The reference is `perf report -D -i FILE` with its output to /dev/null, the
  * whole process (it prints every packet and entry as text), best of REPS.
@@ -23,7 +23,7 @@
  *
  * Prints one JSON line (fields in bench/README.md). Environment:
  * UMMU_BENCH_CPUS (reported), UMMU_BENCH_REPS (default 9, at least 3),
- * UMMU_PERF_GOLDEN (the folder of the recordings; default ../shared/perf-golden
+ * UMMU_PERF_GOLDEN (the folder of the recordings; default tests/fixtures/perf-golden
  * beside the repository).
  */
 import { spawnSync } from "node:child_process";
@@ -44,7 +44,7 @@ const CPUS = env("UMMU_BENCH_CPUS", 2);
 const REPS = Math.max(3, Math.floor(env("UMMU_BENCH_REPS", 9)));
 // The runner's cwd is the repository (Node runs a transpiled copy elsewhere: no import.meta here).
 const GOLDEN = resolve(
-  process.env.UMMU_PERF_GOLDEN ?? join(process.cwd(), "../shared/perf-golden"),
+  process.env.UMMU_PERF_GOLDEN ?? join(process.cwd(), "tests/fixtures/perf-golden"),
 );
 const PT_FILE = join(GOLDEN, "perf.data.intel_pt-4.14");
 const BS_FILE = join(GOLDEN, "perf.data.branch_stack_spec");

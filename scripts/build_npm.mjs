@@ -406,7 +406,10 @@ if (withTests) {
     writeFileSync(dest, text);
   }
   // The C and C++ fixtures the tests compile at run time (peers, guests), beside the compiled tests.
-  for (const f of walk(join(repo, "tests", "fixtures"), (p) => /\.(c|cpp)$/.test(p))) {
+  // And the recordings from real hardware (tests/fixtures/perf-golden, with their LICENSE).
+  for (
+    const f of walk(join(repo, "tests", "fixtures"), (p) => /\.(c|cpp)$|perf-golden\//.test(p))
+  ) {
     cpSync(f, join(testsOut, "fixtures", relative(join(repo, "tests", "fixtures"), f)));
   }
   log(

@@ -1,6 +1,6 @@
 /**
  * AUX data decoded as it arrives: the Intel PT trace recorded on a Skylake
- * (../shared/perf-golden) and BTS records from the SDM layout, cut into
+ * (tests/fixtures/perf-golden) and BTS records from the SDM layout, cut into
  * pieces of every size (1 byte, inside packets, at random) as a reader of a
  * live AUX area would get them, decode to exactly what the whole decodes to:
  * the same packets with the same full IPs at the same stream offsets, the
@@ -18,7 +18,7 @@ import { PtPacketDecoder } from "../src/perf/intel_pt/packets.ts";
 import { PerfDataReader } from "../src/perf/perf_data/reader.ts";
 import { UmmuArgumentError } from "../src/errors.ts";
 
-const GOLDEN = new URL("../../shared/perf-golden/perf.data.intel_pt-4.14", import.meta.url)
+const GOLDEN = new URL("./fixtures/perf-golden/perf.data.intel_pt-4.14", import.meta.url)
   .pathname;
 
 /** A small deterministic generator (the cuts must be the same on every run). */
@@ -67,7 +67,7 @@ function ptPieces(pieces: Uint8Array[], perPush: () => number): string[] {
 
 test(
   "Intel PT from real hardware in pieces of any size: the packets and full IPs of the whole",
-  { skip: !existsSync(GOLDEN) && "no ../shared/perf-golden/perf.data.intel_pt-4.14" },
+  { skip: !existsSync(GOLDEN) && "no tests/fixtures/perf-golden/perf.data.intel_pt-4.14" },
   () => {
     const r = PerfDataReader.open(GOLDEN);
     const payloads: Uint8Array[] = [];

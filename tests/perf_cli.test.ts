@@ -72,13 +72,13 @@ test("ummu perf: usage errors exit 2, an unreadable file exits 1 with the reason
   assert.match(notPerf.stderr, /not a perf\.data file/);
 });
 
-const GOLDEN = new URL("../../shared/perf-golden/", import.meta.url).pathname;
+const GOLDEN = new URL("./fixtures/perf-golden/", import.meta.url).pathname;
 
 test(
   "ummu perf decode on Intel PT from real hardware: every packet line says what perf report -D says",
   {
     skip: perfSkip ||
-      (!existsSync(GOLDEN + "perf.data.intel_pt-4.14") && "no ../shared/perf-golden"),
+      (!existsSync(GOLDEN + "perf.data.intel_pt-4.14") && "no tests/fixtures/perf-golden"),
   },
   () => {
     const f = GOLDEN + "perf.data.intel_pt-4.14";
@@ -111,7 +111,8 @@ test(
 test(
   "ummu perf decode prints the branch stack entries perf script -F brstack prints",
   {
-    skip: perfSkip || (!existsSync(GOLDEN + "perf.data.branch-4.14") && "no ../shared/perf-golden"),
+    skip: perfSkip ||
+      (!existsSync(GOLDEN + "perf.data.branch-4.14") && "no tests/fixtures/perf-golden"),
   },
   () => {
     const f = GOLDEN + "perf.data.branch-4.14";

@@ -24,7 +24,7 @@ import {
 } from "../src/perf/intel_pt/mod.ts";
 import { UmmuArgumentError } from "../src/errors.ts";
 
-const GOLDEN = new URL("../../shared/perf-golden/perf.data.intel_pt-4.14", import.meta.url)
+const GOLDEN = new URL("./fixtures/perf-golden/perf.data.intel_pt-4.14", import.meta.url)
   .pathname;
 const goldenSkip = existsSync(GOLDEN)
   ? perfSkip

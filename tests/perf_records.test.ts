@@ -2,7 +2,7 @@
  * The record decoder against Debian's perf: files recorded here by `perf
  * record` (software events with callchains and data addresses, context
  * switches, fork/exec/exit of a spawned command, a tracepoint, pipe mode) and
- * the recordings from real hardware in ../shared/perf-golden (LBR and AMD
+ * the recordings from real hardware in tests/fixtures/perf-golden (LBR and AMD
  * branch stacks, Intel PT AUX records), each read by ummu and compared with
  * `perf report -D` on every record (see tests/fixtures/perf_compare.ts for
  * the fields compared). The reused (hot-path) mode is checked against the
@@ -36,7 +36,7 @@ function record(name: string, args: string[]): string {
   return out;
 }
 
-const GOLDEN = new URL("../../shared/perf-golden/", import.meta.url).pathname;
+const GOLDEN = new URL("./fixtures/perf-golden/", import.meta.url).pathname;
 const goldenSkip = existsSync(GOLDEN + "perf.data.branch-4.14")
   ? perfSkip
   : `no ${GOLDEN} (the recordings from real hardware live beside the repo)`;
