@@ -13,7 +13,7 @@ export interface ZeroSource {
   /** Discriminant. */
   kind: "zero";
 }
-/** Read the page from a file with pread(2), at `offset` + the page's offset in the range. */
+/** The page from a file, at `offset` + the page's offset in the range: a regular file is mapped read-only and copied from by UFFDIO_COPY (pread(2) past its mapped size). */
 export interface FileSource {
   /** Discriminant. */
   kind: "file";
