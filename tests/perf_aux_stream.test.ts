@@ -125,4 +125,8 @@ test("BTS records in pieces cut inside records: the branches of the whole", () =
   assert.equal(dec.push([data.subarray(30, 48)], 30).length, 1);
   assert.equal(dec.pending, 0);
   assert.throws(() => new AuxStreamDecoder("lbr" as never), UmmuArgumentError);
+  assert.throws(() => dec.push([[1, 2] as never], 0), /pieces/);
+  assert.throws(() => dec.push("x" as never, 0), /pieces/);
+  assert.throws(() => dec.push([], -1), /offset/);
+  assert.throws(() => dec.push([], 1.5), /offset/);
 });

@@ -126,6 +126,16 @@ test("BranchTracer.open: bad options are argument errors before anything is open
   assert.throws(() => BranchTracer.open({ target: { command: [] } }), /target\.command/);
   assert.throws(() => BranchTracer.open({ target: { command: [1] as never } }), UmmuArgumentError);
   assert.throws(() => BranchTracer.open(null as never), UmmuArgumentError);
+  // Checked before the probe: a fractional period is an argument error, never an engine RangeError.
+  for (const period of [1.5, 0, -1, "100" as never, 2 ** 60]) {
+    assert.throws(
+      () => BranchTracer.open({ period }),
+      (e) => e instanceof UmmuArgumentError && /period/.test(e.message),
+      String(period),
+    );
+  }
+  assert.throws(() => BranchTracer.open({ ptConfig: 1 as never }), /ptConfig/);
+  assert.throws(() => BranchTracer.open({ addressFilter: {} as never }), /addressFilter/);
   assert.deepEqual(owned(), before);
   assert.equal(children().length, kids);
 });

@@ -38,6 +38,12 @@ export class AuxStreamDecoder {
    * stream offset `offset`. Returns the branches or packets complete so far.
    */
   push(pieces: readonly Uint8Array[], offset: number): (BranchEvent | PtPacketEvent)[] {
+    if (!Array.isArray(pieces) || pieces.some((p) => !(p instanceof Uint8Array))) {
+      invalid("AuxStreamDecoder.push pieces", pieces, "an array of Uint8Arrays");
+    }
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      invalid("AuxStreamDecoder.push offset", offset, "a stream offset (an integer >= 0)");
+    }
     const parts = this.#carry.length ? [this.#carry, ...pieces] : pieces;
     const base = offset - this.#carry.length;
     const data = parts.length === 1 ? parts[0] : concat(parts);

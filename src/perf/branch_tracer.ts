@@ -27,7 +27,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { UmmuError } from "../errors.ts";
-import { invalid } from "../validate.ts";
+import { integer, invalid } from "../validate.ts";
 import { branchSampleType } from "./branch_filter.ts";
 import {
   type BranchMethod,
@@ -151,6 +151,23 @@ export class BranchTracer {
       invalid("BranchTracer.open via", via, '"lbr", "bts", "pt" or "auto"');
     }
     const filter = options.filter === undefined ? undefined : branchSampleType(options.filter);
+    const period = options.period === undefined
+      ? undefined
+      : integer("BranchTracer.open period", options.period, 1, Number.MAX_SAFE_INTEGER);
+    if (options.ptConfig !== undefined && typeof options.ptConfig !== "string") {
+      invalid(
+        "BranchTracer.open ptConfig",
+        options.ptConfig,
+        'intel_pt terms like "cyc=1,noretcomp=1"',
+      );
+    }
+    if (options.addressFilter !== undefined && typeof options.addressFilter !== "string") {
+      invalid(
+        "BranchTracer.open addressFilter",
+        options.addressFilter,
+        'a filter string like "filter main @ /usr/bin/foo"',
+      );
+    }
     const command = options.target && "command" in options.target ? options.target.command : null;
     if (
       command !== null &&
@@ -161,7 +178,7 @@ export class BranchTracer {
     }
     const method = chooseMethod(via, probeBranchTracing());
     const attr = branchMethodAttr(method, undefined, {
-      period: options.period,
+      period,
       branchSampleType: filter,
     });
     if (attr === null) throw new BranchTracingUnavailableError(method, probeBranchTracing());
