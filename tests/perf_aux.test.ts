@@ -73,6 +73,10 @@ test("a ring's AUX area can be mapped once, and a closed event's ring has none",
       (e) => e instanceof UmmuError && e.code === "EOPNOTSUPP",
     );
     assert.equal(ev.rings[0].aux, null, "a failed map leaves no area");
+    for (const pages of [3, 0, 1.5, "4" as never, 2 ** 21]) {
+      assert.throws(() => ev.rings[0].mapAux(pages, false), UmmuArgumentError, String(pages));
+    }
+    assert.throws(() => ev.rings[0].mapAux(4, 1 as never), /snapshot/);
   } finally {
     ev.close();
   }

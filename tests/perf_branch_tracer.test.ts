@@ -156,6 +156,8 @@ test("branch filters are perf's -j words; a filter without a branch type means a
   assert.equal(names.length, Math.log2(pe.PERF_SAMPLE_BRANCH_MAX));
   assert.equal(branchSampleType(names), all);
   assert.deepEqual(branchFilterNames(pe.PERF_SAMPLE_BRANCH_MAX), ["0x100000"]);
+  assert.throws(() => branchFilterNames(1n as never), UmmuArgumentError);
+  assert.throws(() => branchFilterNames(-1), UmmuArgumentError);
   assert.throws(() => branchSampleType("any,sideways"), /one of u, k, hv, any.*got "sideways"/s);
   assert.throws(() => branchSampleType(42 as never), UmmuArgumentError);
   assert.equal(branchTypeName({ type: pe.PERF_BR_CALL, newType: 0 }), "call");

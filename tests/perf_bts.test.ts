@@ -63,6 +63,25 @@ test("BTS records from the SDM layout: from, to, predicted bit 4, padding and tr
   assert.throws(() => decodeBts([1, 2] as never, () => {}), UmmuArgumentError);
   assert.throws(() => decodeBts(bytes, null as never), UmmuArgumentError);
   assert.deepEqual(btsBranches(new Uint8Array(0)), []);
+  assert.throws(() => encodeBts("x" as never), UmmuArgumentError);
+  assert.throws(() => encodeBts([{ from: 1, to: 2n }] as never), /encodeBts branches\[0\]/);
+  assert.throws(() => encodeBts([null] as never), UmmuArgumentError);
+  const w = PerfDataWriter.create(join(dir, "bad-aux.data"), [{
+    attr: { type: 1, config: 0n },
+    name: "cpu-clock",
+  }]);
+  try {
+    assert.throws(() => w.writeAuxtrace([1] as never), /writeAuxtrace: data/);
+    assert.throws(
+      () => w.writeAuxtrace(new Uint8Array(8), { offset: 5 as never }),
+      /where\.offset/,
+    );
+    assert.throws(() => w.writeAuxtrace(new Uint8Array(8), { cpu: 1.5 }), /where\.cpu/);
+    assert.throws(() => w.writeAuxtrace(new Uint8Array(8), null as never), /where/);
+    assert.equal(w.records, 0, "nothing written by a refused call");
+  } finally {
+    w.close();
+  }
 });
 
 test(

@@ -76,6 +76,9 @@ export function branchSampleType(filter: string | readonly string[]): number {
 
 /** The words of a `branchSampleType` (the inverse of branchSampleType(); unknown bits as hex). */
 export function branchFilterNames(bits: number): string[] {
+  if (!Number.isInteger(bits) || bits < 0 || bits > 0xffffffff) {
+    invalid("branchFilterNames bits", bits, "a branch_sample_type (an integer in 0..2^32-1)");
+  }
   const out: string[] = [];
   let rest = bits;
   for (const [name, bit] of Object.entries(BRANCH_FILTERS)) {

@@ -113,6 +113,16 @@ export function btsBranches(bytes: Uint8Array): BtsBranch[] {
 export function encodeBts(
   branches: readonly { from: bigint; to: bigint; predicted?: boolean }[],
 ): Uint8Array {
+  if (!Array.isArray(branches)) {
+    invalid("encodeBts branches", branches, "an array of { from, to, predicted? }");
+  }
+  branches.forEach((b, i) => {
+    if (
+      b === null || typeof b !== "object" || typeof b.from !== "bigint" || typeof b.to !== "bigint"
+    ) {
+      invalid(`encodeBts branches[${i}]`, b, "{ from: bigint, to: bigint, predicted?: boolean }");
+    }
+  });
   const out = new Uint8Array(branches.length * BTS_RECORD_SIZE);
   const dv = new DataView(out.buffer);
   branches.forEach((b, i) => {

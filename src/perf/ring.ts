@@ -28,6 +28,7 @@ import * as pe from "../../ffi/perf_event.ts";
 import * as m from "../../ffi/mman.ts";
 import { check, libc, PAGE_SIZE } from "../libc.ts";
 import { UmmuError } from "../errors.ts";
+import { invalid } from "../validate.ts";
 import { PerfAuxArea } from "./aux_area.ts";
 
 const HEAD = pe.PERF_MMAP_PAGE_OFF.data_head / 8;
@@ -234,6 +235,10 @@ export class PerfRing {
       throw new UmmuError("PerfRing.mapAux", 22, "the ring is unmapped, or a view of another's");
     }
     if (this.aux) throw new UmmuError("PerfRing.mapAux", 17, "this ring's AUX area is mapped");
+    if (!Number.isSafeInteger(pages) || pages < 1 || pages > 1 << 20 || (pages & (pages - 1))) {
+      invalid("PerfRing.mapAux pages", pages, "a power of two of pages in 1..2^20");
+    }
+    if (typeof snapshot !== "boolean") invalid("PerfRing.mapAux snapshot", snapshot, "a boolean");
     this.aux = new PerfAuxArea(this.fd, this.#ctl, this.#len, pages, snapshot);
     return this.aux;
   }

@@ -298,10 +298,30 @@ export class PerfDataWriter {
     if (!(data instanceof Uint8Array)) {
       invalid("PerfDataWriter.writeAuxtrace: data", data, "a Uint8Array of AUX data");
     }
+    if (where === null || typeof where !== "object") {
+      invalid(
+        "PerfDataWriter.writeAuxtrace: where",
+        where,
+        "{ offset?, reference?, idx?, tid?, cpu? }",
+      );
+    }
+    for (const k of ["offset", "reference"] as const) {
+      const x = where[k];
+      if (x !== undefined && (typeof x !== "bigint" || x < 0n || x >= 1n << 64n)) {
+        invalid(`PerfDataWriter.writeAuxtrace: where.${k}`, x, "a u64 bigint");
+      }
+    }
+    for (const k of ["idx", "tid", "cpu"] as const) {
+      const x = where[k];
+      if (x !== undefined && (!Number.isInteger(x) || x < -1 || x > 0xffffffff)) {
+        invalid(`PerfDataWriter.writeAuxtrace: where.${k}`, x, "a u32 (or -1)");
+      }
+    }
     const padded = (data.length + 7) & ~7;
     const w = new ByteWriter().u32(f.PERF_RECORD_AUXTRACE).u16(0).u16(f.AUXTRACE_RECORD_SIZE);
     w.u64(BigInt(padded)).u64(where.offset ?? 0n).u64(where.reference ?? 0n);
-    w.u32(where.idx ?? 0).u32(where.tid ?? 0xffffffff).u32(where.cpu ?? 0xffffffff).u32(0);
+    const u32 = (x: number | undefined, none: number) => x === undefined ? none : x >>> 0;
+    w.u32(u32(where.idx, 0)).u32(u32(where.tid, 0xffffffff)).u32(u32(where.cpu, 0xffffffff)).u32(0);
     w.bytes(data).zeros(padded - data.length);
     this.#write(w.result(), this.#pos);
     this.#pos += f.AUXTRACE_RECORD_SIZE + padded;
