@@ -33,7 +33,7 @@ export interface PtPacketEvent {
   streamOffset: number;
 }
 
-/** A PERF_RECORD_AUX that reports trouble, or the stream position of new data. */
+/** A PERF_RECORD_AUX that reports trouble (truncated, partial, collision, overwrite): the tracer yields only those. */
 export interface AuxEvent {
   /** Always "aux". */
   kind: "aux";
