@@ -2,7 +2,7 @@
  * What a branch tracer yields: one union, discriminated by `kind`.
  * @module
  */
-import type { PtPacket } from "./intel_pt/packets.ts";
+import type { PtPacket } from "./intel_pt/packet.ts";
 import type { BranchEntry } from "./records.ts";
 
 /** A branch (LBR entry or BTS record). */

@@ -16,15 +16,6 @@
 import { invalid, oneOf, options as optionsOf } from "../../validate.ts";
 import { BAD_TRUNCATED, BAD_UNKNOWN, IP_NONE, IP_UNKNOWN, IP_VALID, PtPacket } from "./packet.ts";
 
-// The packet, for importers of this module (the decoder hands it out).
-export {
-  isIpKind,
-  type PtBadReason,
-  type PtIpState,
-  PtPacket,
-  type PtPacketKind,
-} from "./packet.ts";
-
 /** What to do after a bad packet. */
 export type PtResync =
   /** Skip one byte and decode from the next one: `perf report -D`'s listing. */
