@@ -56,6 +56,13 @@ export function integer(
   return n;
 }
 
+/** An integer in `min..max` (as integer()) that is a power of two. */
+export function powerOfTwo(what: string, v: unknown, min: number, max: number): number {
+  const n = integer(what, v, min, max);
+  if (n & (n - 1)) invalid(what, v, "a power of two");
+  return n;
+}
+
 /** User addresses are below 2^56 on every supported architecture (5-level paging included). */
 const ADDRESS_LIMIT = 2 ** 56;
 

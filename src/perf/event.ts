@@ -17,7 +17,7 @@ import { runtime } from "../../ffi/platform.ts";
 import { check, cstring, libc } from "../libc.ts";
 import { ClosedError, UmmuArgumentError, UmmuError } from "../errors.ts";
 import { FdControl } from "../fd_control.ts";
-import { integer, invalid } from "../validate.ts";
+import { integer, invalid, powerOfTwo } from "../validate.ts";
 import { decodeAttr, encodeAttr, type PerfEventAttr, validateAttr } from "./attr.ts";
 import { RecordDecoder } from "./record_decoder.ts";
 import type { PerfRecord } from "./records.ts";
@@ -198,8 +198,7 @@ export class PerfEvent {
       if (ringOpts === null || typeof ringOpts !== "object") {
         invalid("PerfEvent.open ring", ringOpts, "an object { pages?, overwrite? }");
       }
-      pages = integer("ring.pages", ringOpts.pages ?? 8, 1, 1 << 20);
-      if (pages & (pages - 1)) invalid("ring.pages", ringOpts.pages, "a power of two");
+      pages = powerOfTwo("ring.pages", ringOpts.pages ?? 8, 1, 1 << 20);
       if (ringOpts.overwrite !== undefined && typeof ringOpts.overwrite !== "boolean") {
         invalid("ring.overwrite", ringOpts.overwrite, "a boolean");
       }
@@ -209,8 +208,7 @@ export class PerfEvent {
         if (ax === null || typeof ax !== "object") {
           invalid("ring.aux", ax, "an object { pages?, snapshot? }");
         }
-        auxPages = integer("ring.aux.pages", ax.pages ?? 64, 1, 1 << 20);
-        if (auxPages & (auxPages - 1)) invalid("ring.aux.pages", ax.pages, "a power of two");
+        auxPages = powerOfTwo("ring.aux.pages", ax.pages ?? 64, 1, 1 << 20);
         if (ax.snapshot !== undefined && typeof ax.snapshot !== "boolean") {
           invalid("ring.aux.snapshot", ax.snapshot, "a boolean");
         }

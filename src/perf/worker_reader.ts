@@ -16,7 +16,7 @@
  */
 import { ClosedError } from "../errors.ts";
 import { closeEventfd, eventfd, signalEventfd } from "../libc.ts";
-import { integer, invalid } from "../validate.ts";
+import { invalid, powerOfTwo } from "../validate.ts";
 import { atProcessExit, idleWorker, keepAlive, retireWorker, spawnWorker } from "../worker.ts";
 import type { FdShare } from "../fd_control.ts";
 import type { RecordDecoder } from "./record_decoder.ts";
@@ -80,8 +80,7 @@ export class PerfWorkerReader {
     if (options === null || typeof options !== "object") {
       invalid("startReader options", options, "an object");
     }
-    const bytes = integer("queueBytes", options.queueBytes ?? 1 << 22, 1 << 16, 1 << 30);
-    if (bytes & (bytes - 1)) invalid("queueBytes", options.queueBytes, "a power of two");
+    const bytes = powerOfTwo("queueBytes", options.queueBytes ?? 1 << 22, 1 << 16, 1 << 30);
     const queue = createQueue(bytes);
     const wakeFd = eventfd();
     let worker: Worker;
