@@ -122,7 +122,16 @@ function main(init: HandlerInit): void {
     pageSize: number,
   ): boolean {
     stalls = 0;
-    const r = calls.resolve(request, page, len, src, mode, pageSize, onEagain);
+    return settled(
+      calls.resolve(request, page, len, src, mode, pageSize, onEagain),
+      request,
+      page,
+      len,
+    );
+  }
+
+  /** A resolving ioctl's result: true when done, false when nothing is left to resolve; throws otherwise. */
+  function settled(r: number, request: number, page: number, len: number): boolean {
     if (r >= 0) return true;
     if (r === -EBADF) throw new Closed();
     if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) return false;
@@ -169,11 +178,7 @@ function main(init: HandlerInit): void {
   ): boolean | null {
     stalls = 0;
     const r = calls.resolve(u.UFFDIO_COPY, page, len, src, mode, pageSize, onEagain);
-    if (r === -EFAULT) return null;
-    if (r >= 0) return true;
-    if (r === -EBADF) throw new Closed();
-    if (r === -ENOENT || r === -ESRCH || r === -EAGAIN) return false;
-    throw new Error(`UFFDIO_COPY at 0x${page.toString(16)}+${len} failed: errno ${-r}`);
+    return r === -EFAULT ? null : settled(r, u.UFFDIO_COPY, page, len);
   }
 
   // A file source's pages into staging[0, len): synchronous, allocates nothing.
