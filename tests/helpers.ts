@@ -1,6 +1,7 @@
 /** Test helpers: resource counting from /proc/self, waiting, and the toucher Worker. */
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { drainWorkerPool, spawnWorker } from "../src/worker.ts";
@@ -244,4 +245,27 @@ export function reserveHugePages(n: number): (() => void) | string {
     return `the kernel gave only ${now} of ${n} free 2 MiB huge pages (memory fragmented?)`;
   }
   return () => writeFileSync(NR, before);
+}
+
+/** The C compiler the tests use for their C fixtures ($CC, default cc). */
+const CC = process.env.CC || "cc";
+
+/**
+ * Why the tests that need the C fixture `source` skip (it was not copied beside the tests, or
+ * there is no compiler: `what` names the program in the message), or false.
+ */
+export function cFixtureSkip(source: string, what: string): string | false {
+  return !existsSync(source)
+    ? `${source} is not beside the tests (a build that copied only the .ts files)`
+    : spawnSync(CC, ["--version"]).status !== 0
+    ? `needs a C compiler (cc) for ${what}`
+    : false;
+}
+
+/** The C fixture `source` compiled into `dir` (a compiler that fails on it throws: no reason to skip). */
+export function compileCFixture(source: string, dir: string, flags: readonly string[]): string {
+  const bin = join(dir, basename(source, ".c"));
+  const r = spawnSync(CC, [...flags, "-o", bin, source], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${CC} ${source}: ${r.stderr}`);
+  return bin;
 }

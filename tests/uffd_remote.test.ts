@@ -10,8 +10,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomFillSync } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,26 +26,20 @@ import * as u from "../ffi/userfaultfd.ts";
 import { errno, libc } from "../src/libc.ts";
 import { UmmuArgumentError } from "../src/errors.ts";
 import { liveWorkers } from "../src/worker.ts";
-import { openUserfaultfds, reserveHugePages, waitFor } from "./helpers.ts";
+import {
+  cFixtureSkip,
+  compileCFixture,
+  openUserfaultfds,
+  reserveHugePages,
+  waitFor,
+} from "./helpers.ts";
 
-const CC = process.env.CC || "cc";
 const dir = mkdtempSync(join(tmpdir(), "ummu-uffd-remote-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 const GUEST_C = fileURLToPath(new URL("./fixtures/firecracker_guest.c", import.meta.url));
-const skip = !existsSync(GUEST_C)
-  ? `${GUEST_C} is not beside the tests (a build that copied only the .ts files)`
-  : spawnSync(CC, ["--version"]).status !== 0
-  ? "needs a C compiler (cc) for the Firecracker-like guest"
-  : false;
-/** The guest, compiled (a compiler that fails on it fails the file: that is no reason to skip). */
-function compileGuest(): string {
-  const bin = join(dir, "firecracker_guest");
-  const r = spawnSync(CC, ["-O1", "-pthread", "-o", bin, GUEST_C], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${CC} ${GUEST_C}: ${r.stderr}`);
-  return bin;
-}
-const guest = skip ? null : compileGuest();
+const skip = cFixtureSkip(GUEST_C, "the Firecracker-like guest");
+const guest = skip ? null : compileCFixture(GUEST_C, dir, ["-O1", "-pthread"]);
 
 function snapshotFile(name: string, bytes: number): string {
   const path = join(dir, name);

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
+import { cFixtureSkip, compileCFixture } from "./helpers.ts";
 
 const compiled = import.meta.url.endsWith(".js");
 // Compiled, the example is the installed package's, found from its package.json: the npm build
@@ -21,30 +22,18 @@ const compiled = import.meta.url.endsWith(".js");
 const example = compiled
   ? new URL("examples/firecracker_handler.js", import.meta.resolve("ummu/package.json"))
   : new URL("../examples/firecracker_handler.ts", import.meta.url);
-const CC = process.env.CC || "cc";
 const dir = mkdtempSync(join(tmpdir(), "ummu-fc-example-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 const GUEST_C = fileURLToPath(new URL("./fixtures/firecracker_guest.c", import.meta.url));
 const exported = "FirecrackerHandler" in (await import("ummu"));
-const skip = !existsSync(GUEST_C)
-  ? `${GUEST_C} is not beside the tests (a build that copied only the .ts files)`
-  : spawnSync(CC, ["--version"]).status !== 0
-  ? "needs a C compiler (cc) for the Firecracker-like guest"
-  : !exported
-  ? "the package does not export FirecrackerHandler (mod.ts)"
-  : !existsSync(fileURLToPath(example))
-  ? `${fileURLToPath(example)} is missing`
-  : false;
-
-/** The guest, compiled (a compiler that fails on it fails the file: that is no reason to skip). */
-function compileGuest(): string {
-  const bin = join(dir, "firecracker_guest");
-  const r = spawnSync(CC, ["-O1", "-pthread", "-o", bin, GUEST_C], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${CC} ${GUEST_C}: ${r.stderr}`);
-  return bin;
-}
-const guest = skip ? null : compileGuest();
+const skip = cFixtureSkip(GUEST_C, "the Firecracker-like guest") ||
+  (!exported
+    ? "the package does not export FirecrackerHandler (mod.ts)"
+    : !existsSync(fileURLToPath(example))
+    ? `${fileURLToPath(example)} is missing`
+    : false);
+const guest = skip ? null : compileCFixture(GUEST_C, dir, ["-O1", "-pthread"]);
 
 test(
   "examples/firecracker_handler: serves a guest's faults, then exits on SIGTERM",

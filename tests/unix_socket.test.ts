@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,26 +24,14 @@ import {
 import { ClosedError, UmmuArgumentError, UmmuError } from "../src/errors.ts";
 import { cstring, libc } from "../src/libc.ts";
 import { liveWorkers } from "../src/worker.ts";
-import { waitFor } from "./helpers.ts";
+import { cFixtureSkip, compileCFixture, waitFor } from "./helpers.ts";
 
-const CC = process.env.CC || "cc";
 const dir = mkdtempSync(join(tmpdir(), "ummu-unix-socket-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 const PEER_C = fileURLToPath(new URL("./fixtures/unix_socket_peer.c", import.meta.url));
-const ccSkip = !existsSync(PEER_C)
-  ? `${PEER_C} is not beside the tests (a build that copied only the .ts files)`
-  : spawnSync(CC, ["--version"]).status !== 0
-  ? "needs a C compiler (cc) for the peer program"
-  : false;
-/** The peer, compiled (a compiler that fails on it fails the file: that is no reason to skip). */
-function compilePeer(): string {
-  const bin = join(dir, "unix_socket_peer");
-  const r = spawnSync(CC, ["-O1", "-o", bin, PEER_C], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${CC} ${PEER_C}: ${r.stderr}`);
-  return bin;
-}
-const peer = ccSkip ? null : compilePeer();
+const ccSkip = cFixtureSkip(PEER_C, "the peer program");
+const peer = ccSkip ? null : compileCFixture(PEER_C, dir, ["-O1"]);
 
 /** A memfd of ours holding `text` (named so the test can count its own). */
 function memfdWith(text: string): number {
