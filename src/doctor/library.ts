@@ -17,7 +17,7 @@ export async function loadLibrary() {
   const { FEATURE_BITS } = await import("../userfaultfd/features.ts");
   const { Ummunotify } = await import("../ummunotify/notifier.ts");
   const { diagnoseUserEvents } = await import("../user_events/diagnose.ts");
-  const { paranoidMeaning, perfEventParanoid, rawOpen } = await import("../perf/open.ts");
+  const { openOutcome, paranoidMeaning, perfEventParanoid } = await import("../perf/open.ts");
   const { pmuNames } = await import("../perf/pmu.ts");
   const { encodeAttr } = await import("../perf/attr.ts");
   const { probeBranchTracing } = await import("../perf/branch_support.ts");
@@ -40,7 +40,7 @@ export async function loadLibrary() {
     Ummunotify,
     diagnoseUserEvents,
     perf: {
-      rawOpen,
+      openOutcome,
       encodeAttr,
       paranoidMeaning,
       perfEventParanoid,

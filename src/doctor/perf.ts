@@ -13,7 +13,6 @@
  * @module
  */
 import * as pe from "../../ffi/perf_event.ts";
-import { ERRNO_NAMES } from "../../ffi/errno.ts";
 import { type DoctorContext, notProbed, privileged } from "./context.ts";
 import type { Library } from "./library.ts";
 import type { DoctorCheck, DoctorStatus } from "./report.ts";
@@ -27,15 +26,11 @@ const PMU_DIR = "/sys/bus/event_source/devices";
 type Probe = Parameters<Library["perf"]["encodeAttr"]>[0];
 
 /**
- * perf_event_open of `attr` on this thread (the library's encoder and raw
- * open; no hint probing), closed at once: "ok" or the errno name.
+ * perf_event_open of `attr` on this thread, user space only (the library's
+ * openOutcome: no hint probing), closed at once: "ok" or the errno name.
  */
 export function perfOpenOutcome(lib: Library, attr: Probe): string {
-  const bytes = lib.perf.encodeAttr({ ...attr, disabled: true, excludeKernel: true });
-  const fd = lib.perf.rawOpen(bytes, { pid: 0, cpu: -1, flags: 0 }, -1);
-  if (fd < 0) return ERRNO_NAMES[-fd] ?? `errno ${-fd}`;
-  lib.libc.close(fd);
-  return "ok";
+  return lib.perf.openOutcome({ ...attr, excludeKernel: true });
 }
 
 /** The paranoid level's meaning: the library's words, or "no restriction" when privileged. */

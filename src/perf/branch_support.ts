@@ -13,10 +13,8 @@
  */
 import { readFileSync } from "node:fs";
 import * as pe from "../../ffi/perf_event.ts";
-import { ERRNO_NAMES } from "../../ffi/errno.ts";
-import { libc } from "../libc.ts";
-import { encodeAttr, type PerfEventAttr } from "./attr.ts";
-import { paranoidMeaning, perfEventParanoid, rawOpen } from "./open.ts";
+import type { PerfEventAttr } from "./attr.ts";
+import { openOutcome, paranoidMeaning, perfEventParanoid } from "./open.ts";
 import { PMU_ROOT, pmuNames } from "./pmu.ts";
 
 /** A way of recording branches. */
@@ -86,14 +84,6 @@ export function branchMethodAttr(
   return { type, config: 0n, excludeKernel: true, excludeHv: true };
 }
 
-function outcomeOf(attr: PerfEventAttr): string {
-  const bytes = encodeAttr({ ...attr, disabled: true });
-  const fd = rawOpen(bytes, { pid: 0, cpu: -1, flags: 0 }, -1);
-  if (fd < 0) return ERRNO_NAMES[-fd] ?? `errno ${-fd}`;
-  libc.close(fd);
-  return "ok";
-}
-
 const GIVES: Record<BranchMethod, string> = {
   lbr: "branch stacks in samples (the last 8-32 taken branches before each sample)",
   bts: "every taken branch (slow: the CPU stores 24 bytes per branch)",
@@ -156,7 +146,7 @@ export function probeBranchTracing(root: string = PMU_ROOT): BranchSupport {
         } is on Intel CPUs only, and virtual machines usually hide it)`,
       };
     }
-    const outcome = outcomeOf(attr);
+    const outcome = openOutcome(attr);
     return {
       method,
       available: outcome === "ok",

@@ -10,6 +10,7 @@
  */
 import { runtime } from "../../ffi/platform.ts";
 import * as pe from "../../ffi/perf_event.ts";
+import { ERRNO_NAMES } from "../../ffi/errno.ts";
 import { errno, libc } from "../libc.ts";
 import { UmmuError } from "../errors.ts";
 import { readFileSync } from "node:fs";
@@ -47,6 +48,18 @@ export function rawOpen(attr: Uint8Array, slot: OpenSlot, groupFd: number): numb
     ),
   );
   return r < 0 ? -errno() : r;
+}
+
+/**
+ * perf_event_open of `attr` on this thread, disabled and closed at once: "ok",
+ * or the errno name the kernel gave (no hint probing). The probe of the doctor
+ * and of the branch tracer's "auto".
+ */
+export function openOutcome(attr: PerfEventAttr): string {
+  const fd = rawOpen(encodeAttr({ ...attr, disabled: true }), { pid: 0, cpu: -1, flags: 0 }, -1);
+  if (fd < 0) return ERRNO_NAMES[-fd] ?? `errno ${-fd}`;
+  libc.close(fd);
+  return "ok";
 }
 
 /** Opens one event; on failure throws an UmmuError that says why and what to do. */
