@@ -8,12 +8,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { perf, perfSkip } from "./fixtures/perf_dump.ts";
+import { perf, perfSkip, ummuPerf } from "./fixtures/perf_dump.ts";
 import { BTS_RECORD_SIZE, btsBranches, decodeBts, encodeBts } from "../src/perf/bts.ts";
 import { PerfDataWriter } from "../src/perf/perf_data/writer.ts";
 import { PerfDataReader } from "../src/perf/perf_data/reader.ts";
@@ -141,13 +140,9 @@ test(
     assert.deepEqual(mine, theirs);
 
     // `ummu perf decode` prints the same branches, one JSON line each.
-    const script = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
-    const argv = "Deno" in globalThis
-      ? ["run", "-A", "--no-check", script, "decode", "--hex", file]
-      : [script, "decode", "--hex", file];
-    const cli = spawnSync(process.execPath, argv, { maxBuffer: 1 << 28 });
-    assert.equal(cli.status, 0, cli.stderr.toString());
-    const lines = cli.stdout.toString().trim().split("\n").map((l) => JSON.parse(l))
+    const cli = ummuPerf(["decode", "--hex", file]);
+    assert.equal(cli.status, 0, cli.stderr);
+    const lines = cli.stdout.trim().split("\n").map((l) => JSON.parse(l))
       .filter((l) => l.kind === "btsBranch");
     assert.deepEqual(
       lines.map((l) => `${l.offset} ${l.from} ${l.to} ${l.predicted ? "pred" : "miss"}`),

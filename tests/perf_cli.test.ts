@@ -6,25 +6,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { perf, perfSkip } from "./fixtures/perf_dump.ts";
+import { perf, perfSkip, UMMU_PERF_MAIN, ummuPerf } from "./fixtures/perf_dump.ts";
 import { PerfDataReader } from "../src/perf/perf_data/reader.ts";
 
-const script = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "ummu-perf-cli-"));
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-
-function ummuPerf(args: string[]) {
-  const argv = "Deno" in globalThis
-    ? ["run", "-A", "--no-check", script, ...args]
-    : [script, ...args];
-  const r = spawnSync(process.execPath, argv, { maxBuffer: 1 << 30 });
-  return { status: r.status, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
 
 test(
   "ummu perf decode: a JSON line per record, equal to the reader's records",
@@ -67,7 +57,7 @@ test("ummu perf: usage errors exit 2, an unreadable file exits 1 with the reason
   const missing = ummuPerf(["decode", join(dir, "nope.data")]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /ENOENT/);
-  const notPerf = ummuPerf(["decode", script]);
+  const notPerf = ummuPerf(["decode", UMMU_PERF_MAIN]);
   assert.equal(notPerf.status, 1);
   assert.match(notPerf.stderr, /not a perf\.data file/);
 });

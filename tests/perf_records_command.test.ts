@@ -12,7 +12,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { perf, perfSkip } from "./fixtures/perf_dump.ts";
+import { perf, perfSkip, ummuPerf } from "./fixtures/perf_dump.ts";
 import { assertAgreesWithPerf } from "./fixtures/perf_compare.ts";
 import { PerfDataReader } from "../src/perf/perf_data/reader.ts";
 import { recordCommand } from "../src/perf/record_command.ts";
@@ -206,25 +206,6 @@ test("ummu perf record -a --duration 1: processes that ran before are named and 
   assertAgreesWithPerf(file);
 });
 
-const cliMain = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
-/** Runs `ummu perf ARGS` on this runtime in a child, stdin from `input`. */
-/**
- * Runs `ummu perf ARGS`; `stdinFile`, through a pipe `cat` feeds, becomes its stdin (not
- * spawnSync's `input`: Deno's spawnSync writes all the input before it reads any output, and
- * a child that answers as it reads, as `decode -` does, would fill its stdout and wait forever).
- */
-function ummuPerf(args: string[], stdinFile?: string) {
-  const argv = "Deno" in globalThis
-    ? ["run", "-A", "--no-check", cliMain, ...args]
-    : [cliMain, ...args];
-  const r = stdinFile === undefined
-    ? spawnSync(process.execPath, argv, { maxBuffer: 1 << 30 })
-    : spawnSync("sh", ["-c", 'cat "$0" | exec "$@"', stdinFile, process.execPath, ...argv], {
-      maxBuffer: 1 << 30,
-    });
-  return { status: r.status, raw: new Uint8Array(r.stdout), stderr: r.stderr.toString() };
-}
-
 test(
   "ummu perf record -o -: a pipe-mode stream perf report -i - and perf script -i - read, and ummu perf decode - too",
   {
@@ -290,14 +271,7 @@ test(
 );
 
 test("ummu perf record -j: perf's branch filter words; a PMU without branch stacks is named as the refusal", () => {
-  const cli = new URL("./fixtures/perf_cli_main.ts", import.meta.url).pathname;
-  const run = (args: string[]) => {
-    const argv = "Deno" in globalThis
-      ? ["run", "-A", "--no-check", cli, "record", ...args]
-      : [cli, "record", ...args];
-    const r = spawnSync(process.execPath, argv, { cwd: dir });
-    return { status: r.status, stderr: r.stderr.toString() };
-  };
+  const run = (args: string[]) => ummuPerf(["record", ...args]);
   const bad = run(["-j", "any,sideways", "-o", join(dir, "j.data"), "--", "true"]);
   assert.equal(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /-j: .*got "sideways"/);
