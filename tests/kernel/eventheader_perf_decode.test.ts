@@ -39,7 +39,7 @@ import { libc } from "../../src/libc.ts";
 import {
   catalogue,
   type CatalogueEvent,
-  parseDecoderJson,
+  perfDecodeRecords,
 } from "../fixtures/user_events_eventheader_catalogue.ts";
 import {
   buildEnumerator,
@@ -159,15 +159,7 @@ test(
       delivering = cat;
       for (const p of providers) p.close();
 
-      const decoded = spawnSync(DECODE, [data], { encoding: "utf8", maxBuffer: 64 << 20 });
-      assert.equal(decoded.status, 0, decoded.stderr);
-      assert.equal(decoded.stderr, "", "perf-decode reports no format error");
-      const json = parseDecoderJson(decoded.stdout.replace(/^\uFEFF/, "")) as Record<
-        string,
-        Record<string, unknown>[]
-      >;
-      const records = json[data];
-      assert.ok(Array.isArray(records), decoded.stdout.slice(0, 500));
+      const records = perfDecodeRecords(DECODE, data);
       assert.equal(records.length, cat.events.length, "one record per event emitted");
       const byName = new Map(records.map((r) => [r.n as string, r]));
       const tid = libc.gettid();
