@@ -132,8 +132,10 @@ export class PerfAuxArea {
     }
     // Atomics.load: the bytes below are read after aux_head (the contract's smp_rmb).
     const head = this.head;
-    let at = head - Math.min(head - this.#tail, this.size);
-    for (const [start, n] of auxChunks(this.#tail, head, this.size)) {
+    const chunks = auxChunks(this.#tail, head, this.size);
+    // The stream offset of the first byte still in the area (auxChunks drops what was overrun).
+    let at = head - chunks.reduce((sum, [, n]) => sum + n, 0);
+    for (const [start, n] of chunks) {
       each(this.#data.subarray(start, start + n), at);
       at += n;
     }
