@@ -24,7 +24,6 @@
  * perf_event_paranoid allows.
  * @module
  */
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { UmmuError } from "../errors.ts";
 import { integer, invalid } from "../validate.ts";
@@ -46,7 +45,7 @@ export type {
   LostEvent,
   PtPacketEvent,
 } from "./branch_events.ts";
-import type { PerfTarget } from "./target.ts";
+import { heldCommand, type PerfTarget, releaseCommand } from "./target.ts";
 
 /** What BranchTracer.open records. */
 export interface BranchTracerOptions {
@@ -182,12 +181,8 @@ export class BranchTracer {
       branchSampleType: filter,
     });
     if (attr === null) throw new BranchTracingUnavailableError(method, probeBranchTracing());
-    // The shell waits for a line, then execs the command (same pid): tracing starts at exec.
-    const child = command
-      ? spawn("/bin/sh", ["-c", 'read _ && exec "$@"', "sh", ...command], {
-        stdio: ["pipe", "inherit", "inherit"],
-      })
-      : null;
+    // Held before its exec until the event is open: tracing starts at the exec.
+    const child = command ? heldCommand(command, "inherit") : null;
     const target: PerfTarget = child
       ? { process: child.pid! }
       : (options.target as PerfTarget | undefined) ?? { thread: 0 };
@@ -216,7 +211,7 @@ export class BranchTracer {
       throw e;
     }
     const tracer = new BranchTracer(method, event, child);
-    if (child) child.stdin!.end("go\n");
+    if (child) releaseCommand(child);
     else event.enable();
     return tracer;
   }

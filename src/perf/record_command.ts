@@ -12,7 +12,6 @@
  * ends at SIGINT/SIGTERM (or after --duration seconds).
  * @module
  */
-import { spawn } from "node:child_process";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import * as pe from "../../ffi/perf_event.ts";
@@ -27,7 +26,7 @@ import {
   synthesizeAllProcesses,
   synthesizeProcess,
 } from "./perf_data/synthesize.ts";
-import type { PerfTarget } from "./target.ts";
+import { heldCommand, type PerfTarget, releaseCommand } from "./target.ts";
 
 export const RECORD_USAGE =
   `usage: ummu perf record [-e EVENT[,EVENT...]] [-c PERIOD | -F FREQ] [-g] [-d] [-j FILTER]
@@ -161,12 +160,10 @@ async function record(plan: RecordPlan): Promise<number> {
   if (plan.callchain) sampleType |= pe.PERF_SAMPLE_CALLCHAIN;
   if (plan.addresses) sampleType |= pe.PERF_SAMPLE_ADDR;
   if (plan.branchFilter !== undefined) sampleType |= pe.PERF_SAMPLE_BRANCH_STACK;
-  // The child: a shell that waits for a line on its stdin, then execs the command (same pid).
+  // The child, held before its exec until the events are open.
   const child = plan.command.length
-    ? spawn("/bin/sh", ["-c", 'read _ && exec "$@"', "sh", ...plan.command], {
-      // Pipe mode: stdout is the stream, so the command writes to stderr (perf's dup2(2, 1)).
-      stdio: ["pipe", plan.output === "-" ? 2 : "inherit", "inherit"],
-    })
+    // Pipe mode: stdout is the stream, so the command writes to stderr (perf's dup2(2, 1)).
+    ? heldCommand(plan.command, plan.output === "-" ? 2 : "inherit")
     : null;
   const target: PerfTarget = child
     ? { process: child.pid! }
@@ -249,7 +246,7 @@ async function record(plan: RecordPlan): Promise<number> {
   const lostBefore = () => events.reduce((n, ev) => n + ev.lost, 0);
   let lost = 0;
   try {
-    if (child) child.stdin!.end("go\n");
+    if (child) releaseCommand(child);
     else {
       // Tasks running before recording started: their COMM and MMAP2 (and, system-wide,
       // FORK) records from /proc, as perf synthesizes them. Enabled first, so a task that

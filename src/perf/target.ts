@@ -7,6 +7,7 @@
  * is not bound to a CPU (kernel/events/core.c, perf_mmap).
  * @module
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as pe from "../../ffi/perf_event.ts";
 import { invalid } from "../validate.ts";
@@ -162,4 +163,22 @@ export function resolveTarget(target: PerfTarget | undefined, sampling: boolean)
 /** Closes a resolved target's cgroup fd (after every slot is open). */
 export function releaseTarget(r: ResolvedTarget): void {
   if (r.cgroupFd >= 0) closeSync(r.cgroupFd);
+}
+
+/**
+ * A command started held before its exec: a shell waits for a line on its
+ * stdin, then execs the command (the same pid). Open the events on its pid
+ * with enableOnExec, then releaseCommand(): counting starts at the command's
+ * exec, as perf's own. `stdout`: the command's (a pipe-mode recorder gives
+ * it stderr, as perf does).
+ */
+export function heldCommand(command: readonly string[], stdout: "inherit" | number): ChildProcess {
+  return spawn("/bin/sh", ["-c", 'read _ && exec "$@"', "sh", ...command], {
+    stdio: ["pipe", stdout, "inherit"],
+  });
+}
+
+/** Lets a heldCommand() exec. */
+export function releaseCommand(child: ChildProcess): void {
+  child.stdin!.end("go\n");
 }
